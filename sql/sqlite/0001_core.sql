@@ -1,0 +1,122 @@
+-- Core schema: reference data, feeds, the batch run bookkeeping and the outbox.
+-- Instants are stored as INTEGER microseconds since the Unix epoch (UTC), so that
+-- comparisons are exact and portable.
+
+CREATE TABLE courts (
+    court_id   TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    mcap       INTEGER NOT NULL CHECK (mcap IN (0, 1))
+);
+
+CREATE TABLE court_excluded_case_types (
+    court_id   TEXT NOT NULL REFERENCES courts (court_id) ON DELETE CASCADE,
+    case_type  TEXT NOT NULL,
+    PRIMARY KEY (court_id, case_type)
+);
+
+CREATE TABLE cases (
+    case_number  TEXT PRIMARY KEY NOT NULL,
+    court_id     TEXT NOT NULL REFERENCES courts (court_id),
+    case_type    TEXT NOT NULL,
+    caption      TEXT NOT NULL,
+    filed_at     INTEGER NOT NULL,
+    confidential INTEGER NOT NULL CHECK (confidential IN (0, 1)),
+    closed_at    INTEGER
+);
+
+CREATE TABLE parties (
+    case_number TEXT NOT NULL REFERENCES cases (case_number) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    PRIMARY KEY (case_number, position)
+);
+
+-- seq is the arrival order; run_id is set when a batch run claims the entry.
+CREATE TABLE docket_entries (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id    TEXT NOT NULL UNIQUE,
+    case_number TEXT NOT NULL REFERENCES cases (case_number),
+    code        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    filed_by    TEXT NOT NULL,
+    posted_at   INTEGER NOT NULL,
+    voided_at   INTEGER,
+    run_id      INTEGER REFERENCES runs (run_id)
+);
+CREATE INDEX docket_entries_unclaimed ON docket_entries (seq) WHERE run_id IS NULL;
+CREATE INDEX docket_entries_by_run ON docket_entries (run_id, case_number);
+
+CREATE TABLE accounts (
+    account_id     TEXT PRIMARY KEY NOT NULL,
+    email          TEXT NOT NULL,
+    email_verified INTEGER NOT NULL CHECK (email_verified IN (0, 1))
+);
+
+CREATE TABLE subscriptions (
+    subscription_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id      TEXT NOT NULL REFERENCES accounts (account_id),
+    case_number     TEXT NOT NULL REFERENCES cases (case_number),
+    tracked_at      INTEGER NOT NULL,
+    stopped_at      INTEGER,
+    UNIQUE (account_id, case_number, tracked_at)
+);
+CREATE INDEX subscriptions_by_case ON subscriptions (case_number, account_id);
+
+-- Addresses that must receive nothing (bounces and complaints fill it).
+CREATE TABLE suppressions (
+    email      TEXT PRIMARY KEY NOT NULL,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+-- One row per batch run. A run is opened (status 'running') in the same transaction that
+-- claims its entries, and closed ('done') with the new watermark once its range is done.
+CREATE TABLE runs (
+    run_id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    status                TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    started_at            INTEGER NOT NULL,
+    finished_at           INTEGER,
+    first_seq             INTEGER,
+    last_seq              INTEGER,
+    entries_claimed       INTEGER NOT NULL DEFAULT 0,
+    entries_notifiable    INTEGER NOT NULL DEFAULT 0,
+    pairs_matched         INTEGER NOT NULL DEFAULT 0,
+    digests_queued        INTEGER NOT NULL DEFAULT 0,
+    skipped_unverified    INTEGER NOT NULL DEFAULT 0,
+    skipped_suppressed    INTEGER NOT NULL DEFAULT 0,
+    dropped_voided        INTEGER NOT NULL DEFAULT 0,
+    dropped_confidential  INTEGER NOT NULL DEFAULT 0,
+    dropped_excluded_court INTEGER NOT NULL DEFAULT 0,
+    dropped_excluded_type INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE watermark (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq INTEGER NOT NULL
+);
+INSERT INTO watermark (id, last_seq) VALUES (1, 0);
+
+CREATE TABLE outbox (
+    outbox_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        INTEGER NOT NULL REFERENCES runs (run_id),
+    account_id    TEXT NOT NULL REFERENCES accounts (account_id),
+    recipient     TEXT NOT NULL,
+    envelope_from TEXT NOT NULL,
+    message_id    TEXT NOT NULL UNIQUE,
+    subject       TEXT NOT NULL,
+    raw           BLOB NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('queued', 'sent')),
+    created_at    INTEGER NOT NULL,
+    sent_at       INTEGER
+);
+CREATE INDEX outbox_by_state ON outbox (state, outbox_id);
+
+-- Every (account, entry) pair ever put in a digest: the exactly-once guarantee.
+CREATE TABLE notification_ledger (
+    account_id TEXT NOT NULL,
+    entry_seq  INTEGER NOT NULL REFERENCES docket_entries (seq),
+    outbox_id  INTEGER NOT NULL REFERENCES outbox (outbox_id),
+    PRIMARY KEY (account_id, entry_seq)
+);

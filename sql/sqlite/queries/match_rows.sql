@@ -1,0 +1,38 @@
+-- The (account, entry) pairs a run must notify: entries in scope (?1 = the claiming run, or NULL
+-- for the unclaimed entries of a dry run; ?2 = the highest seq in scope), not voided, on
+-- non-confidential cases of participating courts whose case type is not excluded, matched to
+-- subscriptions active when the entry posted, minus the pairs the ledger already holds.
+-- Ordered by account so the caller can emit one digest per account while streaming.
+SELECT a.account_id,
+       a.email,
+       a.email_verified,
+       EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email = a.email) AS suppressed,
+       s.subscription_id,
+       c.case_number,
+       c.caption,
+       c.court_id,
+       ct.name AS court_name,
+       e.seq AS entry_seq,
+       e.entry_id,
+       e.code,
+       e.description,
+       e.text,
+       e.filed_by,
+       e.posted_at
+FROM docket_entries e
+JOIN cases c ON c.case_number = e.case_number
+JOIN courts ct ON ct.court_id = c.court_id
+JOIN subscriptions s ON s.case_number = e.case_number
+    AND s.tracked_at <= e.posted_at
+    AND (s.stopped_at IS NULL OR s.stopped_at > e.posted_at)
+JOIN accounts a ON a.account_id = s.account_id
+WHERE e.run_id IS ?1
+  AND e.seq <= ?2
+  AND e.voided_at IS NULL
+  AND c.confidential = 0
+  AND ct.mcap = 1
+  AND NOT EXISTS (SELECT 1 FROM court_excluded_case_types x
+                  WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
+  AND NOT EXISTS (SELECT 1 FROM notification_ledger l
+                  WHERE l.account_id = s.account_id AND l.entry_seq = e.seq)
+ORDER BY a.account_id, c.case_number, e.posted_at, e.seq

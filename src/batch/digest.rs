@@ -1,0 +1,186 @@
+//! Grouping: turns the account-ordered stream of matched pairs into one digest per account,
+//! holding only the current account in memory.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::MatchRow;
+
+/// Everything one account hears of in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub cases: Vec<CaseChanges>,
+}
+
+/// The new entries of one tracked case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseChanges {
+    pub case_number: String,
+    pub caption: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub subscription_id: i64,
+    pub entries: Vec<EntryLine>,
+}
+
+/// One docket entry as a digest shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLine {
+    pub seq: i64,
+    pub entry_id: String,
+    pub code: String,
+    pub description: String,
+    pub text: String,
+    pub filed_by: String,
+    pub posted_at: DateTime<Utc>,
+}
+
+impl Digest {
+    /// The arrival numbers of every entry in the digest (the ledger's keys).
+    pub fn entry_seqs(&self) -> Vec<i64> {
+        self.cases
+            .iter()
+            .flat_map(|c| c.entries.iter().map(|e| e.seq))
+            .collect()
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.cases.iter().map(|c| c.entries.len()).sum()
+    }
+
+    pub fn subscription_ids(&self) -> Vec<i64> {
+        self.cases.iter().map(|c| c.subscription_id).collect()
+    }
+
+    fn start(row: &MatchRow) -> Digest {
+        Digest {
+            account_id: row.account_id.clone(),
+            email: row.email.clone(),
+            email_verified: row.email_verified,
+            suppressed: row.suppressed,
+            cases: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, row: MatchRow) {
+        let entry = EntryLine {
+            seq: row.entry_seq,
+            entry_id: row.entry_id,
+            code: row.code,
+            description: row.description,
+            text: row.text,
+            filed_by: row.filed_by,
+            posted_at: row.posted_at,
+        };
+        match self.cases.last_mut() {
+            Some(case) if case.case_number == row.case_number => {
+                // One entry once, even if two tracking periods both covered it.
+                if !case.entries.iter().any(|e| e.seq == entry.seq) {
+                    case.entries.push(entry);
+                }
+            }
+            _ => self.cases.push(CaseChanges {
+                case_number: row.case_number,
+                caption: row.caption,
+                court_id: row.court_id,
+                court_name: row.court_name,
+                subscription_id: row.subscription_id,
+                entries: vec![entry],
+            }),
+        }
+    }
+}
+
+/// Folds account-ordered rows into digests: [`DigestGrouper::push`] returns the previous
+/// account's digest when a new account begins, [`DigestGrouper::finish`] the last one.
+#[derive(Debug, Default)]
+pub struct DigestGrouper {
+    current: Option<Digest>,
+}
+
+impl DigestGrouper {
+    pub fn push(&mut self, row: MatchRow) -> Option<Digest> {
+        let finished = match &self.current {
+            Some(d) if d.account_id == row.account_id => None,
+            _ => self.current.replace(Digest::start(&row)),
+        };
+        if let Some(d) = self.current.as_mut() {
+            d.add(row);
+        }
+        finished
+    }
+
+    pub fn finish(self) -> Option<Digest> {
+        self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(account: &str, case: &str, seq: i64) -> MatchRow {
+        MatchRow {
+            account_id: account.into(),
+            email: format!("{account}@example.org"),
+            email_verified: true,
+            suppressed: false,
+            subscription_id: seq * 10,
+            case_number: case.into(),
+            caption: "A v. B".into(),
+            court_id: "CT16".into(),
+            court_name: "16th".into(),
+            entry_seq: seq,
+            entry_id: format!("e{seq}"),
+            code: "MOT".into(),
+            description: "Motion Filed".into(),
+            text: String::new(),
+            filed_by: "Clerk".into(),
+            posted_at: DateTime::from_timestamp(1_700_000_000 + seq, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn one_digest_per_account_with_cases_grouped() {
+        let rows = vec![
+            row("a", "C1", 1),
+            row("a", "C1", 2),
+            row("a", "C2", 3),
+            row("b", "C1", 1),
+            row("c", "C3", 4),
+            row("c", "C3", 4),
+        ];
+        let mut grouper = DigestGrouper::default();
+        let mut digests: Vec<Digest> = rows.into_iter().filter_map(|r| grouper.push(r)).collect();
+        digests.extend(grouper.finish());
+        let shape: Vec<(String, Vec<(String, usize)>)> = digests
+            .iter()
+            .map(|d| {
+                (
+                    d.account_id.clone(),
+                    d.cases
+                        .iter()
+                        .map(|c| (c.case_number.clone(), c.entries.len()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("a".into(), vec![("C1".into(), 2), ("C2".into(), 1)]),
+                ("b".into(), vec![("C1".into(), 1)]),
+                ("c".into(), vec![("C3".into(), 1)]),
+            ]
+        );
+        assert_eq!(digests[0].entry_seqs(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn no_rows_no_digest() {
+        assert!(DigestGrouper::default().finish().is_none());
+    }
+}

@@ -1,0 +1,184 @@
+//! Assembly: a rendered digest becomes an RFC 5322 message (multipart/alternative) with the
+//! headers an automated notice must carry: a deterministic `Message-ID`, `Auto-Submitted`, and
+//! `List-Unsubscribe` with a signed token naming the digest's subscriptions.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+use sha2::{Digest as _, Sha256};
+
+use super::digest::Digest;
+use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
+use crate::config::MailSettings;
+use crate::store::QueuedMessage;
+use crate::unsubscribe;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("mail.from: {0}")]
+    From(String),
+    #[error("account {account_id}: address `{email}` is not usable: {reason}")]
+    Recipient {
+        account_id: String,
+        email: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("building the message for account {account_id}: {source}")]
+    Build {
+        account_id: String,
+        source: lettre::error::Error,
+    },
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): keeps vacation responders quiet.
+#[derive(Debug, Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, BoxError> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// `List-Unsubscribe` (RFC 2369): a mailto and a web link, both carrying the token.
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, BoxError> {
+        Ok(ListUnsubscribe(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// Builds queued messages from digests.
+#[derive(Debug)]
+pub struct MessageFactory {
+    from: Mailbox,
+    domain: String,
+    unsubscribe_mailto: String,
+    unsubscribe_url: String,
+    token_secret: String,
+    renderer: Renderer,
+}
+
+impl MessageFactory {
+    pub fn new(mail: &MailSettings, renderer: Renderer) -> Result<Self, MessageError> {
+        let from: Mailbox = mail
+            .from
+            .parse()
+            .map_err(|e| MessageError::From(format!("`{}`: {e}", mail.from)))?;
+        Ok(MessageFactory {
+            domain: from.email.domain().to_string(),
+            from,
+            unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
+            unsubscribe_url: mail.unsubscribe_url.clone(),
+            token_secret: mail.token_secret.expose().to_string(),
+            renderer,
+        })
+    }
+
+    /// The same run and account always give the same id, so a message rebuilt after a crash,
+    /// or sent again after a lost acknowledgement, is recognisably the same message.
+    pub fn message_id(&self, run_id: i64, account_id: &str) -> String {
+        let hash = Sha256::digest(format!("{run_id}\n{account_id}").as_bytes());
+        format!(
+            "<digest.{run_id}.{}@{}>",
+            hex::encode(&hash[..10]),
+            self.domain
+        )
+    }
+
+    fn web_link(&self, token: &str) -> String {
+        format!("{}?token={token}", self.unsubscribe_url)
+    }
+
+    pub fn links(&self, digest: &Digest) -> DigestLinks {
+        let all = unsubscribe::token(&self.token_secret, &digest.subscription_ids());
+        DigestLinks {
+            unsubscribe_url: self.web_link(&all),
+            stop_urls: digest
+                .cases
+                .iter()
+                .map(|c| self.web_link(&unsubscribe::token(&self.token_secret, &[c.subscription_id])))
+                .collect(),
+        }
+    }
+
+    fn list_unsubscribe(&self, digest: &Digest) -> ListUnsubscribe {
+        let token = unsubscribe::token(&self.token_secret, &digest.subscription_ids());
+        ListUnsubscribe(format!(
+            "<mailto:{}?subject=unsubscribe%20{token}>, <{}>",
+            self.unsubscribe_mailto,
+            self.web_link(&token)
+        ))
+    }
+
+    /// Renders without assembling (for previews and tests).
+    pub fn render(&self, digest: &Digest) -> Result<RenderedDigest, MessageError> {
+        Ok(self.renderer.render(digest, &self.links(digest))?)
+    }
+
+    /// Renders and assembles the digest into a message ready for the outbox.
+    pub fn build(
+        &self,
+        run_id: i64,
+        digest: &Digest,
+        date: DateTime<Utc>,
+    ) -> Result<QueuedMessage, MessageError> {
+        let recipient_error = |reason: String| MessageError::Recipient {
+            account_id: digest.account_id.clone(),
+            email: digest.email.clone(),
+            reason,
+        };
+        let to: Address = digest
+            .email
+            .parse()
+            .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
+        let rendered = self.render(digest)?;
+        let message_id = self.message_id(run_id, &digest.account_id);
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, to.clone()))
+            .subject(rendered.subject.clone())
+            .message_id(Some(message_id.clone()))
+            .date(SystemTime::from(date))
+            .header(AutoSubmitted)
+            .header(self.list_unsubscribe(digest))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
+            .map_err(|source| MessageError::Build {
+                account_id: digest.account_id.clone(),
+                source,
+            })?;
+        Ok(QueuedMessage {
+            account_id: digest.account_id.clone(),
+            recipient: to.to_string(),
+            envelope_from: self.from.email.to_string(),
+            message_id,
+            subject: rendered.subject,
+            raw: message.formatted(),
+            entry_seqs: digest.entry_seqs(),
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The batch: from docket entries past the watermark to one queued digest per account.
+//! `digest` groups, `render` fills templates, `message` assembles mail, `run` drives a run.
+
+pub mod digest;
+pub mod message;
+pub mod render;
+pub mod run;
+
+pub use digest::{CaseChanges, Digest, DigestGrouper, EntryLine};
+pub use message::{MessageError, MessageFactory};
+pub use render::{RenderError, RenderedDigest, Renderer};
+pub use run::{run_batch, RunError, RunOptions, RunReport};

@@ -1,0 +1,242 @@
+//! One batch run: claim a range of entries (or resume the interrupted run), count what the
+//! filters drop, stream the matched pairs in account order, build one digest per account, and
+//! commit digests and ledger rows a batch of accounts at a time. The run record and the
+//! watermark close the run once its whole range is done, so a crash anywhere is repaired by the
+//! next run, which resumes the same range and lets the ledger skip what was already queued.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+
+use super::digest::{Digest, DigestGrouper};
+use super::message::{MessageError, MessageFactory};
+use crate::config::BatchSettings;
+use crate::store::{QueuedMessage, RunScope, RunTotals, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// Raised by [`RunOptions::crash_after_commits`], to test recovery.
+    #[error("run stopped on purpose after {0} commits")]
+    InjectedCrash(usize),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Render and report, write nothing.
+    pub dry_run: bool,
+    /// Run even when the service window is closed.
+    pub ignore_windows: bool,
+    /// Stop with [`RunError::InjectedCrash`] once this many transactions have committed after
+    /// the run was opened, as a crash would at that point.
+    #[doc(hidden)]
+    pub crash_after_commits: Option<usize>,
+}
+
+/// A digest as a dry run shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DigestPreview {
+    pub account_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub cases: usize,
+    pub entries: usize,
+}
+
+/// Milliseconds spent per stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StageTimings {
+    pub snapshot_ms: u64,
+    pub filter_ms: u64,
+    pub match_render_ms: u64,
+    pub commit_ms: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    /// None for a dry run.
+    pub run_id: Option<i64>,
+    pub resumed: bool,
+    pub dry_run: bool,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub entries_scanned: u64,
+    pub totals: RunTotals,
+    pub timings: StageTimings,
+    /// The first digests a dry run would queue.
+    pub previews: Vec<DigestPreview>,
+}
+
+const PREVIEW_LIMIT: usize = 20;
+
+fn ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+/// Counts commits and stops the run where a test asked it to.
+struct CommitGate {
+    done: usize,
+    crash_after: Option<usize>,
+}
+
+impl CommitGate {
+    fn check(&self) -> Result<(), RunError> {
+        match self.crash_after {
+            Some(limit) if self.done >= limit => Err(RunError::InjectedCrash(self.done)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Does one batch run at instant `now`.
+pub async fn run_batch<S: Store>(
+    store: &S,
+    factory: &MessageFactory,
+    settings: &BatchSettings,
+    options: &RunOptions,
+    now: DateTime<Utc>,
+) -> Result<RunReport, RunError> {
+    let mut timings = StageTimings::default();
+    let started = Instant::now();
+    let (scope, mut report) = if options.dry_run {
+        let range = store.preview_run(settings.max_entries_per_run).await?;
+        let scope = RunScope::Preview {
+            up_to_seq: range.last_seq.unwrap_or(0),
+        };
+        (
+            scope,
+            RunReport {
+                run_id: None,
+                resumed: false,
+                dry_run: true,
+                first_seq: range.first_seq,
+                last_seq: range.last_seq,
+                entries_scanned: range.entries,
+                totals: RunTotals::default(),
+                timings: StageTimings::default(),
+                previews: Vec::new(),
+            },
+        )
+    } else {
+        let run = store.open_run(settings.max_entries_per_run, now).await?;
+        tracing::info!(
+            run_id = run.run_id,
+            resumed = run.resumed,
+            entries = run.entries_claimed,
+            "batch run opened"
+        );
+        (
+            RunScope::Claimed { run_id: run.run_id },
+            RunReport {
+                run_id: Some(run.run_id),
+                resumed: run.resumed,
+                dry_run: false,
+                first_seq: run.first_seq,
+                last_seq: run.last_seq,
+                entries_scanned: run.entries_claimed,
+                totals: RunTotals::default(),
+                timings: StageTimings::default(),
+                previews: Vec::new(),
+            },
+        )
+    };
+    timings.snapshot_ms = ms_since(started);
+
+    let started = Instant::now();
+    report.totals.drops = store.drop_counts(scope).await?;
+    timings.filter_ms = ms_since(started);
+
+    let mut gate = CommitGate {
+        done: 0,
+        crash_after: options.crash_after_commits,
+    };
+    let chunk_size = settings.accounts_per_commit.max(1) as usize;
+    let mut chunk: Vec<QueuedMessage> = Vec::with_capacity(chunk_size);
+    let mut grouper = DigestGrouper::default();
+    let mut rows = store.match_rows(scope);
+    let started = Instant::now();
+    let mut commit_time = std::time::Duration::ZERO;
+    loop {
+        let (digest, stream_done) = match rows.try_next().await? {
+            Some(row) => {
+                report.totals.pairs_matched += 1;
+                (grouper.push(row), false)
+            }
+            None => (std::mem::take(&mut grouper).finish(), true),
+        };
+        if let Some(digest) = digest {
+            take_digest(&mut report, factory, &digest, now, &mut chunk)?;
+        }
+        if chunk.len() >= chunk_size || (stream_done && !chunk.is_empty()) {
+            if let Some(run_id) = report.run_id {
+                gate.check()?;
+                let t = Instant::now();
+                store.queue_digests(run_id, &chunk, now).await?;
+                commit_time += t.elapsed();
+                gate.done += 1;
+            }
+            chunk.clear();
+        }
+        if stream_done {
+            break;
+        }
+    }
+    drop(rows);
+    timings.match_render_ms = (started.elapsed() - commit_time).as_millis() as u64;
+
+    if let Some(run_id) = report.run_id {
+        gate.check()?;
+        let t = Instant::now();
+        store.finish_run(run_id, &report.totals, now).await?;
+        commit_time += t.elapsed();
+        tracing::info!(
+            run_id,
+            digests = report.totals.digests_queued,
+            pairs = report.totals.pairs_matched,
+            "batch run finished"
+        );
+    }
+    timings.commit_ms = commit_time.as_millis() as u64;
+    report.timings = timings;
+    Ok(report)
+}
+
+/// Counts a digest, and renders it into the chunk unless its account is skipped.
+fn take_digest(
+    report: &mut RunReport,
+    factory: &MessageFactory,
+    digest: &Digest,
+    now: DateTime<Utc>,
+    chunk: &mut Vec<QueuedMessage>,
+) -> Result<(), RunError> {
+    if !digest.email_verified {
+        report.totals.skipped_unverified += 1;
+        return Ok(());
+    }
+    if digest.suppressed {
+        report.totals.skipped_suppressed += 1;
+        return Ok(());
+    }
+    let message = factory.build(report.run_id.unwrap_or(0), digest, now)?;
+    report.totals.digests_queued += 1;
+    if report.dry_run {
+        if report.previews.len() < PREVIEW_LIMIT {
+            report.previews.push(DigestPreview {
+                account_id: digest.account_id.clone(),
+                recipient: message.recipient.clone(),
+                subject: message.subject.clone(),
+                cases: digest.cases.len(),
+                entries: digest.entry_count(),
+            });
+        }
+        return Ok(());
+    }
+    chunk.push(message);
+    Ok(())
+}

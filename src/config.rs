@@ -1,0 +1,421 @@
+//! Settings, layered: built-in defaults, then a TOML file, then `MCAP_NOTIFY__SECTION__KEY`
+//! environment variables. Every key is known in advance, so a misspelt one stops the program at
+//! start with its name rather than being ignored.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every environment variable that configures the program.
+pub const ENV_PREFIX: &str = "MCAP_NOTIFY";
+/// The file read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "mcap-notify.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: config::ConfigError,
+    },
+    #[error("unknown configuration key `{key}`{origin}; known keys: {known}")]
+    UnknownKey {
+        key: String,
+        origin: String,
+        known: String,
+    },
+    #[error("configuration: {0}")]
+    Value(config::ConfigError),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// A string that never shows itself in logs or `Debug` output (passwords, signing keys).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub delivery: DeliverySettings,
+    pub smtp: SmtpSettings,
+    pub mail: MailSettings,
+    pub digest: DigestSettings,
+    pub batch: BatchSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (created if missing).
+    pub url: String,
+    pub max_connections: u32,
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: "sqlite://mcap-notify.db".into(),
+            max_connections: 4,
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// One `.eml` file per message in `delivery.file_dir`.
+    File,
+    /// An SMTP server at `smtp.url`.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    pub transport: TransportKind,
+    pub file_dir: PathBuf,
+    /// How many queued messages one pass of `deliver` loads at a time.
+    pub batch_size: u32,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            transport: TransportKind::File,
+            file_dir: PathBuf::from("outbox"),
+            batch_size: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` or `smtps://host:port`;
+    /// credentials may be given in the URL and are never logged.
+    pub url: Option<Secret>,
+    /// Seconds allowed for one message, connection included.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            url: None,
+            timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// The `From:` of every notice, `Name <address>` or a bare address.
+    pub from: String,
+    /// Where `List-Unsubscribe` mailto requests go.
+    pub unsubscribe_mailto: String,
+    /// The web address that honours unsubscribe tokens (`?token=` is appended).
+    pub unsubscribe_url: String,
+    /// The key that signs unsubscribe tokens.
+    pub token_secret: Secret,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            from: "Case Alerts <alerts@alerts.example.org>".into(),
+            unsubscribe_mailto: "unsubscribe@alerts.example.org".into(),
+            unsubscribe_url: "https://alerts.example.org/unsubscribe".into(),
+            token_secret: Secret::new("change-me"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestStyle {
+    /// Per case: number, caption, court; per entry: code, description, filer, posted time.
+    Detailed,
+    /// Only the case numbers that changed, like the real service's notice.
+    Casenet,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DigestSettings {
+    pub style: DigestStyle,
+    /// A directory whose `*.hbs` files replace the compiled-in templates of the same name.
+    pub template_dir: Option<PathBuf>,
+}
+
+impl Default for DigestSettings {
+    fn default() -> Self {
+        DigestSettings {
+            style: DigestStyle::Detailed,
+            template_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchSettings {
+    /// The most docket entries one run takes; a larger backlog drains over consecutive runs.
+    pub max_entries_per_run: u32,
+    /// How many accounts' digests are committed per transaction.
+    pub accounts_per_commit: u32,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            max_entries_per_run: 50_000,
+            accounts_per_commit: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON lines otherwise.
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `mcap_notify=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            level: "warn".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `mcap-notify.toml` in the working directory if present),
+    /// then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        let file = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    source: config::ConfigError::Message("file not found".into()),
+                });
+            }
+            let file_only = config::Config::builder()
+                .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml))
+                .build()
+                .map_err(|source| ConfigError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+            reject_unknown_keys(&file_only, &format!(" in {}", path.display()))?;
+            builder = builder.add_source(file_only);
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        let env_only = config::Config::builder()
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(ConfigError::Value)?;
+        reject_unknown_keys(&env_only, " (from the environment)")?;
+        let merged = builder
+            .add_source(env_only)
+            .build()
+            .map_err(ConfigError::Value)?;
+        let settings: Settings = merged.try_deserialize().map_err(ConfigError::Value)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the values that deserialising alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.database.url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                reason: format!(
+                    "`{}` is not a supported database URL (expected sqlite://PATH)",
+                    self.database.url
+                ),
+            });
+        }
+        if self.database.max_connections < 2 {
+            return Err(ConfigError::Invalid {
+                key: "database.max_connections",
+                reason: "must be at least 2 (the batch reads and writes at once)".into(),
+            });
+        }
+        if let Err(e) = self.mail.from.parse::<lettre::message::Mailbox>() {
+            return Err(ConfigError::Invalid {
+                key: "mail.from",
+                reason: format!("`{}` is not a mail address: {e}", self.mail.from),
+            });
+        }
+        if let Err(e) = self.mail.unsubscribe_mailto.parse::<lettre::Address>() {
+            return Err(ConfigError::Invalid {
+                key: "mail.unsubscribe_mailto",
+                reason: format!("`{}` is not a mail address: {e}", self.mail.unsubscribe_mailto),
+            });
+        }
+        if !(self.mail.unsubscribe_url.starts_with("https://")
+            || self.mail.unsubscribe_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "mail.unsubscribe_url",
+                reason: format!("`{}` is not an http(s) URL", self.mail.unsubscribe_url),
+            });
+        }
+        if self.delivery.transport == TransportKind::Smtp && self.smtp.url.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "smtp.url",
+                reason: "required when delivery.transport is `smtp`".into(),
+            });
+        }
+        for (key, value) in [
+            (
+                "batch.max_entries_per_run",
+                self.batch.max_entries_per_run as u64,
+            ),
+            (
+                "batch.accounts_per_commit",
+                self.batch.accounts_per_commit as u64,
+            ),
+            ("delivery.batch_size", self.delivery.batch_size as u64),
+            ("smtp.timeout_secs", self.smtp.timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key a configuration may set, dotted (`delivery.file_dir`).
+    pub fn known_keys() -> BTreeSet<String> {
+        let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
+        let mut keys = BTreeSet::new();
+        collect_json_keys(&defaults, "", &mut keys);
+        keys
+    }
+}
+
+fn collect_json_keys(value: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_object() {
+                collect_json_keys(v, &key, out);
+            } else {
+                out.insert(key);
+            }
+        }
+    }
+}
+
+fn collect_config_keys(
+    map: &config::Map<String, config::Value>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match &v.kind {
+            config::ValueKind::Table(inner) => collect_config_keys(inner, &key, out),
+            _ => out.push(key),
+        }
+    }
+}
+
+fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
+    let known = Settings::known_keys();
+    let table: config::Map<String, config::Value> = source
+        .clone()
+        .try_deserialize()
+        .map_err(ConfigError::Value)?;
+    let mut present = Vec::new();
+    collect_config_keys(&table, "", &mut present);
+    present.sort();
+    match present.into_iter().find(|k| !known.contains(k)) {
+        None => Ok(()),
+        Some(key) => {
+            let origin = if origin.contains("environment") {
+                format!(
+                    " (environment variable {ENV_PREFIX}__{})",
+                    key.to_uppercase().replace('.', "__")
+                )
+            } else {
+                origin.to_string()
+            };
+            Err(ConfigError::UnknownKey {
+                key,
+                origin,
+                known: known.into_iter().collect::<Vec<_>>().join(", "),
+            })
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! mcap-notify: docket entries in, one e-mail digest per tracking account out.
+//! See the README for the feeds, the commands and the configuration.
+
+pub mod app;
+pub mod batch;
+pub mod circuits;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod demo;
+pub mod ingest;
+pub mod model;
+pub mod status;
+pub mod store;
+pub mod telemetry;
+pub mod unsubscribe;

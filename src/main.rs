@@ -1,0 +1,36 @@
+//! Entry point: parse the command line, load the configuration, start logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcap_notify::app::App;
+use mcap_notify::cli::{execute, Cli, Command, EXIT_CONFIG};
+use mcap_notify::config::Settings;
+use mcap_notify::{demo, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command {
+        Command::Demo { dir, seed } => demo::run(&dir, seed, settings).await,
+        command => match App::open(settings).await {
+            Ok(app) => execute(&app, command).await,
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

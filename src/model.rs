@@ -1,0 +1,141 @@
+//! Plain domain values shared by every stage: what the feeds carry and what the store returns.
+//! Nothing here knows about a database, a template or a transport.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A circuit court as the courts feed describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Court {
+    pub court_id: String,
+    pub name: String,
+    /// Whether the court takes part in the Missouri Court Automation Program.
+    pub mcap: bool,
+    /// Case types for which Track This Case is not offered in this court.
+    pub track_excluded_case_types: Vec<String>,
+}
+
+/// A party named on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    pub name: String,
+    pub role: String,
+}
+
+/// A court case as the cases feed describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub case_number: String,
+    pub court_id: String,
+    pub case_type: String,
+    pub caption: String,
+    pub filed_at: DateTime<Utc>,
+    pub confidential: bool,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub parties: Vec<Party>,
+}
+
+/// A docket entry posted by a clerk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocketEntry {
+    pub entry_id: String,
+    pub case_number: String,
+    pub code: String,
+    pub description: String,
+    pub text: String,
+    pub filed_by: String,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// A registered CaseNet account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+}
+
+/// What the store knows of a case when a subscription or an entry refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseTrackability {
+    pub court_mcap: bool,
+    pub case_type: String,
+    pub case_type_excluded: bool,
+}
+
+/// One (account, entry) pair the batch must consider, with everything a digest shows.
+/// The store yields these ordered by account, case number, posted time and arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRow {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub subscription_id: i64,
+    pub case_number: String,
+    pub caption: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub entry_seq: i64,
+    pub entry_id: String,
+    pub code: String,
+    pub description: String,
+    pub text: String,
+    pub filed_by: String,
+    pub posted_at: DateTime<Utc>,
+}
+
+/// Whether `number` has the shape of a circuit case number (Court Operating Rule 4.04.1):
+/// two-digit year, a 2-3 character location code, a dash, a two-letter case type, a
+/// five-digit sequence, and an optional `-NN` suffix; for example `14BA-CV01093` or
+/// `1611-CR03626-01`. Ticket-style numbers of the Fine Collection Center do not qualify.
+pub fn is_circuit_case_number(number: &str) -> bool {
+    let (main, suffix) = match number.len() {
+        n if n > 3 && number.as_bytes()[n - 3] == b'-' && number[..n - 3].contains('-') => {
+            (&number[..n - 3], Some(&number[n - 2..]))
+        }
+        _ => (number, None),
+    };
+    let all = |s: &str, f: fn(&u8) -> bool| !s.is_empty() && s.as_bytes().iter().all(f);
+    let digits = |s: &str| all(s, u8::is_ascii_digit);
+    if suffix.is_some_and(|s| !digits(s)) {
+        return false;
+    }
+    let Some((head, tail)) = main.split_once('-') else {
+        return false;
+    };
+    let location_ok = (4..=5).contains(&head.len())
+        && digits(&head[..2])
+        && all(&head[2..], |b| b.is_ascii_digit() || b.is_ascii_uppercase());
+    let tail_ok = tail.len() == 7 && all(&tail[..2], u8::is_ascii_uppercase) && digits(&tail[2..]);
+    location_ok && tail_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_circuit_case_number;
+
+    #[test]
+    fn case_numbers_follow_the_operating_rule() {
+        for good in ["14BA-CV01093", "2216-CV12345", "1911-CR01411", "1611-CR03626-01"] {
+            assert!(is_circuit_case_number(good), "{good}");
+        }
+        for bad in [
+            "171155061",
+            "14BA-CV1093",
+            "14ba-CV01093",
+            "1-CV01093",
+            "14BAXY-CV01093",
+            "14BA-CV01093-1",
+            "14BA-C101093",
+            "",
+        ] {
+            assert!(!is_circuit_case_number(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The `status` report for operators: watermark, pending entries, queue counts, recent runs,
+//! as a table for people or JSON for scripts.
+
+use std::fmt;
+
+use crate::batch::render::central_time;
+use crate::store::StatusReport;
+
+pub struct Status(pub StatusReport);
+
+impl Status {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.0).expect("status serialises")
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.0;
+        writeln!(f, "watermark        {}", s.watermark)?;
+        writeln!(
+            f,
+            "docket entries   {} ({} not yet taken by a run)",
+            s.entries_total, s.entries_pending
+        )?;
+        let queue = if s.outbox.is_empty() {
+            "empty".to_string()
+        } else {
+            s.outbox
+                .iter()
+                .map(|(state, n)| format!("{state} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(f, "outbox           {queue}")?;
+        if s.recent_runs.is_empty() {
+            return writeln!(f, "runs             none yet");
+        }
+        writeln!(f, "recent runs")?;
+        writeln!(
+            f,
+            "  {:>5}  {:<8}  {:<30}  {:>8}  {:>8}  {:>7}  {:>7}",
+            "run", "status", "started (Central)", "entries", "matched", "digests", "skipped"
+        )?;
+        for r in &s.recent_runs {
+            writeln!(
+                f,
+                "  {:>5}  {:<8}  {:<30}  {:>8}  {:>8}  {:>7}  {:>7}",
+                r.run_id,
+                r.status,
+                central_time(r.started_at),
+                r.entries_claimed,
+                r.totals.pairs_matched,
+                r.totals.digests_queued,
+                r.totals.skipped_unverified + r.totals.skipped_suppressed
+            )?;
+        }
+        Ok(())
+    }
+}

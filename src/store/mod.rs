@@ -1,0 +1,240 @@
+//! The storage interface: everything the pipeline asks of a database, in plain values.
+//! Stages never see SQL; each backend implements [`Store`] with its own migrations.
+
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+
+use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry, MatchRow};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// The entries a run works on: either the entries a real run has claimed, or, for a dry run,
+/// the unclaimed entries up to a bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunScope {
+    Claimed { run_id: i64 },
+    Preview { up_to_seq: i64 },
+}
+
+/// A run opened by [`Store::open_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedRun {
+    pub run_id: i64,
+    /// True when an interrupted run was picked up again rather than a new one started.
+    pub resumed: bool,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub entries_claimed: u64,
+}
+
+/// The range a dry run would take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewRange {
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub entries: u64,
+}
+
+/// Why claimed entries were not notifiable, counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DropCounts {
+    pub voided: u64,
+    pub confidential: u64,
+    pub excluded_court: u64,
+    pub excluded_case_type: u64,
+    pub notifiable: u64,
+}
+
+/// A rendered digest ready to queue, with the entries it accounts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub account_id: String,
+    pub recipient: String,
+    pub envelope_from: String,
+    pub message_id: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+    pub entry_seqs: Vec<i64>,
+}
+
+/// The figures a finished run records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunTotals {
+    pub drops: DropCounts,
+    pub pairs_matched: u64,
+    pub digests_queued: u64,
+    pub skipped_unverified: u64,
+    pub skipped_suppressed: u64,
+}
+
+/// A message waiting in, or sent from, the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub outbox_id: i64,
+    pub account_id: String,
+    pub recipient: String,
+    pub envelope_from: String,
+    pub message_id: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+/// One row of the run history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    pub run_id: i64,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub entries_claimed: u64,
+    pub totals: RunTotals,
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    pub watermark: i64,
+    pub entries_total: u64,
+    pub entries_pending: u64,
+    pub outbox: Vec<(String, u64)>,
+    pub recent_runs: Vec<RunRecord>,
+}
+
+/// Why one feed record could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestFault {
+    /// The record breaks a rule; the message says which.
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for IngestFault {
+    fn from(e: sqlx::Error) -> Self {
+        IngestFault::Store(StoreError::Database(e))
+    }
+}
+
+/// A subscription as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub subscription_id: i64,
+    pub tracked_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// A docket entry as stored, with its void mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub entry: DocketEntry,
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// One feed file's writes: all of them commit together, or none do (drop without commit).
+#[allow(async_fn_in_trait)]
+pub trait IngestSession {
+    async fn court_exists(&mut self, court_id: &str) -> Result<bool, StoreError>;
+    async fn case_trackability(
+        &mut self,
+        case_number: &str,
+    ) -> Result<Option<CaseTrackability>, StoreError>;
+    async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError>;
+    async fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError>;
+    async fn subscriptions(
+        &mut self,
+        account_id: &str,
+        case_number: &str,
+    ) -> Result<Vec<SubscriptionRow>, StoreError>;
+
+    async fn upsert_court(&mut self, court: &Court) -> Result<(), StoreError>;
+    async fn upsert_case(&mut self, case: &Case) -> Result<(), StoreError>;
+    async fn insert_entry(&mut self, entry: &DocketEntry) -> Result<(), StoreError>;
+    async fn void_entry(&mut self, entry_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn upsert_account(&mut self, account: &Account) -> Result<(), StoreError>;
+    async fn insert_subscription(
+        &mut self,
+        account_id: &str,
+        case_number: &str,
+        tracked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn stop_subscription(
+        &mut self,
+        subscription_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn commit(self) -> Result<(), StoreError>;
+}
+
+/// Everything the pipeline needs from a database.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    type Ingest<'a>: IngestSession
+    where
+        Self: 'a;
+
+    /// Brings the schema up to date and installs the built-in courts.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    async fn begin_ingest(&self) -> Result<Self::Ingest<'_>, StoreError>;
+
+    /// Resumes the interrupted run if there is one, else starts a run that claims up to
+    /// `max_entries` unclaimed entries in arrival order.
+    async fn open_run(
+        &self,
+        max_entries: u32,
+        now: DateTime<Utc>,
+    ) -> Result<OpenedRun, StoreError>;
+
+    /// What [`Store::open_run`] would claim, without claiming it.
+    async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError>;
+
+    async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError>;
+
+    /// The (account, entry) pairs to notify in `scope` and not yet in the ledger, ordered by
+    /// account, case number, posted time and arrival.
+    fn match_rows(&self, scope: RunScope) -> BoxStream<'_, Result<MatchRow, StoreError>>;
+
+    /// Queues the messages and records their pairs in the ledger, in one transaction.
+    async fn queue_digests(
+        &self,
+        run_id: i64,
+        messages: &[QueuedMessage],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Closes the run with its totals and moves the watermark.
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        totals: &RunTotals,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` queued messages, oldest first, after `after_id`.
+    async fn queued_messages(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    async fn mark_sent(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
+}
