@@ -308,7 +308,10 @@ impl Settings {
         if let Err(e) = self.mail.unsubscribe_mailto.parse::<lettre::Address>() {
             return Err(ConfigError::Invalid {
                 key: "mail.unsubscribe_mailto",
-                reason: format!("`{}` is not a mail address: {e}", self.mail.unsubscribe_mailto),
+                reason: format!(
+                    "`{}` is not a mail address: {e}",
+                    self.mail.unsubscribe_mailto
+                ),
             });
         }
         if !(self.mail.unsubscribe_url.starts_with("https://")
@@ -385,7 +388,9 @@ fn collect_config_keys(
             format!("{prefix}.{k}")
         };
         match &v.kind {
-            config::ValueKind::Table(inner) => collect_config_keys(inner, &key, out),
+            config::ValueKind::Table(inner) if !inner.is_empty() => {
+                collect_config_keys(inner, &key, out)
+            }
             _ => out.push(key),
         }
     }

@@ -245,9 +245,7 @@ async fn apply_line<I: IngestSession>(
     match kind {
         FeedKind::Courts => apply_court(session, parse(line)?).await,
         FeedKind::Cases => apply_case(session, parse(line)?).await,
-        FeedKind::Entries if has_key(line, "voided_at")? => {
-            apply_void(session, parse(line)?).await
-        }
+        FeedKind::Entries if has_key(line, "voided_at")? => apply_void(session, parse(line)?).await,
         FeedKind::Entries => apply_entry(session, parse(line)?).await,
         FeedKind::Accounts => apply_account(session, parse(line)?).await,
         FeedKind::Subscriptions if has_key(line, "stopped_at")? => {

@@ -122,7 +122,12 @@ mod tests {
 
     #[test]
     fn case_numbers_follow_the_operating_rule() {
-        for good in ["14BA-CV01093", "2216-CV12345", "1911-CR01411", "1611-CR03626-01"] {
+        for good in [
+            "14BA-CV01093",
+            "2216-CV12345",
+            "1911-CR01411",
+            "1611-CR03626-01",
+        ] {
             assert!(is_circuit_case_number(good), "{good}");
         }
         for bad in [

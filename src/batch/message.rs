@@ -118,7 +118,12 @@ impl MessageFactory {
             stop_urls: digest
                 .cases
                 .iter()
-                .map(|c| self.web_link(&unsubscribe::token(&self.token_secret, &[c.subscription_id])))
+                .map(|c| {
+                    self.web_link(&unsubscribe::token(
+                        &self.token_secret,
+                        &[c.subscription_id],
+                    ))
+                })
                 .collect(),
         }
     }

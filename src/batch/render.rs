@@ -204,7 +204,11 @@ impl Renderer {
         Ok(Renderer { style, text, html })
     }
 
-    pub fn render(&self, digest: &Digest, links: &DigestLinks) -> Result<RenderedDigest, RenderError> {
+    pub fn render(
+        &self,
+        digest: &Digest,
+        links: &DigestLinks,
+    ) -> Result<RenderedDigest, RenderError> {
         let cases: Vec<CaseView> = digest
             .cases
             .iter()
@@ -231,10 +235,10 @@ impl Renderer {
         let Some(first_case) = cases.first() else {
             return Err(RenderError::Render {
                 name: "digest".into(),
-                source: Box::new(handlebars::RenderErrorReason::Other(
-                    "a digest needs at least one case".into(),
-                )
-                .into()),
+                source: Box::new(
+                    handlebars::RenderErrorReason::Other("a digest needs at least one case".into())
+                        .into(),
+                ),
             });
         };
         let entry_count = digest.entry_count();

@@ -196,11 +196,8 @@ pub trait Store {
 
     /// Resumes the interrupted run if there is one, else starts a run that claims up to
     /// `max_entries` unclaimed entries in arrival order.
-    async fn open_run(
-        &self,
-        max_entries: u32,
-        now: DateTime<Utc>,
-    ) -> Result<OpenedRun, StoreError>;
+    async fn open_run(&self, max_entries: u32, now: DateTime<Utc>)
+        -> Result<OpenedRun, StoreError>;
 
     /// What [`Store::open_run`] would claim, without claiming it.
     async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError>;

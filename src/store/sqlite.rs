@@ -226,11 +226,13 @@ impl IngestSession for SqliteIngest {
         .bind(case_number)
         .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(row.map(|(court_mcap, case_type, case_type_excluded)| CaseTrackability {
-            court_mcap,
-            case_type,
-            case_type_excluded,
-        }))
+        Ok(row.map(
+            |(court_mcap, case_type, case_type_excluded)| CaseTrackability {
+                court_mcap,
+                case_type,
+                case_type_excluded,
+            },
+        ))
     }
 
     async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError> {
@@ -690,20 +692,18 @@ impl Store for SqliteStore {
         let watermark: i64 = sqlx::query_scalar("SELECT last_seq FROM watermark WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        let (entries_total, entries_pending): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(run_id IS NULL), 0) FROM docket_entries",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (entries_total, entries_pending): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(run_id IS NULL), 0) FROM docket_entries")
+                .fetch_one(&self.pool)
+                .await?;
         let outbox: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
                 .fetch_all(&self.pool)
                 .await?;
-        let runs: Vec<RunRow> =
-            sqlx::query_as("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?")
-                .bind(recent_runs as i64)
-                .fetch_all(&self.pool)
-                .await?;
+        let runs: Vec<RunRow> = sqlx::query_as("SELECT * FROM runs ORDER BY run_id DESC LIMIT ?")
+            .bind(recent_runs as i64)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(StatusReport {
             watermark,
             entries_total: entries_total.max(0) as u64,
