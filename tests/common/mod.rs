@@ -1,0 +1,190 @@
+//! Test harness: a throwaway SQLite file and outbox directory, the application built on them,
+//! and helpers to write feeds, run the batch and read back what was queued.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use mcap_notify::app::App;
+use mcap_notify::batch::{RunOptions, RunReport};
+use mcap_notify::config::Settings;
+use mcap_notify::ingest::{FeedKind, IngestSummary};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub app: App,
+    feeds_written: std::cell::Cell<usize>,
+}
+
+pub fn settings_in(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.database.url = format!("sqlite://{}", dir.join("test.db").display());
+    settings.delivery.file_dir = dir.join("outbox");
+    settings.mail.token_secret = mcap_notify::config::Secret::new("test-secret");
+    settings
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = settings_in(dir.path());
+        adjust(&mut settings);
+        let app = App::open(settings).await.expect("app opens");
+        TestApp {
+            dir,
+            app,
+            feeds_written: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Writes `lines` (JSON values or raw text) to a new feed file and returns its path.
+    pub fn feed_file(&self, lines: &[String]) -> PathBuf {
+        let n = self.feeds_written.get() + 1;
+        self.feeds_written.set(n);
+        let path = self.dir.path().join(format!("feed-{n}.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("feed written");
+        path
+    }
+
+    pub async fn try_ingest(&self, kind: FeedKind, lines: &[Value]) -> anyhow::Result<IngestSummary> {
+        let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        let path = self.feed_file(&text);
+        self.app.ingest(kind, &path).await
+    }
+
+    pub async fn ingest(&self, kind: FeedKind, lines: &[Value]) -> IngestSummary {
+        self.try_ingest(kind, lines).await.expect("feed accepted")
+    }
+
+    pub async fn run(&self) -> RunReport {
+        self.app
+            .run_now(&RunOptions::default())
+            .await
+            .expect("run succeeds")
+    }
+
+    /// (account, entry_id) pairs in the ledger, sorted.
+    pub async fn ledger(&self) -> Vec<(String, String)> {
+        let rows = sqlx::query(
+            "SELECT l.account_id, e.entry_id FROM notification_ledger l
+             JOIN docket_entries e ON e.seq = l.entry_seq ORDER BY 1, 2",
+        )
+        .fetch_all(self.app.store.pool())
+        .await
+        .expect("ledger readable");
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    }
+
+    /// Queued or sent messages: (account, recipient, entry ids in the digest), by outbox id.
+    pub async fn digests(&self) -> Vec<(String, String, Vec<String>)> {
+        let rows = sqlx::query(
+            "SELECT o.account_id, o.recipient, group_concat(e.entry_id, ',')
+             FROM outbox o JOIN notification_ledger l ON l.outbox_id = o.outbox_id
+             JOIN docket_entries e ON e.seq = l.entry_seq
+             GROUP BY o.outbox_id ORDER BY o.outbox_id",
+        )
+        .fetch_all(self.app.store.pool())
+        .await
+        .expect("outbox readable");
+        rows.iter()
+            .map(|r| {
+                let ids: String = r.get(2);
+                let mut ids: Vec<String> = ids.split(',').map(str::to_string).collect();
+                ids.sort();
+                (r.get(0), r.get(1), ids)
+            })
+            .collect()
+    }
+
+    pub async fn outbox_raw(&self) -> Vec<Vec<u8>> {
+        sqlx::query_scalar("SELECT raw FROM outbox ORDER BY outbox_id")
+            .fetch_all(self.app.store.pool())
+            .await
+            .expect("outbox readable")
+    }
+
+    /// Every row of every data table, as text: to prove a rejected feed changed nothing.
+    pub async fn dump(&self) -> String {
+        let mut out = String::new();
+        for table in [
+            "courts",
+            "court_excluded_case_types",
+            "cases",
+            "parties",
+            "docket_entries",
+            "accounts",
+            "subscriptions",
+            "runs",
+            "outbox",
+            "notification_ledger",
+            "watermark",
+        ] {
+            let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY 1"))
+                .fetch_all(self.app.store.pool())
+                .await
+                .expect("table readable");
+            out.push_str(&format!("[{table}] {}\n", rows.len()));
+            for row in rows {
+                let cols: Vec<String> = (0..row.len())
+                    .map(|i| {
+                        row.try_get::<Option<String>, _>(i)
+                            .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                            .or_else(|_| row.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
+                            .unwrap_or_else(|_| "<blob>".into())
+                    })
+                    .collect();
+                out.push_str(&cols.join("|"));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+// Feed builders: the smallest valid records, with the fields a test cares about.
+
+pub fn court(id: &str, mcap: bool, excluded: &[&str]) -> Value {
+    json!({"court_id": id, "name": format!("Court {id}"), "mcap": mcap, "track_excluded_case_types": excluded})
+}
+
+pub fn case(number: &str, court: &str, case_type: &str, caption: &str) -> Value {
+    json!({
+        "case_number": number, "court_id": court, "case_type": case_type, "caption": caption,
+        "filed_at": "2026-01-05T09:00:00-06:00", "confidential": false, "closed_at": null,
+        "parties": [{"name": "Pat Doe", "role": "Defendant"}]
+    })
+}
+
+pub fn confidential_case(number: &str, court: &str) -> Value {
+    let mut c = case(number, court, "CV", "Sealed");
+    c["confidential"] = json!(true);
+    c
+}
+
+pub fn account(id: &str, email: &str, verified: bool) -> Value {
+    json!({"account_id": id, "email": email, "email_verified": verified})
+}
+
+pub fn track(account: &str, case: &str, at: &str) -> Value {
+    json!({"account_id": account, "case_number": case, "tracked_at": at})
+}
+
+pub fn stop(account: &str, case: &str, at: &str) -> Value {
+    json!({"account_id": account, "case_number": case, "stopped_at": at})
+}
+
+pub fn entry(id: &str, case: &str, code: &str, posted_at: &str) -> Value {
+    json!({
+        "entry_id": id, "case_number": case, "code": code, "description": format!("{code} description"),
+        "text": "", "filed_by": "Court Clerk", "posted_at": posted_at
+    })
+}
+
+pub fn void(id: &str, at: &str) -> Value {
+    json!({"entry_id": id, "voided_at": at})
+}
