@@ -21,8 +21,11 @@ async fn tracked_world() -> TestApp {
         ],
     )
     .await;
-    t.ingest(FeedKind::Accounts, &[account("ann", "ann@example.org", true)])
-        .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
     t.ingest(
         FeedKind::Subscriptions,
         &[
@@ -69,8 +72,11 @@ async fn an_account_tracking_three_changed_cases_gets_one_digest_listing_all_thr
 #[tokio::test]
 async fn a_second_run_without_new_entries_queues_nothing() {
     let t = tracked_world().await;
-    t.ingest(FeedKind::Entries, &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")])
-        .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
     assert_eq!(t.run().await.totals.digests_queued, 1);
     let second = t.run().await;
     assert_eq!(second.entries_scanned, 0);
@@ -83,7 +89,8 @@ async fn a_second_run_without_new_entries_queues_nothing() {
 #[tokio::test]
 async fn entries_on_a_court_that_left_mcap_are_withheld() {
     let t = tracked_world().await;
-    t.ingest(FeedKind::Courts, &[court("CT16", false, &[])]).await;
+    t.ingest(FeedKind::Courts, &[court("CT16", false, &[])])
+        .await;
     t.ingest(
         FeedKind::Entries,
         &[
@@ -123,8 +130,11 @@ async fn tracking_is_refused_where_the_button_is_absent() {
         &[court("MUNI", false, &[]), court("CT16", true, &["CR"])],
     )
     .await;
-    t.ingest(FeedKind::Cases, &[case("2601-MU00009", "MUNI", "MU", "City v. Roe")])
-        .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[case("2601-MU00009", "MUNI", "MU", "City v. Roe")],
+    )
+    .await;
     let err = t
         .try_ingest(
             FeedKind::Subscriptions,
@@ -133,7 +143,10 @@ async fn tracking_is_refused_where_the_button_is_absent() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains(":1: ") && err.contains("does not take part in MCAP"), "{err}");
+    assert!(
+        err.contains(":1: ") && err.contains("does not take part in MCAP"),
+        "{err}"
+    );
     let err = t
         .try_ingest(
             FeedKind::Subscriptions,
@@ -176,8 +189,11 @@ async fn unverified_accounts_are_skipped_and_counted() {
         &[track("bob", C1, "2026-01-10T00:00:00Z")],
     )
     .await;
-    t.ingest(FeedKind::Entries, &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")])
-        .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
     let report = t.run().await;
     assert_eq!(report.totals.skipped_unverified, 1);
     assert_eq!(report.totals.digests_queued, 1);
@@ -239,8 +255,11 @@ async fn entries_voided_before_the_run_are_withheld() {
 #[tokio::test]
 async fn an_address_changed_before_the_run_receives_the_digest() {
     let t = tracked_world().await;
-    t.ingest(FeedKind::Entries, &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")])
-        .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
     t.ingest(
         FeedKind::Accounts,
         &[account("ann", "ann.new@example.net", true)],
@@ -258,8 +277,11 @@ async fn a_capped_run_leaves_the_rest_of_the_backlog_to_the_next_run() {
     let t = TestApp::with(|s| s.batch.max_entries_per_run = 3).await;
     t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
         .await;
-    t.ingest(FeedKind::Accounts, &[account("ann", "ann@example.org", true)])
-        .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
     t.ingest(
         FeedKind::Subscriptions,
         &[track("ann", C1, "2026-01-10T00:00:00Z")],
@@ -282,8 +304,11 @@ async fn a_capped_run_leaves_the_rest_of_the_backlog_to_the_next_run() {
 #[tokio::test]
 async fn a_dry_run_reports_but_writes_nothing() {
     let t = tracked_world().await;
-    t.ingest(FeedKind::Entries, &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")])
-        .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
     let before = t.dump().await;
     let report = t
         .app

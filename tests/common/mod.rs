@@ -51,7 +51,11 @@ impl TestApp {
         path
     }
 
-    pub async fn try_ingest(&self, kind: FeedKind, lines: &[Value]) -> anyhow::Result<IngestSummary> {
+    pub async fn try_ingest(
+        &self,
+        kind: FeedKind,
+        lines: &[Value],
+    ) -> anyhow::Result<IngestSummary> {
         let text: Vec<String> = lines.iter().map(Value::to_string).collect();
         let path = self.feed_file(&text);
         self.app.ingest(kind, &path).await

@@ -1,0 +1,296 @@
+//! Exactly-once generation: however a run is interrupted, the next run completes it so that
+//! every (account, entry) pair is in exactly one digest, and the digests are the ones an
+//! uninterrupted run would have queued. Late-visible and back-dated entries are notified once.
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::*;
+use mcap_notify::batch::{RunError, RunOptions};
+use mcap_notify::ingest::FeedKind;
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn at(hours: i64) -> String {
+    let base: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 2, 2, 0, 0, 0).unwrap();
+    (base + Duration::hours(hours)).to_rfc3339()
+}
+
+fn case_number(i: usize) -> String {
+    format!("2616-CV{:05}", i + 1)
+}
+
+/// A random world and a random schedule of feed waves, each followed by one run.
+#[derive(Debug, Clone)]
+struct Scenario {
+    cases: usize,
+    verified: Vec<bool>,
+    /// Per (account, case): tracking start hour and, maybe, how many hours later it stopped.
+    tracking: Vec<Option<(i64, Option<i64>)>>,
+    /// Per wave: entries as (case index, posted hour, voided before the run).
+    waves: Vec<Vec<(usize, i64, bool)>>,
+    /// Per wave: where the run crashes (after how many commits), if it does.
+    crashes: Vec<Option<usize>>,
+    accounts_per_commit: u32,
+    max_entries_per_run: u32,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (
+        1usize..4,
+        prop::collection::vec(prop::bool::weighted(0.85), 1..6),
+    )
+        .prop_flat_map(|(cases, verified)| {
+            let pairs = cases * verified.len();
+            (
+                Just(cases),
+                Just(verified),
+                prop::collection::vec(
+                    prop::option::weighted(0.7, (0i64..48, prop::option::of(0i64..48))),
+                    pairs,
+                ),
+                prop::collection::vec(
+                    prop::collection::vec((0..cases, 0i64..96, prop::bool::weighted(0.1)), 0..12),
+                    1..4,
+                ),
+                prop::collection::vec(prop::option::of(0usize..6), 3),
+                1u32..4,
+                2u32..12,
+            )
+        })
+        .prop_map(
+            |(cases, verified, tracking, waves, crashes, accounts_per_commit, max_entries)| {
+                Scenario {
+                    cases,
+                    verified,
+                    tracking,
+                    waves,
+                    crashes,
+                    accounts_per_commit,
+                    max_entries_per_run: max_entries,
+                }
+            },
+        )
+}
+
+/// Digests as comparable values: (message id, account, entry ids).
+type Digests = Vec<(String, String, Vec<String>)>;
+
+async fn message_ids(t: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String)>) {
+    let t = TestApp::with(|settings| {
+        settings.batch.accounts_per_commit = s.accounts_per_commit;
+        settings.batch.max_entries_per_run = s.max_entries_per_run;
+    })
+    .await;
+    let cases: Vec<Value> = (0..s.cases)
+        .map(|i| case(&case_number(i), "CT16", "CV", &format!("Case {i}")))
+        .collect();
+    t.ingest(FeedKind::Cases, &cases).await;
+    let accounts: Vec<Value> = s
+        .verified
+        .iter()
+        .enumerate()
+        .map(|(a, v)| account(&format!("acct{a}"), &format!("a{a}@example.org"), *v))
+        .collect();
+    t.ingest(FeedKind::Accounts, &accounts).await;
+    let mut subs = Vec::new();
+    for (i, tracking) in s.tracking.iter().enumerate() {
+        if let Some((start, stop_after)) = tracking {
+            let (a, c) = (i / s.cases, i % s.cases);
+            subs.push(track(&format!("acct{a}"), &case_number(c), &at(*start)));
+            if let Some(len) = stop_after {
+                subs.push(stop(&format!("acct{a}"), &case_number(c), &at(start + len)));
+            }
+        }
+    }
+    if !subs.is_empty() {
+        t.ingest(FeedKind::Subscriptions, &subs).await;
+    }
+    for (w, wave) in s.waves.iter().enumerate() {
+        let mut lines: Vec<Value> = wave
+            .iter()
+            .enumerate()
+            .map(|(i, (c, hour, _))| {
+                entry(&format!("w{w}e{i}"), &case_number(*c), "MOT", &at(*hour))
+            })
+            .collect();
+        lines.extend(
+            wave.iter()
+                .enumerate()
+                .filter(|(_, (_, _, voided))| *voided)
+                .map(|(i, _)| void(&format!("w{w}e{i}"), &at(100))),
+        );
+        if !lines.is_empty() {
+            t.ingest(FeedKind::Entries, &lines).await;
+        }
+        let crash = if with_crashes {
+            s.crashes[w % s.crashes.len()]
+        } else {
+            None
+        };
+        let options = RunOptions {
+            crash_after_commits: crash,
+            ..Default::default()
+        };
+        match t.app.run_now(&options).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.downcast_ref::<RunError>(),
+                        Some(RunError::InjectedCrash(_))
+                    ),
+                    "unexpected failure: {e:#}"
+                );
+                // The next run-now completes the interrupted one.
+                let resumed = t.run().await;
+                assert!(resumed.resumed);
+            }
+        }
+    }
+    // Drain whatever the per-run cap left behind.
+    while t.run().await.entries_scanned > 0 {}
+    let ids = message_ids(&t).await;
+    let digests = t.digests().await;
+    assert_eq!(
+        ids.len(),
+        digests.len(),
+        "every message accounts for entries"
+    );
+    let digests = ids
+        .into_iter()
+        .zip(digests)
+        .map(|(id, (account, _, entries))| (id, account, entries))
+        .collect();
+    (digests, t.ledger().await)
+}
+
+/// What the rules say should be notified: verified accounts, active tracking, not voided.
+fn expected_pairs(s: &Scenario) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for (w, wave) in s.waves.iter().enumerate() {
+        for (i, (c, hour, voided)) in wave.iter().enumerate() {
+            if *voided {
+                continue;
+            }
+            for (a, verified) in s.verified.iter().enumerate() {
+                let Some((start, stop_after)) = s.tracking[a * s.cases + c] else {
+                    continue;
+                };
+                let active = *hour >= start && stop_after.is_none_or(|len| *hour < start + len);
+                if *verified && active {
+                    pairs.push((format!("acct{a}"), format!("w{w}e{i}")));
+                }
+            }
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_crash_anywhere_then_another_run_gives_the_uninterrupted_digests(s in scenario()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (reference, reference_pairs) = rt.block_on(play(&s, false));
+        let (crashed, crashed_pairs) = rt.block_on(play(&s, true));
+        prop_assert_eq!(&crashed, &reference);
+        prop_assert_eq!(&crashed_pairs, &reference_pairs);
+        prop_assert_eq!(reference_pairs, expected_pairs(&s));
+    }
+}
+
+const C1: &str = "2616-CV00001";
+
+async fn one_tracked_case() -> TestApp {
+    let t = TestApp::new().await;
+    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
+        .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
+    t.ingest(FeedKind::Subscriptions, &[track("ann", C1, &at(0))])
+        .await;
+    t
+}
+
+/// Inserts an entry row with a chosen arrival number, as a transaction that committed late on a
+/// concurrent backend would leave it.
+async fn insert_with_seq(t: &TestApp, seq: i64, entry_id: &str, posted_hour: i64) {
+    let posted = DateTime::parse_from_rfc3339(&at(posted_hour)).unwrap();
+    sqlx::query(
+        "INSERT INTO docket_entries (seq, entry_id, case_number, code, description, text,
+                                     filed_by, posted_at)
+         VALUES (?, ?, ?, 'MOT', 'Motion Filed', '', 'Clerk', ?)",
+    )
+    .bind(seq)
+    .bind(entry_id)
+    .bind(C1)
+    .bind(posted.timestamp_micros())
+    .execute(t.app.store.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_entry_that_becomes_visible_below_the_watermark_is_notified_once() {
+    let t = one_tracked_case().await;
+    insert_with_seq(&t, 1, "first", 1).await;
+    insert_with_seq(&t, 10, "high", 2).await;
+    t.run().await;
+    let status = t.app.status().await.unwrap();
+    assert_eq!(status.0.watermark, 10);
+    // Arrival number 5 commits only now, below the watermark.
+    insert_with_seq(&t, 5, "late", 3).await;
+    let report = t.run().await;
+    assert_eq!(report.entries_scanned, 1);
+    t.run().await;
+    assert_eq!(
+        t.ledger().await,
+        vec![
+            ("ann".to_string(), "first".to_string()),
+            ("ann".into(), "high".into()),
+            ("ann".into(), "late".into())
+        ]
+    );
+    assert_eq!(t.digests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_back_dated_entry_is_notified_once() {
+    let t = one_tracked_case().await;
+    t.ingest(FeedKind::Entries, &[entry("recent", C1, "JE", &at(30))])
+        .await;
+    t.run().await;
+    // Posted "earlier" than the entry already sent, but it arrives now.
+    t.ingest(FeedKind::Entries, &[entry("backdated", C1, "MOT", &at(5))])
+        .await;
+    t.run().await;
+    t.run().await;
+    assert_eq!(
+        t.digests().await,
+        vec![
+            (
+                "ann".to_string(),
+                "ann@example.org".to_string(),
+                vec!["recent".to_string()]
+            ),
+            (
+                "ann".into(),
+                "ann@example.org".into(),
+                vec!["backdated".into()]
+            ),
+        ]
+    );
+}
