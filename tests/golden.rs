@@ -1,0 +1,164 @@
+//! Golden tests of the two digest styles, and proof that hostile captions, names and entry texts
+//! are escaped in HTML and can never add a header.
+
+use chrono::{TimeZone, Utc};
+use mail_parser::{MessageParser, MimeHeaders};
+use mcap_notify::batch::{CaseChanges, Digest, EntryLine, MessageFactory, Renderer};
+use mcap_notify::config::{DigestStyle, MailSettings, Secret};
+
+fn mail_settings() -> MailSettings {
+    MailSettings {
+        token_secret: Secret::new("golden-secret"),
+        ..MailSettings::default()
+    }
+}
+
+fn factory(style: DigestStyle) -> MessageFactory {
+    MessageFactory::new(&mail_settings(), Renderer::new(style, None).unwrap()).unwrap()
+}
+
+fn entry(seq: i64, code: &str, description: &str, text: &str, filed_by: &str, hour: u32) -> EntryLine {
+    EntryLine {
+        seq,
+        entry_id: format!("DE{seq:07}"),
+        code: code.into(),
+        description: description.into(),
+        text: text.into(),
+        filed_by: filed_by.into(),
+        // 2026-03-09 is the first Monday of daylight time in Missouri.
+        posted_at: Utc.with_ymd_and_hms(2026, 3, 9, hour, 5, 0).unwrap(),
+    }
+}
+
+fn sample_digest() -> Digest {
+    Digest {
+        account_id: "U010042".into(),
+        email: "keisha.brooks@example.com".into(),
+        email_verified: true,
+        suppressed: false,
+        cases: vec![
+            CaseChanges {
+                case_number: "2616-CR01411".into(),
+                caption: "State of Missouri v. Darnell Washington".into(),
+                court_id: "CT16".into(),
+                court_name: "16th Judicial Circuit (Jackson)".into(),
+                subscription_id: 7,
+                entries: vec![
+                    entry(31, "WARI", "Warrant Issued", "Failure to Appear Warrant; Bond Set at $2,500 cash only", "Court Clerk", 14),
+                    entry(35, "HRSC", "Hearing Scheduled", "Scheduled For: 23-Mar-2026; 9:00 AM; Div 3 Hon. Marcus D. Greene; Jackson", "Court Clerk", 15),
+                ],
+            },
+            CaseChanges {
+                case_number: "2631A-CV00877".into(),
+                caption: "Midwest Credit Recovery LLC v. Keisha Brooks".into(),
+                court_id: "CT31".into(),
+                court_name: "31st Judicial Circuit (Greene)".into(),
+                subscription_id: 9,
+                entries: vec![entry(40, "JE", "Judgment Entered", "", "Court Clerk", 16)],
+            },
+        ],
+    }
+}
+
+#[test]
+fn detailed_style_lists_every_entry_with_its_code_filer_and_central_time() {
+    let rendered = factory(DigestStyle::Detailed).render(&sample_digest()).unwrap();
+    insta::assert_snapshot!("detailed_subject", rendered.subject);
+    insta::assert_snapshot!("detailed_text", rendered.text);
+    insta::assert_snapshot!("detailed_html", rendered.html);
+}
+
+#[test]
+fn casenet_style_names_only_the_case_numbers() {
+    let rendered = factory(DigestStyle::Casenet).render(&sample_digest()).unwrap();
+    insta::assert_snapshot!("casenet_subject", rendered.subject);
+    insta::assert_snapshot!("casenet_text", rendered.text);
+    insta::assert_snapshot!("casenet_html", rendered.html);
+    assert!(!rendered.text.contains("Warrant"));
+}
+
+#[test]
+fn a_single_case_digest_names_the_case_in_its_subject() {
+    let mut digest = sample_digest();
+    digest.cases.truncate(1);
+    let rendered = factory(DigestStyle::Detailed).render(&digest).unwrap();
+    assert_eq!(
+        rendered.subject,
+        "New filings in 2616-CR01411: State of Missouri v. Darnell Washington"
+    );
+}
+
+fn hostile_digest() -> Digest {
+    let mut digest = sample_digest();
+    digest.cases.truncate(1);
+    let case = &mut digest.cases[0];
+    case.caption = "Evil v. Corp\r\nBcc: victim@example.net\r\nX-Injected: yes <script>alert(1)</script>".into();
+    case.entries.truncate(1);
+    case.entries[0].filed_by = "<img src=x onerror=alert(2)> & Co".into();
+    case.entries[0].text = "line one\r\n\r\nSubject: forged\n<b>bold</b>".into();
+    digest
+}
+
+#[test]
+fn hostile_text_is_escaped_in_html() {
+    let rendered = factory(DigestStyle::Detailed).render(&hostile_digest()).unwrap();
+    assert!(!rendered.html.contains("<script>"));
+    assert!(!rendered.html.contains("<img"));
+    assert!(!rendered.html.contains("<b>bold"));
+    assert!(rendered.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(rendered.html.contains("&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt; &amp; Co"));
+}
+
+#[test]
+fn hostile_captions_cannot_inject_headers() {
+    let date = Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap();
+    let message = factory(DigestStyle::Detailed)
+        .build(12, &hostile_digest(), date)
+        .unwrap();
+    assert!(!message.subject.contains('\r') && !message.subject.contains('\n'));
+    let parsed = MessageParser::default().parse(&message.raw).unwrap();
+    assert!(parsed.header("Bcc").is_none(), "no Bcc header");
+    assert!(parsed.header("X-Injected").is_none(), "no injected header");
+    assert_eq!(
+        parsed.subject().unwrap(),
+        "New filing in 2616-CR01411: Evil v. Corp Bcc: victim@example.net X-Injected: yes <script>alert(1)</script>"
+    );
+    let to: Vec<_> = parsed.to().unwrap().iter().filter_map(|a| a.address()).collect();
+    assert_eq!(to, vec!["keisha.brooks@example.com"]);
+    // The header block has exactly one Subject line.
+    let raw = String::from_utf8_lossy(&message.raw);
+    let headers = raw.split("\r\n\r\n").next().unwrap();
+    assert_eq!(headers.matches("\r\nSubject:").count() + usize::from(headers.starts_with("Subject:")), 1);
+}
+
+#[test]
+fn every_message_carries_the_required_headers_and_both_parts() {
+    let date = Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap();
+    let f = factory(DigestStyle::Detailed);
+    let message = f.build(12, &sample_digest(), date).unwrap();
+    let again = f.build(12, &sample_digest(), date).unwrap();
+    assert_eq!(message.message_id, again.message_id, "Message-ID is deterministic");
+    assert_ne!(message.message_id, f.message_id(13, "U010042"));
+    let parsed = MessageParser::default().parse(&message.raw).unwrap();
+    assert_eq!(
+        format!("<{}>", parsed.message_id().unwrap()),
+        message.message_id
+    );
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap();
+    assert!(unsubscribe.contains("<mailto:unsubscribe@alerts.example.org?subject=unsubscribe%207-9."));
+    assert!(unsubscribe.contains("<https://alerts.example.org/unsubscribe?token=7-9."));
+    let token = unsubscribe.split("token=").nth(1).unwrap().trim().trim_end_matches('>');
+    assert_eq!(mcap_notify::unsubscribe::verify("golden-secret", token), Some(vec![7, 9]));
+    let ctype = parsed.root_part().content_type().unwrap();
+    assert_eq!(ctype.subtype(), Some("alternative"));
+    assert_eq!(parsed.text_body_count(), 1);
+    assert_eq!(parsed.html_body_count(), 1);
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("not official court notice"));
+    let html = parsed.body_html(0).unwrap();
+    assert!(html.contains("not official court notice"));
+}
