@@ -2,6 +2,8 @@
 //! and helpers to write feeds, run the batch and read back what was queued.
 #![allow(dead_code)]
 
+pub mod smtp_sink;
+
 use std::path::PathBuf;
 
 use mcap_notify::app::App;
