@@ -410,11 +410,13 @@ impl Generator {
         let date = (posted_at + Duration::days(self.rng.gen_range(7..60)))
             .format("%d-%b-%Y")
             .to_string();
+        let judge = *self.pick(JUDGES);
+        let county = *self.pick(circuit.counties);
         let text = detail
             .replace("{date}", &date)
-            .replace("{judge}", *self.pick(JUDGES))
+            .replace("{judge}", judge)
             .replace("{party}", &party)
-            .replace("{county}", *self.pick(circuit.counties));
+            .replace("{county}", county);
         let filed_by = if detail.contains("{party}") {
             party
         } else {

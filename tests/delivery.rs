@@ -76,7 +76,10 @@ async fn smtp_delivery_reaches_each_recipient_once() {
     let mut envelopes: Vec<(String, String)> = received
         .iter()
         .map(|m| {
-            let rcpt = m.lines().find_map(|l| l.strip_prefix("X-Rcpt-Args: ")).unwrap();
+            let rcpt = m
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Rcpt-Args: "))
+                .unwrap();
             let to = m.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
             (rcpt.to_string(), to.to_string())
         })
@@ -85,13 +88,22 @@ async fn smtp_delivery_reaches_each_recipient_once() {
     assert_eq!(
         envelopes,
         vec![
-            ("<ann@example.org>".to_string(), "ann@example.org".to_string()),
+            (
+                "<ann@example.org>".to_string(),
+                "ann@example.org".to_string()
+            ),
             ("<bob@example.net>".into(), "bob@example.net".into()),
             ("<cy@example.com>".into(), "cy@example.com".into()),
         ]
     );
-    let bob = received.iter().find(|m| m.contains("X-Rcpt-Args: <bob@")).unwrap();
-    assert!(bob.contains(C1) && bob.contains(C2), "bob's one digest names both cases");
+    let bob = received
+        .iter()
+        .find(|m| m.contains("X-Rcpt-Args: <bob@"))
+        .unwrap();
+    assert!(
+        bob.contains(C1) && bob.contains(C2),
+        "bob's one digest names both cases"
+    );
     assert!(states(&t).await.iter().all(|(_, s)| s == "sent"));
 
     // Nothing is sent twice.
@@ -122,7 +134,10 @@ async fn the_file_transport_writes_one_valid_message_per_digest() {
     let report = t.app.deliver().await.unwrap();
     assert_eq!(report.sent, 3);
     let dir = t.dir.path().join("outbox");
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 3);
     for file in files {
         assert_eq!(file.extension().unwrap(), "eml");

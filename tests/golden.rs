@@ -17,7 +17,14 @@ fn factory(style: DigestStyle) -> MessageFactory {
     MessageFactory::new(&mail_settings(), Renderer::new(style, None).unwrap()).unwrap()
 }
 
-fn entry(seq: i64, code: &str, description: &str, text: &str, filed_by: &str, hour: u32) -> EntryLine {
+fn entry(
+    seq: i64,
+    code: &str,
+    description: &str,
+    text: &str,
+    filed_by: &str,
+    hour: u32,
+) -> EntryLine {
     EntryLine {
         seq,
         entry_id: format!("DE{seq:07}"),
@@ -44,8 +51,22 @@ fn sample_digest() -> Digest {
                 court_name: "16th Judicial Circuit (Jackson)".into(),
                 subscription_id: 7,
                 entries: vec![
-                    entry(31, "WARI", "Warrant Issued", "Failure to Appear Warrant; Bond Set at $2,500 cash only", "Court Clerk", 14),
-                    entry(35, "HRSC", "Hearing Scheduled", "Scheduled For: 23-Mar-2026; 9:00 AM; Div 3 Hon. Marcus D. Greene; Jackson", "Court Clerk", 15),
+                    entry(
+                        31,
+                        "WARI",
+                        "Warrant Issued",
+                        "Failure to Appear Warrant; Bond Set at $2,500 cash only",
+                        "Court Clerk",
+                        14,
+                    ),
+                    entry(
+                        35,
+                        "HRSC",
+                        "Hearing Scheduled",
+                        "Scheduled For: 23-Mar-2026; 9:00 AM; Div 3 Hon. Marcus D. Greene; Jackson",
+                        "Court Clerk",
+                        15,
+                    ),
                 ],
             },
             CaseChanges {
@@ -62,7 +83,9 @@ fn sample_digest() -> Digest {
 
 #[test]
 fn detailed_style_lists_every_entry_with_its_code_filer_and_central_time() {
-    let rendered = factory(DigestStyle::Detailed).render(&sample_digest()).unwrap();
+    let rendered = factory(DigestStyle::Detailed)
+        .render(&sample_digest())
+        .unwrap();
     insta::assert_snapshot!("detailed_subject", rendered.subject);
     insta::assert_snapshot!("detailed_text", rendered.text);
     insta::assert_snapshot!("detailed_html", rendered.html);
@@ -70,7 +93,9 @@ fn detailed_style_lists_every_entry_with_its_code_filer_and_central_time() {
 
 #[test]
 fn casenet_style_names_only_the_case_numbers() {
-    let rendered = factory(DigestStyle::Casenet).render(&sample_digest()).unwrap();
+    let rendered = factory(DigestStyle::Casenet)
+        .render(&sample_digest())
+        .unwrap();
     insta::assert_snapshot!("casenet_subject", rendered.subject);
     insta::assert_snapshot!("casenet_text", rendered.text);
     insta::assert_snapshot!("casenet_html", rendered.html);
@@ -92,7 +117,9 @@ fn hostile_digest() -> Digest {
     let mut digest = sample_digest();
     digest.cases.truncate(1);
     let case = &mut digest.cases[0];
-    case.caption = "Evil v. Corp\r\nBcc: victim@example.net\r\nX-Injected: yes <script>alert(1)</script>".into();
+    case.caption =
+        "Evil v. Corp\r\nBcc: victim@example.net\r\nX-Injected: yes <script>alert(1)</script>"
+            .into();
     case.entries.truncate(1);
     case.entries[0].filed_by = "<img src=x onerror=alert(2)> & Co".into();
     case.entries[0].text = "line one\r\n\r\nSubject: forged\n<b>bold</b>".into();
@@ -101,12 +128,18 @@ fn hostile_digest() -> Digest {
 
 #[test]
 fn hostile_text_is_escaped_in_html() {
-    let rendered = factory(DigestStyle::Detailed).render(&hostile_digest()).unwrap();
+    let rendered = factory(DigestStyle::Detailed)
+        .render(&hostile_digest())
+        .unwrap();
     assert!(!rendered.html.contains("<script>"));
     assert!(!rendered.html.contains("<img"));
     assert!(!rendered.html.contains("<b>bold"));
-    assert!(rendered.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(rendered.html.contains("&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt; &amp; Co"));
+    assert!(rendered
+        .html
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(rendered
+        .html
+        .contains("&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt; &amp; Co"));
 }
 
 #[test]
@@ -123,12 +156,20 @@ fn hostile_captions_cannot_inject_headers() {
         parsed.subject().unwrap(),
         "New filing in 2616-CR01411: Evil v. Corp Bcc: victim@example.net X-Injected: yes <script>alert(1)</script>"
     );
-    let to: Vec<_> = parsed.to().unwrap().iter().filter_map(|a| a.address()).collect();
+    let to: Vec<_> = parsed
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
     assert_eq!(to, vec!["keisha.brooks@example.com"]);
     // The header block has exactly one Subject line.
     let raw = String::from_utf8_lossy(&message.raw);
     let headers = raw.split("\r\n\r\n").next().unwrap();
-    assert_eq!(headers.matches("\r\nSubject:").count() + usize::from(headers.starts_with("Subject:")), 1);
+    assert_eq!(
+        headers.matches("\r\nSubject:").count() + usize::from(headers.starts_with("Subject:")),
+        1
+    );
 }
 
 #[test]
@@ -137,7 +178,10 @@ fn every_message_carries_the_required_headers_and_both_parts() {
     let f = factory(DigestStyle::Detailed);
     let message = f.build(12, &sample_digest(), date).unwrap();
     let again = f.build(12, &sample_digest(), date).unwrap();
-    assert_eq!(message.message_id, again.message_id, "Message-ID is deterministic");
+    assert_eq!(
+        message.message_id, again.message_id,
+        "Message-ID is deterministic"
+    );
     assert_ne!(message.message_id, f.message_id(13, "U010042"));
     let parsed = MessageParser::default().parse(&message.raw).unwrap();
     assert_eq!(
@@ -149,10 +193,20 @@ fn every_message_carries_the_required_headers_and_both_parts() {
         Some("auto-generated")
     );
     let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap();
-    assert!(unsubscribe.contains("<mailto:unsubscribe@alerts.example.org?subject=unsubscribe%207-9."));
+    assert!(
+        unsubscribe.contains("<mailto:unsubscribe@alerts.example.org?subject=unsubscribe%207-9.")
+    );
     assert!(unsubscribe.contains("<https://alerts.example.org/unsubscribe?token=7-9."));
-    let token = unsubscribe.split("token=").nth(1).unwrap().trim().trim_end_matches('>');
-    assert_eq!(mcap_notify::unsubscribe::verify("golden-secret", token), Some(vec![7, 9]));
+    let token = unsubscribe
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches('>');
+    assert_eq!(
+        mcap_notify::unsubscribe::verify("golden-secret", token),
+        Some(vec![7, 9])
+    );
     let ctype = parsed.root_part().content_type().unwrap();
     assert_eq!(ctype.subtype(), Some("alternative"));
     assert_eq!(parsed.text_body_count(), 1);

@@ -54,7 +54,10 @@ impl SmtpSink {
         let child = command.spawn().expect("smtp-sink starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "smtp-sink did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         SmtpSink {

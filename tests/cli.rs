@@ -1,0 +1,299 @@
+//! The program as operators use it: the binary, its exit codes and messages, the demo, and a
+//! run killed with SIGKILL part-way and completed by the next `run-now`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use mcap_notify::ingest::FeedKind;
+use serde_json::Value;
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCAP_NOTIFY") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn in_dir(dir: &Path, args: &[&str]) -> Output {
+    binary().current_dir(dir).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn help_explains_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = in_dir(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for command in [
+        "run-now",
+        "deliver",
+        "ingest",
+        "status",
+        "demo",
+        "migrate",
+        "Exit codes",
+    ] {
+        assert!(text.contains(command), "--help mentions {command}");
+    }
+}
+
+#[test]
+fn a_misspelt_environment_key_stops_the_program_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("MCAP_NOTIFY__DELIVERY__TRANSPROT", "smtp")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr(&out).contains("MCAP_NOTIFY__DELIVERY__TRANSPROT"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("mcap-notify.db").exists(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_bad_value_or_file_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("MCAP_NOTIFY__DIGEST__STYLE", "fancy")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("digest.style"), "{}", stderr(&out));
+
+    std::fs::write(
+        dir.path().join("mcap-notify.toml"),
+        "[batch]\nmax_entries = 5\n",
+    )
+    .unwrap();
+    let out = in_dir(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr(&out).contains("batch.max_entries"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("mcap-notify.toml"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = binary()
+        .current_dir(dir.path())
+        .args(["--config", "missing.toml", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+
+    std::fs::write(dir.path().join("empty.toml"), "").unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .env("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp")
+        .args(["--config", "empty.toml", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr(&out).contains("smtp.url"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_feed_fails_with_file_and_line_and_a_good_one_is_summarised() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("accounts.jsonl");
+    std::fs::write(
+        &feed,
+        "{\"account_id\":\"a\",\"email\":\"a@example.org\",\"email_verified\":true}\n{\"account_id\":\"b\"}\n",
+    )
+    .unwrap();
+    let out = in_dir(dir.path(), &["ingest", "accounts", "accounts.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("accounts.jsonl:2: missing field `email`"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &feed,
+        "{\"account_id\":\"a\",\"email\":\"a@example.org\",\"email_verified\":true}\n",
+    )
+    .unwrap();
+    let out = in_dir(dir.path(), &["ingest", "accounts", "accounts.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 accounts records (1 applied, 0 unchanged)"));
+    let out = in_dir(dir.path(), &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["watermark"], 0);
+}
+
+#[test]
+fn the_demo_builds_runs_and_delivers_valid_multipart_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = in_dir(dir.path(), &["demo", "--dir", "demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains("digests"), "{summary}");
+    let outbox = dir.path().join("demo/outbox");
+    let files: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files.len() > 50,
+        "the demo sends many digests, got {}",
+        files.len()
+    );
+    assert!(
+        summary.contains(&format!("{} written", files.len())),
+        "{summary}"
+    );
+    for file in &files {
+        let raw = std::fs::read(file).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.text_body_count(), 1, "{}", file.display());
+        assert_eq!(parsed.html_body_count(), 1, "{}", file.display());
+        assert!(parsed
+            .body_text(0)
+            .unwrap()
+            .contains("not official court notice"));
+    }
+    // A second demo in the same directory starts afresh.
+    let out = in_dir(dir.path(), &["demo", "--dir", "demo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), files.len());
+    // A directory that is not the demo's is left alone.
+    std::fs::write(dir.path().join("precious.txt"), "keep").unwrap();
+    let out = in_dir(dir.path(), &["demo", "--dir", "."]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a demo directory"));
+}
+
+/// Many accounts, each with a digest to come, so a run has many commits to be killed between.
+async fn busy_world(t: &TestApp, accounts: usize) {
+    let cases: Vec<Value> = (0..20)
+        .map(|i| {
+            case(
+                &format!("2616-CV{:05}", i + 1),
+                "CT16",
+                "CV",
+                &format!("Case {i}"),
+            )
+        })
+        .collect();
+    t.ingest(FeedKind::Cases, &cases).await;
+    let people: Vec<Value> = (0..accounts)
+        .map(|a| account(&format!("acct{a:05}"), &format!("a{a}@example.org"), true))
+        .collect();
+    t.ingest(FeedKind::Accounts, &people).await;
+    let subs: Vec<Value> = (0..accounts)
+        .map(|a| {
+            track(
+                &format!("acct{a:05}"),
+                &format!("2616-CV{:05}", a % 20 + 1),
+                "2026-01-01T00:00:00Z",
+            )
+        })
+        .collect();
+    t.ingest(FeedKind::Subscriptions, &subs).await;
+    let entries: Vec<Value> = (0..60)
+        .map(|i| {
+            entry(
+                &format!("e{i}"),
+                &format!("2616-CV{:05}", i % 20 + 1),
+                "MOT",
+                "2026-02-01T10:00:00Z",
+            )
+        })
+        .collect();
+    t.ingest(FeedKind::Entries, &entries).await;
+}
+
+async fn digests_with_ids(t: &TestApp) -> Vec<(String, String, Vec<String>)> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap();
+    let mut out: Vec<_> = ids
+        .into_iter()
+        .zip(t.digests().await)
+        .map(|(id, (account, _, entries))| (id, account, entries))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
+    const ACCOUNTS: usize = 1500;
+    let reference = TestApp::with(|s| s.batch.accounts_per_commit = 5).await;
+    busy_world(&reference, ACCOUNTS).await;
+    reference.run().await;
+    let expected = digests_with_ids(&reference).await;
+    assert_eq!(expected.len(), ACCOUNTS);
+
+    let t = TestApp::new().await;
+    busy_world(&t, ACCOUNTS).await;
+    let url = t.app.settings.database.url.clone();
+    let run_now = || {
+        let mut c = binary();
+        c.current_dir(t.dir.path())
+            .env("MCAP_NOTIFY__DATABASE__URL", &url)
+            .env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", "test-secret")
+            .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
+            .arg("run-now")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let mut queued_at_kill = Vec::new();
+    for delay_ms in [60u64, 90, 120, 150] {
+        let mut child = run_now().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+        queued_at_kill.push(queued);
+    }
+    let status = run_now().status().unwrap();
+    assert!(status.success());
+    eprintln!("messages queued when each kill landed: {queued_at_kill:?}");
+    assert_eq!(digests_with_ids(&t).await, expected);
+    let runs: Vec<(i64, String)> =
+        sqlx::query_as("SELECT run_id, status FROM runs ORDER BY run_id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        runs,
+        vec![(1, "done".to_string())],
+        "the killed run was resumed, not repeated"
+    );
+}
