@@ -70,6 +70,9 @@ pub enum Command {
         /// Seed for the generated data (the same seed gives the same data).
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Multiply the number of cases and accounts (1 to 250), for a heavier run.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=250))]
+        scale: u32,
     },
 }
 

@@ -279,6 +279,14 @@ const JUDGES: &[&str] = &[
     "Div 2 Hon. Angela M. Price",
 ];
 
+/// How much data the demo generates, and from which seed.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSize {
+    pub seed: u64,
+    /// Multiplies the number of cases and accounts.
+    pub scale: u32,
+}
+
 /// What the demo did, printed at the end.
 #[derive(Debug, Serialize)]
 struct DemoFigures {
@@ -323,7 +331,7 @@ impl Generator {
         let case_number = format!(
             "{year}{:02}{division}-{case_type}{:05}",
             circuit.number,
-            1000 + sequence
+            (1000 + sequence) % 100_000
         );
         let (caption, parties) = match case_type {
             "CR" | "TR" => {
@@ -482,11 +490,11 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 /// Writes the demo's feeds into `feeds` and returns their paths in ingest order.
 fn write_feeds(
     feeds: &Path,
-    seed: u64,
+    size: DemoSize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<(FeedKind, PathBuf)>, DemoFigures)> {
     let mut g = Generator {
-        rng: StdRng::seed_from_u64(seed),
+        rng: StdRng::seed_from_u64(size.seed),
         now,
     };
     // Juvenile and mental-health cases are not trackable anywhere; one municipal court is
@@ -507,7 +515,7 @@ fn write_feeds(
         track_excluded_case_types: vec![],
     });
 
-    let cases: Vec<Case> = (0..320).map(|i| g.case(i)).collect();
+    let cases: Vec<Case> = (0..320 * size.scale as usize).map(|i| g.case(i)).collect();
     let trackable: Vec<&Case> = cases
         .iter()
         .filter(|c| !matches!(c.case_type.as_str(), "JU" | "MH"))
@@ -515,7 +523,7 @@ fn write_feeds(
 
     let mut accounts = Vec::new();
     let mut subscriptions = Vec::new();
-    for i in 0..180 {
+    for i in 0..180 * size.scale as usize {
         let first = g.pick(FIRST_NAMES).to_lowercase();
         let last = g.pick(LAST_NAMES).to_lowercase();
         let account = Account {
@@ -593,7 +601,7 @@ fn write_feeds(
 }
 
 /// Builds and runs the demo in `dir`, printing a summary.
-pub async fn run(dir: &Path, seed: u64, mut settings: Settings) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::Result<()> {
     prepare_dir(dir)?;
     let dir = dir.canonicalize()?;
     settings.database.url = format!("sqlite://{}", dir.join("mcap-demo.db").display());
@@ -601,7 +609,7 @@ pub async fn run(dir: &Path, seed: u64, mut settings: Settings) -> anyhow::Resul
     settings.delivery.file_dir = dir.join("outbox");
     let app = App::open(settings).await?;
 
-    let (files, figures) = write_feeds(&dir.join("feeds"), seed, Utc::now())?;
+    let (files, figures) = write_feeds(&dir.join("feeds"), size, Utc::now())?;
     for (kind, path) in &files {
         app.ingest(*kind, path).await?;
     }

@@ -20,7 +20,9 @@ async fn main() -> ExitCode {
     };
     telemetry::init(&settings.log);
     let result = match cli.command {
-        Command::Demo { dir, seed } => demo::run(&dir, seed, settings).await,
+        Command::Demo { dir, seed, scale } => {
+            demo::run(&dir, demo::DemoSize { seed, scale }, settings).await
+        }
         command => match App::open(settings).await {
             Ok(app) => execute(&app, command).await,
             Err(e) => Err(e),
