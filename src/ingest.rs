@@ -101,6 +101,9 @@ struct TrackStop {
     stopped_at: DateTime<Utc>,
 }
 
+/// Large reads: each read of a tokio file is a trip to the blocking pool.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Reads `path` (`-` for standard input) as a feed of `kind` and commits it whole or not at all.
 pub async fn ingest_path<S: Store>(
     store: &S,
@@ -108,7 +111,7 @@ pub async fn ingest_path<S: Store>(
     path: &Path,
 ) -> Result<IngestSummary, IngestError> {
     if path == Path::new("-") {
-        let reader = BufReader::new(tokio::io::stdin());
+        let reader = BufReader::with_capacity(READ_BUFFER, tokio::io::stdin());
         return ingest_reader(store, kind, "<stdin>", reader, None).await;
     }
     let open_error = |source| IngestError::Open {
@@ -118,7 +121,8 @@ pub async fn ingest_path<S: Store>(
     let file = tokio::fs::File::open(path).await.map_err(open_error)?;
     let size = file.metadata().await.map_err(open_error)?.len();
     let name = path.display().to_string();
-    ingest_reader(store, kind, &name, BufReader::new(file), Some(size)).await
+    let reader = BufReader::with_capacity(READ_BUFFER, file);
+    ingest_reader(store, kind, &name, reader, Some(size)).await
 }
 
 /// Reads a feed from any buffered reader; `name` is used in messages, `size` for progress.

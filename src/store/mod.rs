@@ -58,6 +58,17 @@ pub struct DropCounts {
     pub notifiable: u64,
 }
 
+impl DropCounts {
+    /// Adds another run's counts to these.
+    pub fn absorb(&mut self, other: &DropCounts) {
+        self.voided += other.voided;
+        self.confidential += other.confidential;
+        self.excluded_court += other.excluded_court;
+        self.excluded_case_type += other.excluded_case_type;
+        self.notifiable += other.notifiable;
+    }
+}
+
 /// A rendered digest ready to queue, with the entries it accounts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
@@ -78,6 +89,17 @@ pub struct RunTotals {
     pub digests_queued: u64,
     pub skipped_unverified: u64,
     pub skipped_suppressed: u64,
+}
+
+impl RunTotals {
+    /// Adds another run's figures to these.
+    pub fn absorb(&mut self, other: &RunTotals) {
+        self.drops.absorb(&other.drops);
+        self.pairs_matched += other.pairs_matched;
+        self.digests_queued += other.digests_queued;
+        self.skipped_unverified += other.skipped_unverified;
+        self.skipped_suppressed += other.skipped_suppressed;
+    }
 }
 
 /// A message waiting in, or sent from, the outbox.

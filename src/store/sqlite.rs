@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
     DropCounts, IngestSession, OpenedRun, OutboxMessage, PreviewRange, QueuedMessage, RunRecord,
@@ -60,7 +60,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A batch keeps its match query open while it renders and commits, so sqlx's
+            // slow-statement warning would measure our work, not the database's; the run
+            // reports its own stage timings instead.
+            .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(2))
             .connect_with(options)
