@@ -9,14 +9,7 @@ use mcap_notify::ingest::FeedKind;
 const C1: &str = "2616-CV00001";
 
 async fn world() -> TestApp {
-    let t = TestApp::new().await;
-    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
-        .await;
-    t.ingest(
-        FeedKind::Accounts,
-        &[account("ann", "ann@example.org", true)],
-    )
-    .await;
+    let t = TestApp::one_case(|_| {}, C1, None).await;
     t.ingest(
         FeedKind::Entries,
         &[entry("e0", C1, "MOT", "2026-02-01T10:00:00Z")],

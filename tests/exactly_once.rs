@@ -212,17 +212,7 @@ proptest! {
 const C1: &str = "2616-CV00001";
 
 async fn one_tracked_case() -> TestApp {
-    let t = TestApp::new().await;
-    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
-        .await;
-    t.ingest(
-        FeedKind::Accounts,
-        &[account("ann", "ann@example.org", true)],
-    )
-    .await;
-    t.ingest(FeedKind::Subscriptions, &[track("ann", C1, &at(0))])
-        .await;
-    t
+    TestApp::one_case(|_| {}, C1, Some(&at(0))).await
 }
 
 /// Inserts an entry row with a chosen arrival number, as a transaction that committed late on a

@@ -148,8 +148,8 @@ fn hostile_captions_cannot_inject_headers() {
     let message = factory(DigestStyle::Detailed)
         .build(12, &hostile_digest(), date)
         .unwrap();
-    assert!(!message.subject.contains('\r') && !message.subject.contains('\n'));
-    let parsed = MessageParser::default().parse(&message.raw).unwrap();
+    assert!(!message.mail.subject.contains('\r') && !message.mail.subject.contains('\n'));
+    let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
     assert!(parsed.header("Bcc").is_none(), "no Bcc header");
     assert!(parsed.header("X-Injected").is_none(), "no injected header");
     assert_eq!(
@@ -164,7 +164,7 @@ fn hostile_captions_cannot_inject_headers() {
         .collect();
     assert_eq!(to, vec!["keisha.brooks@example.com"]);
     // The header block has exactly one Subject line.
-    let raw = String::from_utf8_lossy(&message.raw);
+    let raw = String::from_utf8_lossy(&message.mail.raw);
     let headers = raw.split("\r\n\r\n").next().unwrap();
     assert_eq!(
         headers.matches("\r\nSubject:").count() + usize::from(headers.starts_with("Subject:")),
@@ -179,14 +179,14 @@ fn every_message_carries_the_required_headers_and_both_parts() {
     let message = f.build(12, &sample_digest(), date).unwrap();
     let again = f.build(12, &sample_digest(), date).unwrap();
     assert_eq!(
-        message.message_id, again.message_id,
+        message.mail.message_id, again.mail.message_id,
         "Message-ID is deterministic"
     );
-    assert_ne!(message.message_id, f.message_id(13, "U010042"));
-    let parsed = MessageParser::default().parse(&message.raw).unwrap();
+    assert_ne!(message.mail.message_id, f.message_id(13, "U010042"));
+    let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
     assert_eq!(
         format!("<{}>", parsed.message_id().unwrap()),
-        message.message_id
+        message.mail.message_id
     );
     assert_eq!(
         parsed.header_raw("Auto-Submitted").map(str::trim),

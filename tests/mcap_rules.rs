@@ -274,17 +274,10 @@ async fn an_address_changed_before_the_run_receives_the_digest() {
 
 #[tokio::test]
 async fn a_capped_run_leaves_the_rest_of_the_backlog_to_the_next_run() {
-    let t = TestApp::with(|s| s.batch.max_entries_per_run = 3).await;
-    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
-        .await;
-    t.ingest(
-        FeedKind::Accounts,
-        &[account("ann", "ann@example.org", true)],
-    )
-    .await;
-    t.ingest(
-        FeedKind::Subscriptions,
-        &[track("ann", C1, "2026-01-10T00:00:00Z")],
+    let t = TestApp::one_case(
+        |s| s.batch.max_entries_per_run = 3,
+        C1,
+        Some("2026-01-10T00:00:00Z"),
     )
     .await;
     let entries: Vec<_> = (0..7)

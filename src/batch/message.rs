@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
 use crate::config::MailSettings;
-use crate::store::QueuedMessage;
+use crate::store::{Mail, QueuedMessage};
 use crate::unsubscribe;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -177,12 +177,14 @@ impl MessageFactory {
                 source,
             })?;
         Ok(QueuedMessage {
-            account_id: digest.account_id.clone(),
-            recipient: to.to_string(),
-            envelope_from: self.from.email.to_string(),
-            message_id,
-            subject: rendered.subject,
-            raw: message.formatted(),
+            mail: Mail {
+                account_id: digest.account_id.clone(),
+                recipient: to.to_string(),
+                envelope_from: self.from.email.to_string(),
+                message_id,
+                subject: rendered.subject,
+                raw: message.formatted(),
+            },
             entry_seqs: digest.entry_seqs(),
         })
     }

@@ -229,8 +229,8 @@ fn take_digest(
         if report.previews.len() < PREVIEW_LIMIT {
             report.previews.push(DigestPreview {
                 account_id: digest.account_id.clone(),
-                recipient: message.recipient.clone(),
-                subject: message.subject.clone(),
+                recipient: message.mail.recipient.clone(),
+                subject: message.mail.subject.clone(),
                 cases: digest.cases.len(),
                 entries: digest.entry_count(),
             });

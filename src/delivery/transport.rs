@@ -10,7 +10,7 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{Settings, TransportKind};
-use crate::store::OutboxMessage;
+use crate::store::Mail;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -21,9 +21,9 @@ pub enum TransportError {
     },
     #[error("smtp.url: {0}")]
     SmtpUrl(String),
-    #[error("message {outbox_id}: address `{address}`: {reason}")]
+    #[error("message {message_id}: address `{address}`: {reason}")]
     Address {
-        outbox_id: i64,
+        message_id: String,
         address: String,
         reason: String,
     },
@@ -97,10 +97,10 @@ impl Transport {
     }
 
     /// Sends one message to its one recipient.
-    pub async fn send(&self, message: &OutboxMessage) -> Result<(), TransportError> {
+    pub async fn send(&self, message: &Mail) -> Result<(), TransportError> {
         let address = |s: &str| {
             s.parse::<Address>().map_err(|e| TransportError::Address {
-                outbox_id: message.outbox_id,
+                message_id: message.message_id.clone(),
                 address: s.to_string(),
                 reason: e.to_string(),
             })
@@ -110,7 +110,7 @@ impl Transport {
             vec![address(&message.recipient)?],
         )
         .map_err(|e| TransportError::Address {
-            outbox_id: message.outbox_id,
+            message_id: message.message_id.clone(),
             address: message.recipient.clone(),
             reason: e.to_string(),
         })?;

@@ -33,7 +33,7 @@ pub async fn deliver_queued<S: Store>(
         };
         after_id = last.outbox_id;
         for message in &batch {
-            match transport.send(message).await {
+            match transport.send(&message.mail).await {
                 Ok(()) => {
                     store.mark_sent(message.outbox_id, Utc::now()).await?;
                     report.sent += 1;
@@ -44,7 +44,7 @@ pub async fn deliver_queued<S: Store>(
                     if report.failures.len() < FAILURES_KEPT {
                         report.failures.push((
                             message.outbox_id,
-                            message.recipient.clone(),
+                            message.mail.recipient.clone(),
                             e.to_string(),
                         ));
                     }

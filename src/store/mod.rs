@@ -69,15 +69,22 @@ impl DropCounts {
     }
 }
 
-/// A rendered digest ready to queue, with the entries it accounts for.
+/// A finished message and its envelope: what the outbox keeps and a transport sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedMessage {
+pub struct Mail {
     pub account_id: String,
     pub recipient: String,
     pub envelope_from: String,
     pub message_id: String,
     pub subject: String,
+    /// The whole RFC 5322 message, so a re-send is byte for byte the same.
     pub raw: Vec<u8>,
+}
+
+/// A rendered digest ready to queue, with the entries it accounts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub mail: Mail,
     pub entry_seqs: Vec<i64>,
 }
 
@@ -106,12 +113,7 @@ impl RunTotals {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub outbox_id: i64,
-    pub account_id: String,
-    pub recipient: String,
-    pub envelope_from: String,
-    pub message_id: String,
-    pub subject: String,
-    pub raw: Vec<u8>,
+    pub mail: Mail,
 }
 
 /// One row of the run history.

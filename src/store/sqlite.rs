@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    DropCounts, IngestSession, OpenedRun, OutboxMessage, PreviewRange, QueuedMessage, RunRecord,
-    RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
+    DropCounts, IngestSession, Mail, OpenedRun, OutboxMessage, PreviewRange, QueuedMessage,
+    RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry, MatchRow};
@@ -192,12 +192,14 @@ impl From<OutboxRow> for OutboxMessage {
     fn from(r: OutboxRow) -> Self {
         OutboxMessage {
             outbox_id: r.outbox_id,
-            account_id: r.account_id,
-            recipient: r.recipient,
-            envelope_from: r.envelope_from,
-            message_id: r.message_id,
-            subject: r.subject,
-            raw: r.raw,
+            mail: Mail {
+                account_id: r.account_id,
+                recipient: r.recipient,
+                envelope_from: r.envelope_from,
+                message_id: r.message_id,
+                subject: r.subject,
+                raw: r.raw,
+            },
         }
     }
 }
@@ -585,27 +587,26 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin_write().await?;
         let mut ledger: Vec<(&str, i64, i64)> = Vec::new();
-        for message in messages {
+        for QueuedMessage { mail, entry_seqs } in messages {
             let outbox_id: i64 = sqlx::query_scalar(
                 "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
                                      subject, raw, state, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING outbox_id",
             )
             .bind(run_id)
-            .bind(&message.account_id)
-            .bind(&message.recipient)
-            .bind(&message.envelope_from)
-            .bind(&message.message_id)
-            .bind(&message.subject)
-            .bind(&message.raw)
+            .bind(&mail.account_id)
+            .bind(&mail.recipient)
+            .bind(&mail.envelope_from)
+            .bind(&mail.message_id)
+            .bind(&mail.subject)
+            .bind(&mail.raw)
             .bind(micros(now))
             .fetch_one(&mut *tx)
             .await?;
             ledger.extend(
-                message
-                    .entry_seqs
+                entry_seqs
                     .iter()
-                    .map(|&seq| (message.account_id.as_str(), seq, outbox_id)),
+                    .map(|&seq| (mail.account_id.as_str(), seq, outbox_id)),
             );
         }
         // Three parameters a row; SQLite allows 32766 per statement.

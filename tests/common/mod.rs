@@ -44,6 +44,31 @@ impl TestApp {
         }
     }
 
+    /// A new application holding case `number` (civil, 16th circuit) and a verified account
+    /// `ann`, tracking it from `since` when that is given.
+    pub async fn one_case(
+        adjust: impl FnOnce(&mut Settings),
+        number: &str,
+        since: Option<&str>,
+    ) -> TestApp {
+        let t = TestApp::with(adjust).await;
+        t.ingest(
+            FeedKind::Cases,
+            &[case(number, "CT16", "CV", "Smith v. Jones")],
+        )
+        .await;
+        t.ingest(
+            FeedKind::Accounts,
+            &[account("ann", "ann@example.org", true)],
+        )
+        .await;
+        if let Some(since) = since {
+            t.ingest(FeedKind::Subscriptions, &[track("ann", number, since)])
+                .await;
+        }
+        t
+    }
+
     /// Writes `lines` (JSON values or raw text) to a new feed file and returns its path.
     pub fn feed_file(&self, lines: &[String]) -> PathBuf {
         let n = self.feeds_written.get() + 1;
