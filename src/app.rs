@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use crate::batch::{run_batch, MessageFactory, Renderer, RunOptions, RunReport};
 use crate::config::Settings;
-use crate::delivery::{deliver_queued, DeliveryReport, Transport};
+use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
 use crate::ingest::{ingest_path, FeedKind, IngestSummary};
 use crate::status::Status;
 use crate::store::{SqliteStore, Store};
@@ -60,9 +60,16 @@ impl App {
         Ok(Transport::from_settings(&self.settings)?)
     }
 
+    /// Delivers everything due now.
     pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
+        self.deliver_at(&SystemClock).await
+    }
+
+    /// Delivers everything due by `clock`'s time (tests move the clock instead of sleeping).
+    pub async fn deliver_at(&self, clock: &dyn Clock) -> anyhow::Result<DeliveryReport> {
         let transport = self.transport()?;
-        Ok(deliver_queued(&self.store, &transport, self.settings.delivery.batch_size).await?)
+        let config = WorkerConfig::from(&self.settings);
+        Ok(deliver_due(&self.store, &transport, &config, clock).await?)
     }
 
     pub async fn status(&self) -> anyhow::Result<Status> {

@@ -56,6 +56,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the outbox by state, show one message with its attempts, or requeue dead letters.
+    #[command(args_conflicts_with_subcommands = true)]
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+        #[command(flatten)]
+        list: OutboxListArgs,
+    },
+    /// List suppressed addresses with the reason and evidence, or lift one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Suppressions {
+        #[command(subcommand)]
+        action: Option<SuppressionAction>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the watermark, the queue and the last runs.
     Status {
         /// Print as JSON.
@@ -74,6 +91,47 @@ pub enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=250))]
         scale: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct OutboxListArgs {
+    /// Only messages in this state.
+    #[arg(long, value_parser = ["queued", "sent", "dead", "cancelled"])]
+    pub state: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// List messages (the default).
+    List(OutboxListArgs),
+    /// Show one message with its attempt history.
+    Show {
+        id: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead messages back in the queue with a fresh retry lifetime.
+    Retry {
+        /// The message to requeue.
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        id: Option<i64>,
+        /// Requeue every dead message.
+        #[arg(long)]
+        all_dead: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressionAction {
+    /// Lift the suppression of an address (once it has been fixed).
+    Remove { email: String },
 }
 
 #[derive(Debug, Args)]
@@ -172,19 +230,25 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "delivered {} messages via {}; {} failed (still queued)",
-                    report.sent,
+                    "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} expired, {} cancelled; {} addresses suppressed",
                     app.transport()?.describe(),
-                    report.failed
+                    report.sent,
+                    report.deferred,
+                    report.policy_blocked,
+                    report.bounced,
+                    report.expired,
+                    report.cancelled,
+                    report.suppressed
                 );
                 for (id, to, error) in &report.failures {
                     println!("  message {id} to {to}: {error}");
                 }
             }
-            if report.failed > 0 {
-                anyhow::bail!("{} messages could not be delivered", report.failed);
-            }
         }
+        Command::Outbox { action, list } => {
+            outbox(app, action.unwrap_or(OutboxAction::List(list))).await?
+        }
+        Command::Suppressions { action, json } => suppressions(app, action, json).await?,
         Command::Status { json } => {
             let status = app.status().await?;
             if json {
@@ -194,6 +258,130 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
+    }
+    Ok(())
+}
+
+fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    crate::batch::render::central_time(t)
+}
+
+async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
+    use crate::store::Store;
+    match action {
+        OutboxAction::List(args) => {
+            let rows = app
+                .store
+                .outbox_list(args.state.as_deref(), args.limit)
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            if rows.is_empty() {
+                println!("no messages");
+            }
+            for r in rows {
+                let flag = if r.policy_flag { " [policy block]" } else { "" };
+                println!(
+                    "{:>7}  {:<9}  {:>2} tries  {:<32}  {}{}",
+                    r.outbox_id,
+                    r.state,
+                    r.attempts,
+                    r.recipient,
+                    r.last_error.as_deref().unwrap_or(&r.subject),
+                    flag
+                );
+            }
+        }
+        OutboxAction::Show { id, json } => {
+            let Some((entry, attempts)) = app.store.outbox_entry(id).await? else {
+                anyhow::bail!("no message {id} in the outbox");
+            };
+            if json {
+                let value = serde_json::json!({"message": entry, "attempts": attempts});
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(());
+            }
+            println!("message {}  {}", entry.outbox_id, entry.message_id);
+            println!(
+                "  to         {} (account {})",
+                entry.recipient, entry.account_id
+            );
+            println!("  subject    {}", entry.subject);
+            println!(
+                "  state      {}{}",
+                entry.state,
+                if entry.policy_flag {
+                    " (refused on policy grounds: check our sending reputation)"
+                } else {
+                    ""
+                }
+            );
+            println!("  queued     {}", local_time(entry.created_at));
+            if entry.state == "queued" {
+                println!("  next try   {}", local_time(entry.next_attempt_at));
+            }
+            if let Some(done) = entry.finished_at {
+                println!("  finished   {}", local_time(done));
+            }
+            println!("  attempts   {}", attempts.len());
+            for a in attempts {
+                println!(
+                    "    #{:<3} {}  {:<9}  {}",
+                    a.attempt,
+                    local_time(a.at),
+                    a.outcome,
+                    a.detail
+                );
+            }
+        }
+        OutboxAction::Retry { id, all_dead } => {
+            let target = if all_dead { None } else { id };
+            let n = app.store.requeue_dead(target, chrono::Utc::now()).await?;
+            match (target, n) {
+                (Some(id), 0) => {
+                    anyhow::bail!("message {id} is not dead (only dead messages can be requeued)")
+                }
+                _ => println!("requeued {n} dead message(s)"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn suppressions(
+    app: &App,
+    action: Option<SuppressionAction>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::store::Store;
+    match action {
+        Some(SuppressionAction::Remove { email }) => {
+            if app.store.unsuppress(&email).await? {
+                println!("{email} is no longer suppressed");
+            } else {
+                anyhow::bail!("{email} is not suppressed");
+            }
+        }
+        None => {
+            let rows = app.store.suppressions().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no suppressed addresses");
+            } else {
+                for r in rows {
+                    println!(
+                        "{}  {:<12}  since {}  {}",
+                        r.email,
+                        r.reason,
+                        local_time(r.created_at),
+                        r.evidence
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

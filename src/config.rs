@@ -61,6 +61,8 @@ pub struct Settings {
     pub mail: MailSettings,
     pub digest: DigestSettings,
     pub batch: BatchSettings,
+    pub retry: RetrySettings,
+    pub bounces: BounceSettings,
     pub log: LogSettings,
 }
 
@@ -97,8 +99,14 @@ pub enum TransportKind {
 pub struct DeliverySettings {
     pub transport: TransportKind,
     pub file_dir: PathBuf,
-    /// How many queued messages one pass of `deliver` loads at a time.
+    /// How many due messages a worker claims at a time.
     pub batch_size: u32,
+    /// How many messages are in flight at once.
+    pub concurrency: u32,
+    /// At most this many messages per second (none: as fast as the server takes them).
+    pub rate_per_second: Option<f64>,
+    /// How long a worker's claim on a message lasts; a crashed worker's claims expire after it.
+    pub lease_secs: u64,
 }
 
 impl Default for DeliverySettings {
@@ -107,6 +115,51 @@ impl Default for DeliverySettings {
             transport: TransportKind::File,
             file_dir: PathBuf::from("outbox"),
             batch_size: 200,
+            concurrency: 8,
+            rate_per_second: None,
+            lease_secs: 300,
+        }
+    }
+}
+
+/// Backoff for transient failures (the defaults are Postfix's queue manager's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    pub first_delay_secs: u64,
+    pub max_delay_secs: u64,
+    /// A message still failing this long after it was queued is dead-lettered.
+    pub lifetime_secs: u64,
+    /// Fraction by which each delay is randomly spread either way (0 to 1).
+    pub jitter: f64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            first_delay_secs: 300,
+            max_delay_secs: 4000,
+            lifetime_secs: 5 * 24 * 3600,
+            jitter: 0.2,
+        }
+    }
+}
+
+/// When bounces suppress an address (the defaults are Mailman's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BounceSettings {
+    /// Soft bounces within the window that suppress an address.
+    pub soft_threshold: u32,
+    /// Soft bounces older than this no longer count.
+    pub soft_window_days: u32,
+}
+
+impl Default for BounceSettings {
+    fn default() -> Self {
+        BounceSettings {
+            soft_threshold: 5,
+            soft_window_days: 7,
         }
     }
 }
@@ -141,6 +194,9 @@ pub struct MailSettings {
     pub unsubscribe_url: String,
     /// The key that signs unsubscribe tokens.
     pub token_secret: Secret,
+    /// The bounce mailbox; each message's return path is made from it with a token naming the
+    /// message (`bounces@example.org` becomes `bounces+TOKEN@example.org`).
+    pub bounce_address: String,
 }
 
 impl Default for MailSettings {
@@ -150,6 +206,7 @@ impl Default for MailSettings {
             unsubscribe_mailto: "unsubscribe@alerts.example.org".into(),
             unsubscribe_url: "https://alerts.example.org/unsubscribe".into(),
             token_secret: Secret::new("change-me"),
+            bounce_address: "bounces@alerts.example.org".into(),
         }
     }
 }
@@ -314,6 +371,37 @@ impl Settings {
                 ),
             });
         }
+        match self.mail.bounce_address.parse::<lettre::Address>() {
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    key: "mail.bounce_address",
+                    reason: format!("`{}` is not a mail address: {e}", self.mail.bounce_address),
+                })
+            }
+            Ok(a) if a.user().contains('+') => {
+                return Err(ConfigError::Invalid {
+                    key: "mail.bounce_address",
+                    reason: "must not contain `+` (it separates the per-message token)".into(),
+                })
+            }
+            Ok(_) => {}
+        }
+        if !(0.0..=1.0).contains(&self.retry.jitter) {
+            return Err(ConfigError::Invalid {
+                key: "retry.jitter",
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        if self
+            .delivery
+            .rate_per_second
+            .is_some_and(|r| r <= 0.0 || !r.is_finite())
+        {
+            return Err(ConfigError::Invalid {
+                key: "delivery.rate_per_second",
+                reason: "must be a positive number of messages per second".into(),
+            });
+        }
         if !(self.mail.unsubscribe_url.starts_with("https://")
             || self.mail.unsubscribe_url.starts_with("http://"))
         {
@@ -338,6 +426,15 @@ impl Settings {
                 self.batch.accounts_per_commit as u64,
             ),
             ("delivery.batch_size", self.delivery.batch_size as u64),
+            ("delivery.concurrency", self.delivery.concurrency as u64),
+            ("delivery.lease_secs", self.delivery.lease_secs),
+            ("retry.first_delay_secs", self.retry.first_delay_secs),
+            ("retry.max_delay_secs", self.retry.max_delay_secs),
+            ("bounces.soft_threshold", self.bounces.soft_threshold as u64),
+            (
+                "bounces.soft_window_days",
+                self.bounces.soft_window_days as u64,
+            ),
             ("smtp.timeout_secs", self.smtp.timeout_secs),
         ] {
             if value == 0 {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod bounce;
 pub mod circuits;
 pub mod cli;
 pub mod config;

@@ -90,6 +90,90 @@ pub struct MatchRow {
     pub posted_at: DateTime<Utc>,
 }
 
+/// The class of a send's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendOutcome {
+    Sent,
+    Transient,
+    Permanent,
+    Policy,
+}
+
+impl SendOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendOutcome::Sent => "sent",
+            SendOutcome::Transient => "transient",
+            SendOutcome::Permanent => "permanent",
+            SendOutcome::Policy => "policy",
+        }
+    }
+}
+
+/// What a bounce (at send time or a bounce mail) says about an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BounceVerdict {
+    /// The address itself is bad (unknown user, unknown host, moved).
+    Hard,
+    /// A passing failure (mailbox full, delayed, temporarily refused).
+    Soft,
+    /// A refusal aimed at us, not at the address (blocklists, authentication, content policy).
+    Policy,
+    /// The recipient reported the message as unwanted (a feedback-loop report).
+    Complaint,
+    /// A vacation or other automatic reply.
+    AutoReply,
+    /// A delivery notice that reports success.
+    Delivered,
+}
+
+impl BounceVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BounceVerdict::Hard => "hard",
+            BounceVerdict::Soft => "soft",
+            BounceVerdict::Policy => "policy",
+            BounceVerdict::Complaint => "complaint",
+            BounceVerdict::AutoReply => "auto-reply",
+            BounceVerdict::Delivered => "delivered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BounceVerdict> {
+        [
+            BounceVerdict::Hard,
+            BounceVerdict::Soft,
+            BounceVerdict::Policy,
+            BounceVerdict::Complaint,
+            BounceVerdict::AutoReply,
+            BounceVerdict::Delivered,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// Why an address is suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuppressionReason {
+    HardBounce,
+    Complaint,
+    SoftBounces,
+}
+
+impl SuppressionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::HardBounce => "hard-bounce",
+            SuppressionReason::Complaint => "complaint",
+            SuppressionReason::SoftBounces => "soft-bounces",
+        }
+    }
+}
+
 /// Whether `number` has the shape of a circuit case number (Court Operating Rule 4.04.1):
 /// two-digit year, a 2-3 character location code, a dash, a two-letter case type, a
 /// five-digit sequence, and an optional `-NN` suffix; for example `14BA-CV01093` or

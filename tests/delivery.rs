@@ -1,87 +1,111 @@
-//! Delivery through real transports: the file transport and a real SMTP server (smtp-sink).
-//! A message is marked sent only once the transport accepted it.
+//! Delivery through real transports and real SMTP servers on 127.0.0.1: Postfix's smtp-sink in
+//! its accept, hard-reject, soft-reject, 421 and slow modes, and a per-recipient policy server.
+//! Time is injected, never slept through: retries and dead-lettering run on a test clock.
 
 mod common;
 
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use common::policy_server::PolicyServer;
 use common::smtp_sink::{free_port, SmtpSink};
 use common::*;
-use mcap_notify::config::{Secret, TransportKind};
+use mcap_notify::config::{Secret, Settings, TransportKind};
+use mcap_notify::delivery::Clock;
 use mcap_notify::ingest::FeedKind;
+use mcap_notify::store::Store;
 
 const C1: &str = "2616-CV00001";
-const C2: &str = "2622-CR00002";
 
-async fn three_accounts_with_news(t: &TestApp) {
-    t.ingest(
-        FeedKind::Cases,
-        &[
-            case(C1, "CT16", "CV", "Smith v. Jones"),
-            case(C2, "CT22", "CR", "State of Missouri v. Roe"),
-        ],
-    )
-    .await;
-    t.ingest(
-        FeedKind::Accounts,
-        &[
-            account("ann", "ann@example.org", true),
-            account("bob", "bob@example.net", true),
-            account("cy", "cy@example.com", true),
-        ],
-    )
-    .await;
-    t.ingest(
-        FeedKind::Subscriptions,
-        &[
-            track("ann", C1, "2026-01-01T00:00:00Z"),
-            track("bob", C1, "2026-01-01T00:00:00Z"),
-            track("bob", C2, "2026-01-01T00:00:00Z"),
-            track("cy", C2, "2026-01-01T00:00:00Z"),
-        ],
-    )
-    .await;
+/// A clock the test moves by hand.
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn new() -> TestClock {
+        TestClock(Mutex::new(Utc::now()))
+    }
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn smtp(url: String) -> impl FnOnce(&mut Settings) {
+    move |s: &mut Settings| {
+        s.delivery.transport = TransportKind::Smtp;
+        s.smtp.url = Some(Secret::new(url));
+        s.smtp.timeout_secs = 5;
+    }
+}
+
+/// One case with news, tracked by one verified account per address: one digest each.
+async fn digests_for(t: &TestApp, emails: &[&str]) {
+    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
+        .await;
+    let accounts: Vec<_> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| account(&format!("acct{i}"), e, true))
+        .collect();
+    t.ingest(FeedKind::Accounts, &accounts).await;
+    let subs: Vec<_> = (0..emails.len())
+        .map(|i| track(&format!("acct{i}"), C1, "2026-01-01T00:00:00Z"))
+        .collect();
+    t.ingest(FeedKind::Subscriptions, &subs).await;
+    let n = t.digests().await.len();
     t.ingest(
         FeedKind::Entries,
-        &[
-            entry("e1", C1, "MOT", "2026-02-01T10:00:00Z"),
-            entry("e2", C2, "WARI", "2026-02-01T11:00:00Z"),
-        ],
+        &[entry(&format!("e{n}"), C1, "MOT", "2026-02-01T10:00:00Z")],
     )
     .await;
-    assert_eq!(t.run().await.totals.digests_queued, 3);
+    t.run().await;
 }
 
 async fn states(t: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT recipient, state FROM outbox ORDER BY recipient")
+    sqlx::query_as("SELECT recipient, state FROM outbox ORDER BY recipient, outbox_id")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn attempt_times(t: &TestApp, outbox_id: i64) -> Vec<i64> {
+    sqlx::query_scalar("SELECT at FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt")
+        .bind(outbox_id)
         .fetch_all(t.app.store.pool())
         .await
         .unwrap()
 }
 
 #[tokio::test]
-async fn smtp_delivery_reaches_each_recipient_once() {
+async fn smtp_delivery_reaches_each_recipient_once_with_a_verp_return_path() {
     let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(&dir.path().join("sink"), &[]);
-    let url = sink.url();
-    let t = TestApp::with(|s| {
-        s.delivery.transport = TransportKind::Smtp;
-        s.smtp.url = Some(Secret::new(url));
-    })
+    let t = TestApp::with(smtp(sink.url())).await;
+    digests_for(
+        &t,
+        &["ann@example.org", "bob@example.net", "cy@example.com"],
+    )
     .await;
-    three_accounts_with_news(&t).await;
     let report = t.app.deliver().await.unwrap();
-    assert_eq!((report.sent, report.failed), (3, 0));
+    assert_eq!(report.sent, 3);
 
     let received = sink.messages();
     assert_eq!(received.len(), 3);
     let mut envelopes: Vec<(String, String)> = received
         .iter()
         .map(|m| {
-            let rcpt = m
-                .lines()
-                .find_map(|l| l.strip_prefix("X-Rcpt-Args: "))
-                .unwrap();
-            let to = m.lines().find_map(|l| l.strip_prefix("To: ")).unwrap();
-            (rcpt.to_string(), to.to_string())
+            let field = |name: &str| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap()
+                    .to_string()
+            };
+            (field("X-Rcpt-Args: "), field("To: "))
         })
         .collect();
     envelopes.sort();
@@ -96,41 +120,248 @@ async fn smtp_delivery_reaches_each_recipient_once() {
             ("<cy@example.com>".into(), "cy@example.com".into()),
         ]
     );
-    let bob = received
-        .iter()
-        .find(|m| m.contains("X-Rcpt-Args: <bob@"))
-        .unwrap();
-    assert!(
-        bob.contains(C1) && bob.contains(C2),
-        "bob's one digest names both cases"
-    );
+    for m in &received {
+        let sender = m
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Mail-Args: <"))
+            .unwrap();
+        assert!(
+            sender.starts_with("bounces+1.") && sender.ends_with("@alerts.example.org>"),
+            "VERP return path: {sender}"
+        );
+    }
     assert!(states(&t).await.iter().all(|(_, s)| s == "sent"));
-
-    // Nothing is sent twice.
     let again = t.app.deliver().await.unwrap();
-    assert_eq!(again.sent, 0);
+    assert_eq!(again.sent, 0, "nothing is sent twice");
     assert_eq!(sink.messages().len(), 3);
+}
+
+#[tokio::test]
+async fn a_hard_reject_bounces_suppresses_and_stops_further_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(
+        &dir.path().join("sink"),
+        &[
+            "-f",
+            "RCPT",
+            "-B",
+            "550 5.1.1 Recipient address rejected: User unknown",
+        ],
+    );
+    let t = TestApp::with(smtp(sink.url())).await;
+    digests_for(&t, &["gone@example.org"]).await;
+    let report = t.app.deliver().await.unwrap();
+    assert_eq!((report.sent, report.bounced, report.suppressed), (0, 1, 1));
+    assert_eq!(
+        states(&t).await,
+        vec![("gone@example.org".into(), "dead".into())]
+    );
+    let suppressed = t.app.store.suppressions().await.unwrap();
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0].email, "gone@example.org");
+    assert_eq!(suppressed[0].reason, "hard-bounce");
+    assert!(
+        suppressed[0].evidence.contains("5.1.1"),
+        "{}",
+        suppressed[0].evidence
+    );
+
+    // The next run finds news for the account but sends it nothing, and says so.
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e-next", C1, "JE", "2026-02-02T10:00:00Z")],
+    )
+    .await;
+    let run = t.run().await;
+    assert_eq!(
+        (run.totals.digests_queued, run.totals.skipped_suppressed),
+        (0, 1)
+    );
+
+    // A new address on the account is not suppressed.
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("acct0", "new@example.org", true)],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e-later", C1, "JE", "2026-02-03T10:00:00Z")],
+    )
+    .await;
+    assert_eq!(t.run().await.totals.digests_queued, 1);
+}
+
+#[tokio::test]
+async fn soft_rejects_retry_with_doubling_backoff_then_dead_letter_after_five_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("sink"), &["-r", "RCPT"]);
+    let t = TestApp::with(|s| {
+        smtp(sink.url())(s);
+        s.retry.jitter = 0.0;
+    })
+    .await;
+    digests_for(&t, &["busy@example.org"]).await;
+    let clock = TestClock::new();
+    let first = t.app.deliver_at(&clock).await.unwrap();
+    assert_eq!((first.sent, first.deferred), (0, 1));
+    // Not due again before its retry time.
+    clock.advance(Duration::minutes(4));
+    assert_eq!(t.app.deliver_at(&clock).await.unwrap().deferred, 0);
+    let mut expired = 0;
+    for _ in 0..500 {
+        let (entry, _) = t.app.store.outbox_entry(1).await.unwrap().unwrap();
+        if entry.state != "queued" {
+            break;
+        }
+        clock.advance(entry.next_attempt_at - clock.now());
+        expired += t.app.deliver_at(&clock).await.unwrap().expired;
+    }
+    assert_eq!(expired, 1, "dead-lettered once the lifetime is over");
+    let times = attempt_times(&t, 1).await;
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / 60_000_000)
+        .collect();
+    assert_eq!(
+        &gaps[..6],
+        &[5, 10, 20, 40, 66, 66],
+        "minutes between attempts"
+    );
+    let span = Duration::microseconds(times.last().unwrap() - times[0]);
+    assert!(span >= Duration::days(5) && span < Duration::days(5) + Duration::hours(2));
+
+    let (entry, attempts) = t.app.store.outbox_entry(1).await.unwrap().unwrap();
+    assert_eq!(entry.state, "dead");
+    assert_eq!(attempts.len(), times.len());
+    assert!(entry.last_error.unwrap().contains("4.3.0"));
+    assert!(
+        t.app.store.suppressions().await.unwrap().is_empty(),
+        "a soft failure suppresses nothing"
+    );
+
+    // An operator requeues it; it is due at once with a fresh lifetime.
+    assert_eq!(
+        t.app.store.requeue_dead(None, clock.now()).await.unwrap(),
+        1
+    );
+    let retried = t.app.deliver_at(&clock).await.unwrap();
+    assert_eq!(retried.deferred, 1);
+}
+
+#[tokio::test]
+async fn a_421_disconnect_defers_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("sink"), &["-Q", "RCPT"]);
+    let t = TestApp::with(smtp(sink.url())).await;
+    digests_for(&t, &["ann@example.org", "bob@example.org"]).await;
+    let report = t.app.deliver().await.unwrap();
+    assert_eq!((report.sent, report.deferred, report.bounced), (0, 2, 0));
+    assert!(states(&t).await.iter().all(|(_, s)| s == "queued"));
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out_and_the_message_is_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(&dir.path().join("sink"), &["-W", "DATA:3"]);
+    let t = TestApp::with(|s| {
+        smtp(sink.url())(s);
+        s.smtp.timeout_secs = 1;
+    })
+    .await;
+    digests_for(&t, &["ann@example.org"]).await;
+    let report = t.app.deliver().await.unwrap();
+    assert_eq!((report.sent, report.deferred), (0, 1));
+    assert!(
+        report.failures[0].2.contains("no answer"),
+        "{:?}",
+        report.failures
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_server_leaves_every_message_queued() {
     let port = free_port();
+    let t = TestApp::with(smtp(format!("smtp://127.0.0.1:{port}"))).await;
+    digests_for(&t, &["ann@example.org", "bob@example.org"]).await;
+    let report = t.app.deliver().await.unwrap();
+    assert_eq!((report.sent, report.deferred), (0, 2));
+    assert!(states(&t).await.iter().all(|(_, s)| s == "queued"));
+}
+
+#[tokio::test]
+async fn each_recipient_gets_its_own_verdict_and_a_dropped_connection_fails_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PolicyServer::start(dir.path());
     let t = TestApp::with(|s| {
-        s.delivery.transport = TransportKind::Smtp;
-        s.smtp.url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
-        s.smtp.timeout_secs = 5;
+        smtp(server.url())(s);
+        // One at a time, so the messages after the 421 reuse the pool.
+        s.delivery.concurrency = 1;
     })
     .await;
-    three_accounts_with_news(&t).await;
+    let emails = [
+        "a-ok@example.org",
+        "drop-me@example.org",
+        "full-box@example.org",
+        "hard-gone@example.org",
+        "policy-x@example.org",
+        "soft-later@example.org",
+        "z-ok@example.org",
+    ];
+    digests_for(&t, &emails).await;
     let report = t.app.deliver().await.unwrap();
-    assert_eq!((report.sent, report.failed), (0, 3));
-    assert!(states(&t).await.iter().all(|(_, s)| s == "queued"));
+    assert_eq!(report.sent, 2);
+    assert_eq!(report.bounced, 1);
+    assert_eq!(report.policy_blocked, 1);
+    assert_eq!(report.deferred, 3, "421, 552 and 451 retry");
+    let mut accepted: Vec<String> = server.accepted().into_iter().flat_map(|a| a.1).collect();
+    accepted.sort();
+    assert_eq!(accepted, vec!["a-ok@example.org", "z-ok@example.org"]);
+    assert_eq!(
+        states(&t).await,
+        vec![
+            ("a-ok@example.org".to_string(), "sent".to_string()),
+            ("drop-me@example.org".into(), "queued".into()),
+            ("full-box@example.org".into(), "queued".into()),
+            ("hard-gone@example.org".into(), "dead".into()),
+            ("policy-x@example.org".into(), "queued".into()),
+            ("soft-later@example.org".into(), "queued".into()),
+            ("z-ok@example.org".into(), "sent".into()),
+        ]
+    );
+    let suppressed: Vec<String> = t
+        .app
+        .store
+        .suppressions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.email)
+        .collect();
+    assert_eq!(
+        suppressed,
+        vec!["hard-gone@example.org"],
+        "policy blocks never suppress"
+    );
+    let flagged = t.app.store.outbox_list(Some("queued"), 10).await.unwrap();
+    let policy = flagged
+        .iter()
+        .find(|m| m.recipient.starts_with("policy"))
+        .unwrap();
+    assert!(
+        policy.policy_flag,
+        "a policy block is flagged for operators"
+    );
 }
 
 #[tokio::test]
 async fn the_file_transport_writes_one_valid_message_per_digest() {
     let t = TestApp::new().await;
-    three_accounts_with_news(&t).await;
+    digests_for(
+        &t,
+        &["ann@example.org", "bob@example.net", "cy@example.com"],
+    )
+    .await;
     let report = t.app.deliver().await.unwrap();
     assert_eq!(report.sent, 3);
     let dir = t.dir.path().join("outbox");

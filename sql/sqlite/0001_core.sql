@@ -64,13 +64,6 @@ CREATE TABLE subscriptions (
 );
 CREATE INDEX subscriptions_by_case ON subscriptions (case_number, account_id);
 
--- Addresses that must receive nothing (bounces and complaints fill it).
-CREATE TABLE suppressions (
-    email      TEXT PRIMARY KEY NOT NULL,
-    reason     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-
 -- One row per batch run. A run is opened (status 'running') in the same transaction that
 -- claims its entries, and closed ('done') with the new watermark once its range is done.
 CREATE TABLE runs (
@@ -98,20 +91,77 @@ CREATE TABLE watermark (
 );
 INSERT INTO watermark (id, last_seq) VALUES (1, 0);
 
+-- Messages to send. A message is 'queued' until the transport accepts it ('sent'), it fails
+-- permanently or outlives its retry lifetime ('dead'), or its address is suppressed
+-- ('cancelled'). A worker holds a lease on the messages it is sending; an expired lease makes
+-- the message due again.
 CREATE TABLE outbox (
-    outbox_id     INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id        INTEGER NOT NULL REFERENCES runs (run_id),
-    account_id    TEXT NOT NULL REFERENCES accounts (account_id),
-    recipient     TEXT NOT NULL,
-    envelope_from TEXT NOT NULL,
-    message_id    TEXT NOT NULL UNIQUE,
-    subject       TEXT NOT NULL,
-    raw           BLOB NOT NULL,
-    state         TEXT NOT NULL CHECK (state IN ('queued', 'sent')),
-    created_at    INTEGER NOT NULL,
-    sent_at       INTEGER
+    outbox_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id          INTEGER NOT NULL REFERENCES runs (run_id),
+    account_id      TEXT NOT NULL REFERENCES accounts (account_id),
+    recipient       TEXT NOT NULL,
+    envelope_from   TEXT NOT NULL,
+    message_id      TEXT NOT NULL UNIQUE,
+    subject         TEXT NOT NULL,
+    raw             BLOB NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'dead', 'cancelled')),
+    created_at      INTEGER NOT NULL,
+    -- Retries give up this long after lifetime_from (queued, or requeued by an operator).
+    lifetime_from   INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    -- Set when a receiving server refused us on policy grounds (5.7.x): operators should look.
+    policy_flag     INTEGER NOT NULL DEFAULT 0 CHECK (policy_flag IN (0, 1)),
+    finished_at     INTEGER
 );
-CREATE INDEX outbox_by_state ON outbox (state, outbox_id);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at, outbox_id);
+CREATE INDEX outbox_by_recipient ON outbox (recipient, state);
+CREATE INDEX outbox_by_envelope ON outbox (envelope_from);
+
+-- Every delivery attempt and what the server said.
+CREATE TABLE delivery_attempts (
+    outbox_id   INTEGER NOT NULL REFERENCES outbox (outbox_id),
+    attempt     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent', 'policy')),
+    reply_code  INTEGER,
+    status      TEXT,
+    detail      TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, attempt)
+);
+
+-- Bounce evidence: failures at send time and bounce mails received later.
+CREATE TABLE bounce_mails (
+    bounce_mail_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at    INTEGER NOT NULL,
+    source         TEXT NOT NULL,
+    raw            BLOB NOT NULL,
+    matched        INTEGER NOT NULL CHECK (matched IN (0, 1))
+);
+
+CREATE TABLE bounces (
+    bounce_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    email          TEXT NOT NULL,
+    verdict        TEXT NOT NULL
+        CHECK (verdict IN ('hard', 'soft', 'policy', 'complaint', 'auto-reply', 'delivered')),
+    status         TEXT,
+    detail         TEXT NOT NULL,
+    outbox_id      INTEGER REFERENCES outbox (outbox_id),
+    bounce_mail_id INTEGER REFERENCES bounce_mails (bounce_mail_id)
+);
+CREATE INDEX bounces_by_email ON bounces (email, at);
+
+-- Addresses that must receive nothing, with why.
+CREATE TABLE suppressions (
+    email      TEXT PRIMARY KEY NOT NULL,
+    reason     TEXT NOT NULL CHECK (reason IN ('hard-bounce', 'complaint', 'soft-bounces')),
+    evidence   TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 
 -- Every (account, entry) pair ever put in a digest: the exactly-once guarantee.
 CREATE TABLE notification_ledger (

@@ -77,6 +77,7 @@ pub struct MessageFactory {
     unsubscribe_mailto: String,
     unsubscribe_url: String,
     token_secret: String,
+    bounce_address: String,
     renderer: Renderer,
 }
 
@@ -86,25 +87,46 @@ impl MessageFactory {
             .from
             .parse()
             .map_err(|e| MessageError::From(format!("`{}`: {e}", mail.from)))?;
+        if !mail.bounce_address.contains('@') {
+            return Err(MessageError::From(format!(
+                "bounce address `{}` has no domain",
+                mail.bounce_address
+            )));
+        }
         Ok(MessageFactory {
             domain: from.email.domain().to_string(),
             from,
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             unsubscribe_url: mail.unsubscribe_url.clone(),
             token_secret: mail.token_secret.expose().to_string(),
+            bounce_address: mail.bounce_address.clone(),
             renderer,
         })
+    }
+
+    /// A key naming the digest of one account in one run, the same whenever it is rebuilt.
+    fn message_key(run_id: i64, account_id: &str) -> String {
+        let hash = Sha256::digest(format!("{run_id}\n{account_id}").as_bytes());
+        format!("{run_id}.{}", hex::encode(&hash[..10]))
     }
 
     /// The same run and account always give the same id, so a message rebuilt after a crash,
     /// or sent again after a lost acknowledgement, is recognisably the same message.
     pub fn message_id(&self, run_id: i64, account_id: &str) -> String {
-        let hash = Sha256::digest(format!("{run_id}\n{account_id}").as_bytes());
         format!(
-            "<digest.{run_id}.{}@{}>",
-            hex::encode(&hash[..10]),
+            "<digest.{}@{}>",
+            Self::message_key(run_id, account_id),
             self.domain
         )
+    }
+
+    /// The VERP return path: bounces for this message come back to an address naming it.
+    pub fn return_path(&self, run_id: i64, account_id: &str) -> String {
+        let (user, domain) = self
+            .bounce_address
+            .split_once('@')
+            .expect("validated bounce address");
+        format!("{user}+{}@{domain}", Self::message_key(run_id, account_id))
     }
 
     fn web_link(&self, token: &str) -> String {
@@ -180,7 +202,7 @@ impl MessageFactory {
             mail: Mail {
                 account_id: digest.account_id.clone(),
                 recipient: to.to_string(),
-                envelope_from: self.from.email.to_string(),
+                envelope_from: self.return_path(run_id, &digest.account_id),
                 message_id,
                 subject: rendered.subject,
                 raw: message.formatted(),

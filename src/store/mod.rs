@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 
-use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry, MatchRow};
+use crate::model::{
+    Account, BounceVerdict, Case, CaseTrackability, Court, DocketEntry, MatchRow, SendOutcome,
+    SuppressionReason,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -109,11 +112,98 @@ impl RunTotals {
     }
 }
 
-/// A message waiting in, or sent from, the outbox.
+/// A message a worker has claimed for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMessage {
+pub struct ClaimedMessage {
     pub outbox_id: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the retry lifetime started (queued, or requeued by an operator).
+    pub lifetime_from: DateTime<Utc>,
     pub mail: Mail,
+}
+
+/// The result of one delivery attempt, and what happens to the message next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub outbox_id: i64,
+    /// 1-based number of this attempt.
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub outcome: SendOutcome,
+    pub reply_code: Option<u16>,
+    pub status: Option<String>,
+    pub detail: String,
+    /// For a failure that will be retried, when; None for a message that is done (sent) or
+    /// dead (permanent failure, or a transient one past its lifetime).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// An outbox row as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    pub outbox_id: i64,
+    pub account_id: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub policy_flag: bool,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRow {
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub reply_code: Option<u16>,
+    pub status: Option<String>,
+    pub detail: String,
+}
+
+/// A bounce to record: at send time, or read from a bounce mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceRecord {
+    pub at: DateTime<Utc>,
+    pub email: String,
+    pub verdict: BounceVerdict,
+    pub status: Option<String>,
+    pub detail: String,
+    pub outbox_id: Option<i64>,
+    pub bounce_mail_id: Option<i64>,
+}
+
+/// The message a bounce refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRef {
+    pub outbox_id: i64,
+    pub account_id: String,
+    pub recipient: String,
+    pub message_id: String,
+}
+
+/// A suppressed address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    pub email: String,
+    pub reason: String,
+    pub evidence: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored bounce mail that matched none of our messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmatchedBounce {
+    pub bounce_mail_id: i64,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub size: u64,
 }
 
 /// One row of the run history.
@@ -248,14 +338,88 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Up to `limit` queued messages, oldest first, after `after_id`.
-    async fn queued_messages(
-        &self,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Marks queued messages to suppressed addresses cancelled; returns how many.
+    async fn cancel_suppressed(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    async fn mark_sent(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Claims up to `limit` due messages for `owner` until `lease_until`: queued, due by `now`,
+    /// and not under another worker's live lease.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// Records attempts and moves their messages on, releasing `owner`'s leases on them, in one
+    /// transaction.
+    async fn record_attempts(
+        &self,
+        owner: &str,
+        results: &[AttemptResult],
+    ) -> Result<(), StoreError>;
+
+    /// Gives up `owner`'s remaining leases (a clean stop).
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
+
+    async fn outbox_list(
+        &self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    async fn outbox_entry(
+        &self,
+        outbox_id: i64,
+    ) -> Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError>;
+
+    /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime.
+    async fn requeue_dead(
+        &self,
+        outbox_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    async fn store_bounce_mail(
+        &self,
+        source: &str,
+        raw: &[u8],
+        matched: bool,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    async fn record_bounce(&self, bounce: &BounceRecord) -> Result<i64, StoreError>;
+
+    async fn soft_bounces_since(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Suppresses `email` and cancels its queued messages; false if it was suppressed already.
+    async fn suppress(
+        &self,
+        email: &str,
+        reason: SuppressionReason,
+        evidence: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError>;
+
+    /// Lifts a suppression; false if there was none.
+    async fn unsuppress(&self, email: &str) -> Result<bool, StoreError>;
+
+    /// The message sent with this envelope sender (a VERP return path names one message).
+    async fn outbox_by_envelope(
+        &self,
+        envelope_from: &str,
+    ) -> Result<Option<OutboxRef>, StoreError>;
+
+    async fn outbox_by_message_id(&self, message_id: &str)
+        -> Result<Option<OutboxRef>, StoreError>;
+
+    async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
 }

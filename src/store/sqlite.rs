@@ -11,11 +11,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    DropCounts, IngestSession, Mail, OpenedRun, OutboxMessage, PreviewRange, QueuedMessage,
-    RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
+    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, IngestSession, Mail,
+    OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage, RunRecord, RunScope, RunTotals,
+    StatusReport, Store, StoreError, StoredEntry, SubscriptionRow, Suppression, UnmatchedBounce,
 };
 use crate::circuits::CIRCUITS;
-use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry, MatchRow};
+use crate::model::{
+    Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, SendOutcome, SuppressionReason,
+};
 
 const MATCH_ROWS: &str = include_str!("../../sql/sqlite/queries/match_rows.sql");
 const DROP_COUNTS: &str = include_str!("../../sql/sqlite/queries/drop_counts.sql");
@@ -178,8 +181,10 @@ impl TryFrom<RunRow> for RunRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct OutboxRow {
+struct ClaimRow {
     outbox_id: i64,
+    attempts: i64,
+    lifetime_from: i64,
     account_id: String,
     recipient: String,
     envelope_from: String,
@@ -188,10 +193,13 @@ struct OutboxRow {
     raw: Vec<u8>,
 }
 
-impl From<OutboxRow> for OutboxMessage {
-    fn from(r: OutboxRow) -> Self {
-        OutboxMessage {
+impl TryFrom<ClaimRow> for ClaimedMessage {
+    type Error = StoreError;
+    fn try_from(r: ClaimRow) -> Result<Self, StoreError> {
+        Ok(ClaimedMessage {
             outbox_id: r.outbox_id,
+            attempts: r.attempts.max(0) as u32,
+            lifetime_from: instant(r.lifetime_from)?,
             mail: Mail {
                 account_id: r.account_id,
                 recipient: r.recipient,
@@ -200,6 +208,64 @@ impl From<OutboxRow> for OutboxMessage {
                 subject: r.subject,
                 raw: r.raw,
             },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxEntryRow {
+    outbox_id: i64,
+    account_id: String,
+    recipient: String,
+    message_id: String,
+    subject: String,
+    state: String,
+    attempts: i64,
+    created_at: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    policy_flag: bool,
+    finished_at: Option<i64>,
+}
+
+const OUTBOX_ENTRY_COLUMNS: &str = "outbox_id, account_id, recipient, message_id, subject, state,
+    attempts, created_at, next_attempt_at, last_error, policy_flag, finished_at";
+
+impl TryFrom<OutboxEntryRow> for OutboxEntry {
+    type Error = StoreError;
+    fn try_from(r: OutboxEntryRow) -> Result<Self, StoreError> {
+        Ok(OutboxEntry {
+            outbox_id: r.outbox_id,
+            account_id: r.account_id,
+            recipient: r.recipient,
+            message_id: r.message_id,
+            subject: r.subject,
+            state: r.state,
+            attempts: r.attempts.max(0) as u32,
+            created_at: instant(r.created_at)?,
+            next_attempt_at: instant(r.next_attempt_at)?,
+            last_error: r.last_error,
+            policy_flag: r.policy_flag,
+            finished_at: opt_instant(r.finished_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRefRow {
+    outbox_id: i64,
+    account_id: String,
+    recipient: String,
+    message_id: String,
+}
+
+impl From<OutboxRefRow> for OutboxRef {
+    fn from(r: OutboxRefRow) -> Self {
+        OutboxRef {
+            outbox_id: r.outbox_id,
+            account_id: r.account_id,
+            recipient: r.recipient,
+            message_id: r.message_id,
         }
     }
 }
@@ -590,8 +656,9 @@ impl Store for SqliteStore {
         for QueuedMessage { mail, entry_seqs } in messages {
             let outbox_id: i64 = sqlx::query_scalar(
                 "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
-                                     subject, raw, state, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING outbox_id",
+                                     subject, raw, state, created_at, lifetime_from,
+                                     next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8) RETURNING outbox_id",
             )
             .bind(run_id)
             .bind(&mail.account_id)
@@ -665,32 +732,354 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn queued_messages(
-        &self,
-        after_id: i64,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT outbox_id, account_id, recipient, envelope_from, message_id, subject, raw
-             FROM outbox WHERE state = 'queued' AND outbox_id > ?
-             ORDER BY outbox_id LIMIT ?",
+    async fn cancel_suppressed(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'cancelled', finished_at = ?, lease_owner = NULL,
+                lease_until = NULL, last_error = 'address suppressed'
+             WHERE state = 'queued' AND lower(recipient) IN (SELECT email FROM suppressions)",
         )
-        .bind(after_id)
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "UPDATE outbox SET lease_owner = ?1, lease_until = ?2
+             WHERE outbox_id IN (
+                SELECT outbox_id FROM outbox
+                WHERE state = 'queued' AND next_attempt_at <= ?3
+                  AND (lease_until IS NULL OR lease_until <= ?3)
+                ORDER BY next_attempt_at, outbox_id LIMIT ?4)
+             RETURNING outbox_id, attempts, lifetime_from, account_id, recipient, envelope_from,
+                       message_id, subject, raw",
+        )
+        .bind(owner)
+        .bind(micros(lease_until))
+        .bind(micros(now))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(OutboxMessage::from).collect())
+        let mut claimed = rows
+            .into_iter()
+            .map(ClaimedMessage::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|m| m.outbox_id);
+        Ok(claimed)
     }
 
-    async fn mark_sent(&self, outbox_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET state = 'sent', sent_at = ? WHERE outbox_id = ? AND state = 'queued'",
+    async fn record_attempts(
+        &self,
+        owner: &str,
+        results: &[AttemptResult],
+    ) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        // Nine parameters a row; SQLite allows 32766 per statement.
+        for chunk in results.chunks(2_000) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO delivery_attempts (outbox_id, attempt, at, outcome, reply_code,
+                                                status, detail) ",
+            );
+            insert.push_values(chunk, |mut row, r| {
+                row.push_bind(r.outbox_id)
+                    .push_bind(r.attempt as i64)
+                    .push_bind(micros(r.at))
+                    .push_bind(r.outcome.as_str())
+                    .push_bind(r.reply_code.map(i64::from))
+                    .push_bind(r.status.as_deref())
+                    .push_bind(r.detail.as_str());
+            });
+            insert.build().execute(&mut *tx).await?;
+            // The common case, sent, in one statement.
+            let sent: Vec<&AttemptResult> = chunk
+                .iter()
+                .filter(|r| r.outcome == SendOutcome::Sent)
+                .collect();
+            if !sent.is_empty() {
+                let mut update = QueryBuilder::<Sqlite>::new(
+                    "UPDATE outbox SET state = 'sent', lease_owner = NULL, lease_until = NULL, \
+                     attempts = attempts + 1, finished_at = ",
+                );
+                update.push_bind(micros(sent[0].at));
+                update.push(" WHERE lease_owner = ");
+                update.push_bind(owner);
+                update.push(" AND outbox_id IN (");
+                let mut ids = update.separated(", ");
+                for r in &sent {
+                    ids.push_bind(r.outbox_id);
+                }
+                update.push(")");
+                update.build().execute(&mut *tx).await?;
+            }
+            for r in chunk.iter().filter(|r| r.outcome != SendOutcome::Sent) {
+                let dead = r.retry_at.is_none();
+                sqlx::query(
+                    "UPDATE outbox SET state = ?1, next_attempt_at = COALESCE(?2, next_attempt_at),
+                        attempts = attempts + 1, last_error = ?3,
+                        policy_flag = MAX(policy_flag, ?4), finished_at = ?5,
+                        lease_owner = NULL, lease_until = NULL
+                     WHERE outbox_id = ?6 AND lease_owner = ?7",
+                )
+                .bind(if dead { "dead" } else { "queued" })
+                .bind(r.retry_at.map(micros))
+                .bind(&r.detail)
+                .bind(r.outcome == SendOutcome::Policy)
+                .bind(dead.then(|| micros(r.at)))
+                .bind(r.outbox_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = ? AND state = 'queued'",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn outbox_list(
+        &self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows: Vec<OutboxEntryRow> = sqlx::query_as(&format!(
+            "SELECT {OUTBOX_ENTRY_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1
+             ORDER BY outbox_id DESC LIMIT ?2"
+        ))
+        .bind(state)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(OutboxEntry::try_from).collect()
+    }
+
+    async fn outbox_entry(
+        &self,
+        outbox_id: i64,
+    ) -> Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError> {
+        let row: Option<OutboxEntryRow> = sqlx::query_as(&format!(
+            "SELECT {OUTBOX_ENTRY_COLUMNS} FROM outbox WHERE outbox_id = ?"
+        ))
+        .bind(outbox_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        #[allow(clippy::type_complexity)]
+        let attempts: Vec<(i64, i64, String, Option<i64>, Option<String>, String)> =
+            sqlx::query_as(
+                "SELECT attempt, at, outcome, reply_code, status, detail FROM delivery_attempts
+                 WHERE outbox_id = ? ORDER BY attempt",
+            )
+            .bind(outbox_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let attempts = attempts
+            .into_iter()
+            .map(|(attempt, at, outcome, reply_code, status, detail)| {
+                Ok(AttemptRow {
+                    attempt: attempt.max(0) as u32,
+                    at: instant(at)?,
+                    outcome,
+                    reply_code: reply_code.map(|c| c as u16),
+                    status,
+                    detail,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((OutboxEntry::try_from(row)?, attempts)))
+    }
+
+    async fn requeue_dead(
+        &self,
+        outbox_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?1, lifetime_from = ?1,
+                finished_at = NULL, lease_owner = NULL, lease_until = NULL
+             WHERE state = 'dead' AND (?2 IS NULL OR outbox_id = ?2)",
         )
         .bind(micros(now))
         .bind(outbox_id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    async fn store_bounce_mail(
+        &self,
+        source: &str,
+        raw: &[u8],
+        matched: bool,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO bounce_mails (received_at, source, raw, matched) VALUES (?, ?, ?, ?)
+             RETURNING bounce_mail_id",
+        )
+        .bind(micros(at))
+        .bind(source)
+        .bind(raw)
+        .bind(matched)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn record_bounce(&self, b: &BounceRecord) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO bounces (at, email, verdict, status, detail, outbox_id, bounce_mail_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING bounce_id",
+        )
+        .bind(micros(b.at))
+        .bind(b.email.to_lowercase())
+        .bind(b.verdict.as_str())
+        .bind(b.status.as_deref())
+        .bind(&b.detail)
+        .bind(b.outbox_id)
+        .bind(b.bounce_mail_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn soft_bounces_since(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bounces WHERE email = ? AND verdict = 'soft' AND at >= ?",
+        )
+        .bind(email.to_lowercase())
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn suppress(
+        &self,
+        email: &str,
+        reason: SuppressionReason,
+        evidence: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO suppressions (email, reason, evidence, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(email.to_lowercase())
+        .bind(reason.as_str())
+        .bind(evidence)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(
+            "UPDATE outbox SET state = 'cancelled', finished_at = ?, last_error = 'address suppressed'
+             WHERE state = 'queued' AND lower(recipient) = ? AND lease_owner IS NULL",
+        )
+        .bind(micros(at))
+        .bind(email.to_lowercase())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT email, reason, evidence, created_at FROM suppressions ORDER BY created_at, email",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(email, reason, evidence, at)| {
+                Ok(Suppression {
+                    email,
+                    reason,
+                    evidence,
+                    created_at: instant(at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unsuppress(&self, email: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM suppressions WHERE email = ?")
+            .bind(email.to_lowercase())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn outbox_by_envelope(
+        &self,
+        envelope_from: &str,
+    ) -> Result<Option<OutboxRef>, StoreError> {
+        let row: Option<OutboxRefRow> = sqlx::query_as(
+            "SELECT outbox_id, account_id, recipient, message_id FROM outbox
+             WHERE envelope_from = ? ORDER BY outbox_id LIMIT 1",
+        )
+        .bind(envelope_from)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(OutboxRef::from))
+    }
+
+    async fn outbox_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<OutboxRef>, StoreError> {
+        let row: Option<OutboxRefRow> = sqlx::query_as(
+            "SELECT outbox_id, account_id, recipient, message_id FROM outbox WHERE message_id = ?",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(OutboxRef::from))
+    }
+
+    async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError> {
+        let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT bounce_mail_id, received_at, source, length(raw) FROM bounce_mails
+             WHERE matched = 0 ORDER BY bounce_mail_id DESC LIMIT ?",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(bounce_mail_id, at, source, size)| {
+                Ok(UnmatchedBounce {
+                    bounce_mail_id,
+                    received_at: instant(at)?,
+                    source,
+                    size: size.max(0) as u64,
+                })
+            })
+            .collect()
     }
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError> {

@@ -6,7 +6,7 @@
 SELECT a.account_id,
        a.email,
        a.email_verified,
-       EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email = a.email) AS suppressed,
+       EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email = lower(a.email)) AS suppressed,
        s.subscription_id,
        c.case_number,
        c.caption,
