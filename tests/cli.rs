@@ -4,22 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
 use mcap_notify::ingest::FeedKind;
 use serde_json::Value;
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCAP_NOTIFY") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-}
 
 fn in_dir(dir: &Path, args: &[&str]) -> Output {
     binary().current_dir(dir).args(args).output().unwrap()
@@ -258,13 +248,9 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
 
     let t = TestApp::new().await;
     busy_world(&t, ACCOUNTS).await;
-    let url = t.app.settings.database.url.clone();
     let run_now = || {
-        let mut c = binary();
-        c.current_dir(t.dir.path())
-            .env("MCAP_NOTIFY__DATABASE__URL", &url)
-            .env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", "test-secret")
-            .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
+        let mut c = t.command();
+        c.env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
             .arg("run-now")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

@@ -379,3 +379,60 @@ async fn the_file_transport_writes_one_valid_message_per_digest() {
     }
     assert!(states(&t).await.iter().all(|(_, s)| s == "sent"));
 }
+
+#[tokio::test]
+async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    // One second before each DATA reply: the kill lands with messages in flight.
+    let sink = SmtpSink::start(&dir.path().join("sink"), &["-w", "1"]);
+    let t = TestApp::new().await;
+    let emails: Vec<String> = (0..6).map(|i| format!("reader{i}@example.org")).collect();
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    digests_for(&t, &emails).await;
+    let deliver = || {
+        let mut c = t.command();
+        c.env("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp")
+            .env("MCAP_NOTIFY__SMTP__URL", sink.url())
+            .env("MCAP_NOTIFY__DELIVERY__CONCURRENCY", "2")
+            .env("MCAP_NOTIFY__DELIVERY__LEASE_SECS", "1")
+            .arg("deliver")
+            .stdout(std::process::Stdio::null());
+        c
+    };
+    let mut worker = deliver().spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    worker.kill().unwrap(); // SIGKILL
+    worker.wait().unwrap();
+    let before_restart = sink.messages().len();
+    // The dead worker's leases expire after a second; then everything is due again.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(deliver().status().unwrap().success());
+
+    assert!(
+        states(&t).await.iter().all(|(_, s)| s == "sent"),
+        "nothing lost"
+    );
+    let queued: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY 1")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap();
+    let received = sink.messages();
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let resent = ids.len() - queued.len();
+    ids.dedup();
+    assert_eq!(
+        ids, queued,
+        "every message arrived, under its own Message-ID"
+    );
+    eprintln!("{before_restart} accepted before the kill; {resent} sent twice after it");
+    assert!(resent <= 4, "duplicates are bounded by what was in flight");
+}

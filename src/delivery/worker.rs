@@ -118,79 +118,48 @@ pub fn worker_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Sends a claimed batch, at most `concurrency` at once, and returns each message's result.
-async fn send_batch(
-    transport: &Transport,
-    config: &WorkerConfig,
-    batch: Vec<ClaimedMessage>,
-    pacer: &mut Option<tokio::time::Interval>,
-) -> Result<Vec<(ClaimedMessage, Classified)>, DeliveryError> {
-    let permits = Arc::new(Semaphore::new(config.concurrency));
-    let mut tasks = JoinSet::new();
-    for message in batch {
-        if let Some(interval) = pacer.as_mut() {
-            interval.tick().await;
-        }
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let transport = transport.clone();
-        tasks.spawn(async move {
-            let result = transport.send(&message.mail).await;
-            drop(permit);
-            let classified = match result {
-                Ok(()) => Classified {
-                    outcome: SendOutcome::Sent,
-                    reply_code: None,
-                    status: None,
-                    detail: "accepted".into(),
-                },
-                Err(e) => classify(&e),
-            };
-            (message, classified)
-        });
-    }
-    let mut results = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        results.push(done?);
-    }
-    results.sort_by_key(|(m, _)| m.outbox_id);
-    Ok(results)
+/// Results are written to the store this many at a time (and at the end of each batch), so a
+/// crash re-sends at most the messages in flight plus one unwritten group.
+const RECORD_EVERY: usize = 32;
+
+type Sent = (ClaimedMessage, Classified);
+
+async fn send_one(transport: Transport, message: ClaimedMessage) -> Sent {
+    let classified = match transport.send(&message.mail).await {
+        Ok(()) => Classified {
+            outcome: SendOutcome::Sent,
+            reply_code: None,
+            status: None,
+            detail: "accepted".into(),
+        },
+        Err(e) => classify(&e),
+    };
+    (message, classified)
 }
 
-/// Delivers every message due now, batch after batch, until none is due.
-pub async fn deliver_due<S: Store>(
-    store: &S,
-    transport: &Transport,
-    config: &WorkerConfig,
-    clock: &dyn Clock,
-) -> Result<DeliveryReport, DeliveryError> {
-    let owner = worker_name();
-    let mut report = DeliveryReport::default();
-    let mut rng = rand::rngs::StdRng::from_entropy();
-    let mut pacer = config.rate_per_second.map(|rate| {
-        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval
-    });
-    loop {
-        let now = clock.now();
-        report.cancelled += store.cancel_suppressed(now).await?;
-        let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
-        let batch = store
-            .claim_due(&owner, now, lease_until, config.batch_size)
-            .await?;
-        if batch.is_empty() {
-            break;
+/// One pass's state: the store, the policies, the tally.
+struct Pass<'a, S> {
+    store: &'a S,
+    config: &'a WorkerConfig,
+    clock: &'a dyn Clock,
+    owner: String,
+    rng: rand::rngs::StdRng,
+    report: DeliveryReport,
+}
+
+impl<S: Store> Pass<'_, S> {
+    /// Decides what each result means for its message, writes the attempts in one
+    /// transaction, then applies any bounces.
+    async fn record(&mut self, sent: Vec<Sent>) -> Result<(), DeliveryError> {
+        if sent.is_empty() {
+            return Ok(());
         }
-        let sent = send_batch(transport, config, batch, &mut pacer).await?;
-        let at = clock.now();
+        let at = self.clock.now();
         let mut results = Vec::with_capacity(sent.len());
         let mut bounces = Vec::new();
         for (message, c) in sent {
             let attempt = message.attempts + 1;
+            let report = &mut self.report;
             let retry_at = match c.outcome {
                 SendOutcome::Sent => {
                     report.sent += 1;
@@ -212,10 +181,13 @@ pub async fn deliver_due<S: Store>(
                     None
                 }
                 SendOutcome::Transient | SendOutcome::Policy => {
-                    match config
-                        .retry
-                        .next_step(message.lifetime_from, at, attempt, &mut rng)
-                    {
+                    let step = self.config.retry.next_step(
+                        message.lifetime_from,
+                        at,
+                        attempt,
+                        &mut self.rng,
+                    );
+                    match step {
                         NextStep::RetryAt(t) => {
                             if c.outcome == SendOutcome::Policy {
                                 report.policy_blocked += 1;
@@ -231,13 +203,6 @@ pub async fn deliver_due<S: Store>(
                     }
                 }
             };
-            if c.outcome != SendOutcome::Sent && report.failures.len() < FAILURES_KEPT {
-                report.failures.push((
-                    message.outbox_id,
-                    message.mail.recipient.clone(),
-                    c.detail.clone(),
-                ));
-            }
             if c.outcome != SendOutcome::Sent {
                 tracing::warn!(
                     outbox_id = message.outbox_id,
@@ -246,6 +211,13 @@ pub async fn deliver_due<S: Store>(
                     detail = %c.detail,
                     "delivery attempt failed"
                 );
+                if report.failures.len() < FAILURES_KEPT {
+                    report.failures.push((
+                        message.outbox_id,
+                        message.mail.recipient.clone(),
+                        c.detail.clone(),
+                    ));
+                }
             }
             results.push(AttemptResult {
                 outbox_id: message.outbox_id,
@@ -258,15 +230,81 @@ pub async fn deliver_due<S: Store>(
                 retry_at,
             });
         }
-        store.record_attempts(&owner, &results).await?;
+        self.store.record_attempts(&self.owner, &results).await?;
         for bounce in &bounces {
-            if apply_bounce(store, &config.suppression, bounce)
+            if apply_bounce(self.store, &self.config.suppression, bounce)
                 .await?
                 .is_some()
             {
-                report.suppressed += 1;
+                self.report.suppressed += 1;
             }
         }
+        Ok(())
     }
-    Ok(report)
+}
+
+/// Delivers every message due now, batch after batch, until none is due.
+pub async fn deliver_due<S: Store>(
+    store: &S,
+    transport: &Transport,
+    config: &WorkerConfig,
+    clock: &dyn Clock,
+) -> Result<DeliveryReport, DeliveryError> {
+    let mut pass = Pass {
+        store,
+        config,
+        clock,
+        owner: worker_name(),
+        rng: rand::rngs::StdRng::from_entropy(),
+        report: DeliveryReport::default(),
+    };
+    let mut pacer = config.rate_per_second.map(|rate| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    let permits = Arc::new(Semaphore::new(config.concurrency));
+    loop {
+        let now = clock.now();
+        pass.report.cancelled += store.cancel_suppressed(now).await?;
+        let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        let batch = store
+            .claim_due(&pass.owner, now, lease_until, config.batch_size)
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        let mut tasks = JoinSet::new();
+        let mut done: Vec<Sent> = Vec::new();
+        for message in batch {
+            if let Some(interval) = pacer.as_mut() {
+                interval.tick().await;
+            }
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
+            let transport = transport.clone();
+            tasks.spawn(async move {
+                let sent = send_one(transport, message).await;
+                drop(permit);
+                sent
+            });
+            while let Some(finished) = tasks.try_join_next() {
+                done.push(finished?);
+            }
+            if done.len() >= RECORD_EVERY {
+                pass.record(std::mem::take(&mut done)).await?;
+            }
+        }
+        while let Some(finished) = tasks.join_next().await {
+            done.push(finished?);
+            if done.len() >= RECORD_EVERY {
+                pass.record(std::mem::take(&mut done)).await?;
+            }
+        }
+        pass.record(done).await?;
+    }
+    Ok(pass.report)
 }

@@ -14,6 +14,17 @@ use mcap_notify::ingest::{FeedKind, IngestSummary};
 use serde_json::{json, Value};
 use sqlx::Row;
 
+/// The program, with none of this process's configuration leaking into it.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCAP_NOTIFY") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub app: App,
@@ -68,6 +79,20 @@ impl TestApp {
                 .await;
         }
         t
+    }
+
+    /// The program configured on this test's database and outbox.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = binary();
+        let s = &self.app.settings;
+        c.current_dir(self.dir.path())
+            .env("MCAP_NOTIFY__DATABASE__URL", &s.database.url)
+            .env(
+                "MCAP_NOTIFY__MAIL__TOKEN_SECRET",
+                s.mail.token_secret.expose(),
+            )
+            .env("MCAP_NOTIFY__DELIVERY__FILE_DIR", &s.delivery.file_dir);
+        c
     }
 
     /// Writes `lines` (JSON values or raw text) to a new feed file and returns its path.
