@@ -386,6 +386,15 @@ impl Settings {
             }
             Ok(_) => {}
         }
+        if self.delivery.lease_secs <= self.smtp.timeout_secs {
+            return Err(ConfigError::Invalid {
+                key: "delivery.lease_secs",
+                reason: format!(
+                    "must be longer than smtp.timeout_secs ({}), or a slow send could lose its claim",
+                    self.smtp.timeout_secs
+                ),
+            });
+        }
         if !(0.0..=1.0).contains(&self.retry.jitter) {
             return Err(ConfigError::Invalid {
                 key: "retry.jitter",

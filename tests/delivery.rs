@@ -394,7 +394,8 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
         c.env("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp")
             .env("MCAP_NOTIFY__SMTP__URL", sink.url())
             .env("MCAP_NOTIFY__DELIVERY__CONCURRENCY", "2")
-            .env("MCAP_NOTIFY__DELIVERY__LEASE_SECS", "1")
+            .env("MCAP_NOTIFY__DELIVERY__LEASE_SECS", "3")
+            .env("MCAP_NOTIFY__SMTP__TIMEOUT_SECS", "2")
             .arg("deliver")
             .stdout(std::process::Stdio::null());
         c
@@ -404,9 +405,14 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
     worker.kill().unwrap(); // SIGKILL
     worker.wait().unwrap();
     let before_restart = sink.messages().len();
-    // The dead worker's leases expire after a second; then everything is due again.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert!(deliver().status().unwrap().success());
+    // The dead worker's leases expire after three seconds; then everything is due again.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let finish = deliver().output().unwrap();
+    assert!(
+        finish.status.success(),
+        "{}",
+        String::from_utf8_lossy(&finish.stderr)
+    );
 
     assert!(
         states(&t).await.iter().all(|(_, s)| s == "sent"),

@@ -103,7 +103,6 @@ CREATE TABLE outbox (
     envelope_from   TEXT NOT NULL,
     message_id      TEXT NOT NULL UNIQUE,
     subject         TEXT NOT NULL,
-    raw             BLOB NOT NULL,
     state           TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'dead', 'cancelled')),
     created_at      INTEGER NOT NULL,
     -- Retries give up this long after lifetime_from (queued, or requeued by an operator).
@@ -118,7 +117,14 @@ CREATE TABLE outbox (
     finished_at     INTEGER
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at, outbox_id);
-CREATE INDEX outbox_by_recipient ON outbox (recipient, state);
+
+-- The message itself, apart: the outbox row changes with every claim and attempt, and SQLite
+-- rewrites a whole row on update.
+CREATE TABLE outbox_bodies (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox (outbox_id),
+    raw       BLOB NOT NULL
+);
+CREATE INDEX outbox_by_recipient ON outbox (lower(recipient), state);
 CREATE INDEX outbox_by_envelope ON outbox (envelope_from);
 
 -- Every delivery attempt and what the server said.

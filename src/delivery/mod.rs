@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod retry;
+pub mod smtp;
 pub mod transport;
 pub mod worker;
 

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
+
+use super::smtp::{SmtpClient, SmtpError};
 
 use crate::config::{Settings, TransportKind};
 use crate::store::Mail;
@@ -21,6 +22,8 @@ pub enum TransportError {
     },
     #[error("smtp.url: {0}")]
     SmtpUrl(String),
+    #[error("{0}")]
+    Connect(String),
     #[error("message {message_id}: address `{address}`: {reason}")]
     Address {
         message_id: String,
@@ -43,7 +46,7 @@ pub enum Transport {
         inner: AsyncFileTransport<Tokio1Executor>,
     },
     Smtp {
-        inner: AsyncSmtpTransport<Tokio1Executor>,
+        client: SmtpClient,
         timeout: Duration,
     },
 }
@@ -61,6 +64,7 @@ impl Transport {
                 Transport::smtp(
                     url.expose(),
                     Duration::from_secs(settings.smtp.timeout_secs),
+                    settings.delivery.concurrency as usize,
                 )
             }
         }
@@ -78,14 +82,14 @@ impl Transport {
         })
     }
 
-    /// Sends through the SMTP server at `url` (`smtp://host:port`, `smtps://...`).
-    pub fn smtp(url: &str, timeout: Duration) -> Result<Transport, TransportError> {
-        let inner = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            // Never echo the URL: it may hold a password.
-            .map_err(|e| TransportError::SmtpUrl(e.to_string()))?
-            .timeout(Some(timeout))
-            .build();
-        Ok(Transport::Smtp { inner, timeout })
+    /// Sends through the SMTP server at `url` (`smtp://host:port`, `smtps://...`), keeping up
+    /// to `pool` idle connections.
+    pub fn smtp(url: &str, timeout: Duration, pool: usize) -> Result<Transport, TransportError> {
+        let client = SmtpClient::from_url(url, timeout, pool).map_err(|e| match e {
+            SmtpError::Url(reason) => TransportError::SmtpUrl(reason),
+            other => TransportError::Connect(other.to_string()),
+        })?;
+        Ok(Transport::Smtp { client, timeout })
     }
 
     /// A short description for reports (no credentials).
@@ -118,10 +122,15 @@ impl Transport {
             Transport::File { inner, .. } => {
                 inner.send_raw(&envelope, &message.raw).await?;
             }
-            Transport::Smtp { inner, timeout } => {
-                tokio::time::timeout(*timeout, inner.send_raw(&envelope, &message.raw))
+            Transport::Smtp { client, timeout } => {
+                let sent = tokio::time::timeout(*timeout, client.send(&envelope, &message.raw))
                     .await
-                    .map_err(|_| TransportError::Timeout(*timeout))??;
+                    .map_err(|_| TransportError::Timeout(*timeout))?;
+                match sent {
+                    Ok(()) => {}
+                    Err(SmtpError::Smtp(e)) => return Err(TransportError::Smtp(e)),
+                    Err(other) => return Err(TransportError::Connect(other.to_string())),
+                }
             }
         }
         Ok(())

@@ -118,9 +118,12 @@ pub fn worker_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Results are written to the store this many at a time (and at the end of each batch), so a
-/// crash re-sends at most the messages in flight plus one unwritten group.
-const RECORD_EVERY: usize = 32;
+/// The most results written in one transaction.
+const RECORD_AT_MOST: usize = 256;
+/// How long the recorder gathers results before writing them: long enough that a busy worker
+/// writes in large groups, short enough that a crash re-sends little (what was in flight plus
+/// at most this long's worth of sends).
+const RECORD_GATHER: Duration = Duration::from_millis(20);
 
 type Sent = (ClaimedMessage, Classified);
 
@@ -243,7 +246,9 @@ impl<S: Store> Pass<'_, S> {
     }
 }
 
-/// Delivers every message due now, batch after batch, until none is due.
+/// Delivers every message due now, batch after batch, until none is due. Sending and
+/// bookkeeping run side by side: sends never wait for the database, and the recorder writes
+/// results in groups as large as have accumulated.
 pub async fn deliver_due<S: Store>(
     store: &S,
     transport: &Transport,
@@ -258,53 +263,85 @@ pub async fn deliver_due<S: Store>(
         rng: rand::rngs::StdRng::from_entropy(),
         report: DeliveryReport::default(),
     };
-    let mut pacer = config.rate_per_second.map(|rate| {
-        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        interval
-    });
-    let permits = Arc::new(Semaphore::new(config.concurrency));
-    loop {
-        let now = clock.now();
-        pass.report.cancelled += store.cancel_suppressed(now).await?;
-        let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
-        let batch = store
-            .claim_due(&pass.owner, now, lease_until, config.batch_size)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
+    // Suppressing an address cancels its queue at once; this sweeps up any that raced it.
+    // Claims skip suppressed addresses in any case.
+    pass.report.cancelled += store.cancel_suppressed(clock.now()).await?;
+    let owner = pass.owner.clone();
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+
+    let sender = async move {
+        let mut pacer = config.rate_per_second.map(|rate| {
+            let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        let permits = Arc::new(Semaphore::new(config.concurrency));
         let mut tasks = JoinSet::new();
-        let mut done: Vec<Sent> = Vec::new();
-        for message in batch {
-            if let Some(interval) = pacer.as_mut() {
-                interval.tick().await;
+        let outcome: Result<(), DeliveryError> = async {
+            // Stop claiming if the recorder has failed: what is sent must be recorded.
+            while !results_tx.is_closed() {
+                let now = clock.now();
+                let lease_until =
+                    now + chrono::Duration::from_std(config.lease).unwrap_or_default();
+                let batch = store
+                    .claim_due(&owner, now, lease_until, config.batch_size)
+                    .await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for message in batch {
+                    if let Some(interval) = pacer.as_mut() {
+                        interval.tick().await;
+                    }
+                    let permit = permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore never closed");
+                    let transport = transport.clone();
+                    let results = results_tx.clone();
+                    tasks.spawn(async move {
+                        let sent = send_one(transport, message).await;
+                        drop(permit);
+                        // A closed channel means the recorder failed; the lease will expire.
+                        let _ = results.send(sent);
+                    });
+                    while let Some(finished) = tasks.try_join_next() {
+                        finished?;
+                    }
+                }
             }
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closed");
-            let transport = transport.clone();
-            tasks.spawn(async move {
-                let sent = send_one(transport, message).await;
-                drop(permit);
-                sent
-            });
-            while let Some(finished) = tasks.try_join_next() {
-                done.push(finished?);
-            }
-            if done.len() >= RECORD_EVERY {
-                pass.record(std::mem::take(&mut done)).await?;
-            }
+            Ok(())
         }
+        .await;
         while let Some(finished) = tasks.join_next().await {
-            done.push(finished?);
-            if done.len() >= RECORD_EVERY {
-                pass.record(std::mem::take(&mut done)).await?;
+            finished?;
+        }
+        drop(results_tx);
+        outcome
+    };
+
+    let recorder = async {
+        while let Some(first) = results_rx.recv().await {
+            let mut group = vec![first];
+            let until = tokio::time::Instant::now() + RECORD_GATHER;
+            while group.len() < RECORD_AT_MOST {
+                match tokio::time::timeout_at(until, results_rx.recv()).await {
+                    Ok(Some(sent)) => group.push(sent),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if let Err(e) = pass.record(group).await {
+                results_rx.close();
+                return Err(e);
             }
         }
-        pass.record(done).await?;
-    }
+        Ok(())
+    };
+
+    let (sent, recorded) = tokio::join!(sender, recorder);
+    recorded?;
+    sent?;
+    store.release_leases(&pass.owner).await?;
     Ok(pass.report)
 }

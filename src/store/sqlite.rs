@@ -656,9 +656,8 @@ impl Store for SqliteStore {
         for QueuedMessage { mail, entry_seqs } in messages {
             let outbox_id: i64 = sqlx::query_scalar(
                 "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
-                                     subject, raw, state, created_at, lifetime_from,
-                                     next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?8, ?8) RETURNING outbox_id",
+                                     subject, state, created_at, lifetime_from, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7) RETURNING outbox_id",
             )
             .bind(run_id)
             .bind(&mail.account_id)
@@ -666,10 +665,14 @@ impl Store for SqliteStore {
             .bind(&mail.envelope_from)
             .bind(&mail.message_id)
             .bind(&mail.subject)
-            .bind(&mail.raw)
             .bind(micros(now))
             .fetch_one(&mut *tx)
             .await?;
+            sqlx::query("INSERT INTO outbox_bodies (outbox_id, raw) VALUES (?, ?)")
+                .bind(outbox_id)
+                .bind(&mail.raw)
+                .execute(&mut *tx)
+                .await?;
             ledger.extend(
                 entry_seqs
                     .iter()
@@ -751,22 +754,34 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>, StoreError> {
-        let rows: Vec<ClaimRow> = sqlx::query_as(
+        let mut tx = self.begin_write().await?;
+        let claimed: Vec<i64> = sqlx::query_scalar(
             "UPDATE outbox SET lease_owner = ?1, lease_until = ?2
              WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox
                 WHERE state = 'queued' AND next_attempt_at <= ?3
-                  AND (lease_until IS NULL OR lease_until <= ?3)
+                  AND (lease_until IS NULL OR (lease_until <= ?3 AND lease_owner <> ?1))
+                  AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(recipient))
                 ORDER BY next_attempt_at, outbox_id LIMIT ?4)
-             RETURNING outbox_id, attempts, lifetime_from, account_id, recipient, envelope_from,
-                       message_id, subject, raw",
+             RETURNING outbox_id",
         )
         .bind(owner)
         .bind(micros(lease_until))
         .bind(micros(now))
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "SELECT o.outbox_id, o.attempts, o.lifetime_from, o.account_id, o.recipient,
+                    o.envelope_from, o.message_id, o.subject, b.raw
+             FROM outbox o JOIN outbox_bodies b ON b.outbox_id = o.outbox_id
+             WHERE o.lease_owner = ?1 AND o.outbox_id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(owner)
+        .bind(serde_json::to_string(&claimed).expect("ids serialise"))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let mut claimed = rows
             .into_iter()
             .map(ClaimedMessage::try_from)
@@ -790,9 +805,13 @@ impl Store for SqliteStore {
                 "INSERT INTO delivery_attempts (outbox_id, attempt, at, outcome, reply_code,
                                                 status, detail) ",
             );
+            // Numbered here, not from the claim: a message can be sent twice when a lease
+            // expires under a slow send, and both attempts belong in its history.
             insert.push_values(chunk, |mut row, r| {
                 row.push_bind(r.outbox_id)
-                    .push_bind(r.attempt as i64)
+                    .push_unseparated(", (SELECT COALESCE(MAX(a.attempt), 0) + 1 FROM delivery_attempts a WHERE a.outbox_id = ")
+                    .push_bind_unseparated(r.outbox_id)
+                    .push_unseparated(")")
                     .push_bind(micros(r.at))
                     .push_bind(r.outcome.as_str())
                     .push_bind(r.reply_code.map(i64::from))
@@ -811,9 +830,8 @@ impl Store for SqliteStore {
                      attempts = attempts + 1, finished_at = ",
                 );
                 update.push_bind(micros(sent[0].at));
-                update.push(" WHERE lease_owner = ");
-                update.push_bind(owner);
-                update.push(" AND outbox_id IN (");
+                // Sent is final: whoever else tried the message, it arrived.
+                update.push(" WHERE state = 'queued' AND outbox_id IN (");
                 let mut ids = update.separated(", ");
                 for r in &sent {
                     ids.push_bind(r.outbox_id);
@@ -828,7 +846,7 @@ impl Store for SqliteStore {
                         attempts = attempts + 1, last_error = ?3,
                         policy_flag = MAX(policy_flag, ?4), finished_at = ?5,
                         lease_owner = NULL, lease_until = NULL
-                     WHERE outbox_id = ?6 AND lease_owner = ?7",
+                     WHERE outbox_id = ?6 AND state = 'queued' AND lease_owner = ?7",
                 )
                 .bind(if dead { "dead" } else { "queued" })
                 .bind(r.retry_at.map(micros))

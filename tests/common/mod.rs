@@ -159,7 +159,7 @@ impl TestApp {
     }
 
     pub async fn outbox_raw(&self) -> Vec<Vec<u8>> {
-        sqlx::query_scalar("SELECT raw FROM outbox ORDER BY outbox_id")
+        sqlx::query_scalar("SELECT raw FROM outbox_bodies ORDER BY outbox_id")
             .fetch_all(self.app.store.pool())
             .await
             .expect("outbox readable")
@@ -178,6 +178,7 @@ impl TestApp {
             "subscriptions",
             "runs",
             "outbox",
+            "outbox_bodies",
             "notification_ledger",
             "watermark",
         ] {

@@ -1,0 +1,176 @@
+//! Delivery rate against Postfix's own `smtp-source`, side by side: the same `smtp-sink` on
+//! 127.0.0.1, the same concurrency, the same message (one of our digests, byte for byte).
+//!
+//!   cargo bench --bench delivery_rate -- [MESSAGES] [CONCURRENCY] [ROUNDS]
+//!
+//! Prints per-round rates, the medians, and our median as a fraction of smtp-source's.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mcap_notify::app::App;
+use mcap_notify::config::{Secret, Settings, TransportKind};
+use mcap_notify::ingest::{ingest_reader, FeedKind};
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+async fn feed(app: &App, kind: FeedKind, lines: Vec<String>) {
+    let text = lines.join("\n");
+    ingest_reader(&app.store, kind, "bench", text.as_bytes(), None)
+        .await
+        .expect("bench feed accepted");
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let messages: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let concurrency: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sink = Command::new("smtp-sink");
+    if is_root() {
+        sink.args(["-u", "nobody"]);
+    }
+    let mut sink = sink
+        .args(["-m", "512", &format!("127.0.0.1:{port}"), "512"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("smtp-sink (Debian package postfix)");
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    settings.delivery.transport = TransportKind::Smtp;
+    settings.smtp.url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
+    settings.delivery.concurrency = concurrency;
+    if let Ok(b) = std::env::var("BENCH_BATCH") {
+        settings.delivery.batch_size = b.parse().unwrap();
+    }
+    let app = App::open(settings).await.unwrap();
+    feed(
+        &app,
+        FeedKind::Cases,
+        vec![serde_json::json!({
+        "case_number": "2616-CV00001", "court_id": "CT16", "case_type": "CV",
+        "caption": "Midwest Credit Recovery LLC v. Keisha Brooks",
+        "filed_at": "2026-01-05T09:00:00-06:00", "confidential": false, "closed_at": null,
+        "parties": []})
+        .to_string()],
+    )
+    .await;
+    feed(
+        &app,
+        FeedKind::Accounts,
+        (0..messages)
+            .map(|i| {
+                serde_json::json!({
+        "account_id": format!("a{i:06}"), "email": format!("reader{i}@example.org"),
+        "email_verified": true})
+                .to_string()
+            })
+            .collect(),
+    )
+    .await;
+    feed(
+        &app,
+        FeedKind::Subscriptions,
+        (0..messages)
+            .map(|i| {
+                serde_json::json!({
+        "account_id": format!("a{i:06}"), "case_number": "2616-CV00001",
+        "tracked_at": "2026-01-06T00:00:00Z"})
+                .to_string()
+            })
+            .collect(),
+    )
+    .await;
+    feed(&app, FeedKind::Entries, vec![serde_json::json!({
+        "entry_id": "e1", "case_number": "2616-CV00001", "code": "JE",
+        "description": "Judgment Entered", "text": "Judgment for Plaintiff in the amount of $4,218.37",
+        "filed_by": "Court Clerk", "posted_at": "2026-02-01T10:00:00Z"}).to_string()]).await;
+    app.run_now(&Default::default()).await.unwrap();
+    let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox_bodies LIMIT 1")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let sample = dir.path().join("sample.eml");
+    std::fs::write(&sample, &raw).unwrap();
+    println!(
+        "{messages} messages of {} bytes, concurrency {concurrency}, {rounds} rounds",
+        raw.len()
+    );
+
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let started = Instant::now();
+        let status = Command::new("smtp-source")
+            .args([
+                "-s",
+                &concurrency.to_string(),
+                "-m",
+                &messages.to_string(),
+                "-d",
+            ])
+            .arg("-F")
+            .arg(&sample)
+            .args([
+                "-f",
+                "bounces@alerts.example.org",
+                "-t",
+                "reader@example.org",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .status()
+            .expect("smtp-source (Debian package postfix)");
+        assert!(status.success());
+        let source_rate = messages as f64 / started.elapsed().as_secs_f64();
+
+        sqlx::query("UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = 0, lease_owner = NULL, lease_until = NULL, finished_at = NULL")
+            .execute(app.store.pool())
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM delivery_attempts")
+            .execute(app.store.pool())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let report = app.deliver().await.unwrap();
+        let our_rate = messages as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(report.sent as usize, messages, "{report:?}");
+        println!("round {round}: smtp-source {source_rate:>8.0} msg/s   mcap-notify {our_rate:>8.0} msg/s");
+        theirs.push(source_rate);
+        ours.push(our_rate);
+    }
+    let (t, o) = (median(&mut theirs), median(&mut ours));
+    println!(
+        "median: smtp-source {t:.0} msg/s, mcap-notify {o:.0} msg/s, ratio {:.2}",
+        o / t
+    );
+    let _ = sink.kill();
+    let _ = sink.wait();
+}
