@@ -64,6 +64,11 @@ pub enum Command {
         #[command(flatten)]
         list: OutboxListArgs,
     },
+    /// Read bounce mails: parse them (no database), ingest them, list unmatched ones.
+    Bounces {
+        #[command(subcommand)]
+        action: BounceAction,
+    },
     /// List suppressed addresses with the reason and evidence, or lift one.
     #[command(args_conflicts_with_subcommands = true)]
     Suppressions {
@@ -125,6 +130,34 @@ pub enum OutboxAction {
         /// Requeue every dead message.
         #[arg(long)]
         all_dead: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BounceAction {
+    /// Print what each mail says (recipients, status, action, verdict); touches no database.
+    Parse {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON array, one object per file.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the bounces in a message file, an mbox or a Maildir (- for standard input),
+    /// match them to our messages and suppress addresses as the policy says.
+    Ingest {
+        path: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored bounce mails that matched none of our messages.
+    Unmatched {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -249,6 +282,7 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             outbox(app, action.unwrap_or(OutboxAction::List(list))).await?
         }
         Command::Suppressions { action, json } => suppressions(app, action, json).await?,
+        Command::Bounces { action } => bounces(app, action).await?,
         Command::Status { json } => {
             let status = app.status().await?;
             if json {
@@ -378,6 +412,79 @@ async fn suppressions(
                         r.reason,
                         local_time(r.created_at),
                         r.evidence
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `bounces parse`: needs no database, so it runs before one is opened.
+pub fn parse_bounce_files(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut out = Vec::new();
+    for file in files {
+        let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let parsed = crate::bounce::parse_bounce(&raw);
+        out.push(serde_json::json!({
+            "file": file.display().to_string(),
+            "recipients": parsed.recipients,
+        }));
+        if !json {
+            if parsed.recipients.is_empty() {
+                println!("{}: not a bounce", file.display());
+            }
+            for r in &parsed.recipients {
+                println!(
+                    "{}: {} status {} action {} verdict {}",
+                    file.display(),
+                    r.address,
+                    r.status.as_deref().unwrap_or("-"),
+                    r.action.as_deref().unwrap_or("-"),
+                    r.verdict.as_str()
+                );
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
+    use crate::store::Store;
+    match action {
+        BounceAction::Parse { files, json } => parse_bounce_files(&files, json)?,
+        BounceAction::Ingest { path, json } => {
+            let mails = crate::bounce::read_mails(&path)?;
+            let policy = crate::bounce::SuppressionPolicy::from(&app.settings.bounces);
+            let report =
+                crate::bounce::ingest_mails(&app.store, &policy, mails, chrono::Utc::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} mails: {} matched to our messages, {} unmatched (kept; see `bounces unmatched`), {} not bounces; {} bounces recorded, {} addresses suppressed",
+                    report.mails, report.matched, report.unmatched, report.not_bounces, report.bounces_recorded, report.suppressed
+                );
+            }
+        }
+        BounceAction::Unmatched { limit, json } => {
+            let rows = app.store.unmatched_bounces(limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no unmatched bounce mails");
+            } else {
+                for r in rows {
+                    println!(
+                        "{:>6}  {}  {:>7} bytes  {}",
+                        r.bounce_mail_id,
+                        local_time(r.received_at),
+                        r.size,
+                        r.source
                     );
                 }
             }

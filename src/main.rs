@@ -4,13 +4,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcap_notify::app::App;
-use mcap_notify::cli::{execute, Cli, Command, EXIT_CONFIG};
+use mcap_notify::cli::{execute, parse_bounce_files, BounceAction, Cli, Command, EXIT_CONFIG};
 use mcap_notify::config::Settings;
 use mcap_notify::{demo, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Parsing bounce files reads no configuration and touches no database.
+    if let Command::Bounces {
+        action: BounceAction::Parse { files, json },
+    } = &cli.command
+    {
+        return match parse_bounce_files(files, *json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
