@@ -113,7 +113,11 @@ async fn main() {
         "entry_id": "e1", "case_number": "2616-CV00001", "code": "JE",
         "description": "Judgment Entered", "text": "Judgment for Plaintiff in the amount of $4,218.37",
         "filed_by": "Court Clerk", "posted_at": "2026-02-01T10:00:00Z"}).to_string()]).await;
-    app.run_now(&Default::default()).await.unwrap();
+    let options = mcap_notify::batch::RunOptions {
+        ignore_windows: true,
+        ..Default::default()
+    };
+    app.run_now(&options).await.unwrap();
     let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox_bodies LIMIT 1")
         .fetch_one(app.store.pool())
         .await
@@ -159,7 +163,7 @@ async fn main() {
             .await
             .unwrap();
         let started = Instant::now();
-        let report = app.deliver().await.unwrap();
+        let report = app.deliver(true).await.unwrap();
         let our_rate = messages as f64 / started.elapsed().as_secs_f64();
         assert_eq!(report.sent as usize, messages, "{report:?}");
         println!("round {round}: smtp-source {source_rate:>8.0} msg/s   mcap-notify {our_rate:>8.0} msg/s");

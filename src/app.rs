@@ -8,11 +8,45 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::batch::{run_batch, MessageFactory, Renderer, RunOptions, RunReport};
+use crate::calendar::{Calendar, WindowState};
 use crate::config::Settings;
 use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
 use crate::ingest::{ingest_path, FeedKind, IngestSummary};
 use crate::status::Status;
+use crate::store::LeaseInfo;
 use crate::store::{SqliteStore, Store};
+
+/// What `run-now` did.
+#[derive(Debug)]
+pub enum RunOutcome {
+    Ran(RunReport),
+    /// The service was closed; a skipped run was recorded.
+    Skipped {
+        run_id: i64,
+        state: WindowState,
+    },
+}
+
+/// Another process holds the batch lease.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another batch run holds the lease: {} (host {}, pid {}) since {}, until {}",
+    .0.holder, .0.host, .0.pid, .0.since.to_rfc3339(), .0.expires_at.to_rfc3339()
+)]
+pub struct LeaseHeld(pub LeaseInfo);
+
+/// This process's name in leases: host, pid and a start stamp.
+fn holder_name() -> (String, String, i64) {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let pid = std::process::id() as i64;
+    let name = NAME
+        .get_or_init(|| format!("{host}:{pid}:{}", Utc::now().timestamp_micros()))
+        .clone();
+    (name, host, pid)
+}
 
 pub struct App {
     pub settings: Settings,
@@ -44,29 +78,110 @@ impl App {
         Ok(ingest_path(&self.store, kind, path).await?)
     }
 
-    pub async fn run_now(&self, options: &RunOptions) -> anyhow::Result<RunReport> {
+    /// The calendar with the recorded outages.
+    pub async fn calendar(&self) -> anyhow::Result<Calendar> {
+        let outages = self.store.outages().await?;
+        Ok(Calendar::from_settings(&self.settings.calendar)?.with_outages(outages))
+    }
+
+    /// One batch run now: skipped (and recorded) when the service is closed unless
+    /// `options.ignore_windows`; refused with [`LeaseHeld`] while another run holds the lease.
+    pub async fn run_now(&self, options: &RunOptions) -> anyhow::Result<RunOutcome> {
+        self.run_at(options, Utc::now()).await
+    }
+
+    pub async fn run_at(
+        &self,
+        options: &RunOptions,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<RunOutcome> {
+        if !options.ignore_windows && !options.dry_run {
+            let state = self.calendar().await?.state_at(now);
+            if let Some(reason) = &state.closed {
+                let run_id = self
+                    .store
+                    .record_skipped_run(now, &reason.describe())
+                    .await?;
+                tracing::info!(run_id, reason = %reason.describe(), "run skipped: service closed");
+                return Ok(RunOutcome::Skipped { run_id, state });
+            }
+        }
         let factory = self.message_factory()?;
-        Ok(run_batch(
-            &self.store,
-            &factory,
-            &self.settings.batch,
-            options,
-            Utc::now(),
-        )
-        .await?)
+        if options.dry_run {
+            let report =
+                run_batch(&self.store, &factory, &self.settings.batch, options, now).await?;
+            return Ok(RunOutcome::Ran(report));
+        }
+        let (holder, host, pid) = holder_name();
+        let lease_for = chrono::Duration::seconds(self.settings.schedule.lease_secs as i64);
+        let lease = LeaseInfo {
+            holder: holder.clone(),
+            host,
+            pid,
+            since: Utc::now(),
+            expires_at: Utc::now() + lease_for,
+        };
+        if let Err(held) = self.store.acquire_batch_lease(&lease, Utc::now()).await? {
+            // A holder on this host whose process is gone (killed) cannot finish its run:
+            // take its lease over now rather than wait for it to expire.
+            let gone = held.host == lease.host
+                && !std::path::Path::new(&format!("/proc/{}", held.pid)).exists();
+            if !gone {
+                return Err(LeaseHeld(held).into());
+            }
+            tracing::warn!(holder = %held.holder, "taking over the lease of a process that is gone");
+            self.store.release_batch_lease(&held.holder).await?;
+            if let Err(held) = self.store.acquire_batch_lease(&lease, Utc::now()).await? {
+                return Err(LeaseHeld(held).into());
+            }
+        }
+        // Keep the lease alive while the run goes on.
+        let renewer = {
+            let store = self.store.clone();
+            let holder = holder.clone();
+            let every = (lease_for / 3)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(60));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = store
+                        .renew_batch_lease(&holder, Utc::now() + lease_for)
+                        .await;
+                }
+            })
+        };
+        let result = run_batch(&self.store, &factory, &self.settings.batch, options, now).await;
+        renewer.abort();
+        self.store.release_batch_lease(&holder).await?;
+        Ok(RunOutcome::Ran(result?))
     }
 
     pub fn transport(&self) -> anyhow::Result<Transport> {
         Ok(Transport::from_settings(&self.settings)?)
     }
 
-    /// Delivers everything due now.
-    pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
-        self.deliver_at(&SystemClock).await
+    /// Delivers everything due now (held while the service is closed, unless
+    /// `ignore_windows` or `delivery.respect_windows = false`).
+    pub async fn deliver(&self, ignore_windows: bool) -> anyhow::Result<DeliveryReport> {
+        self.deliver_at(&SystemClock, ignore_windows).await
     }
 
     /// Delivers everything due by `clock`'s time (tests move the clock instead of sleeping).
-    pub async fn deliver_at(&self, clock: &dyn Clock) -> anyhow::Result<DeliveryReport> {
+    pub async fn deliver_at(
+        &self,
+        clock: &dyn Clock,
+        ignore_windows: bool,
+    ) -> anyhow::Result<DeliveryReport> {
+        if self.settings.delivery.respect_windows && !ignore_windows {
+            let state = self.calendar().await?.state_at(clock.now());
+            if let Some(reason) = state.closed {
+                return Ok(DeliveryReport {
+                    held: Some(reason.describe()),
+                    ..DeliveryReport::default()
+                });
+            }
+        }
         let transport = self.transport()?;
         let config = WorkerConfig::from(&self.settings);
         Ok(deliver_due(&self.store, &transport, &config, clock).await?)

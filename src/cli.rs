@@ -11,6 +11,8 @@ use crate::ingest::FeedKind;
 
 /// Exit code for a configuration error (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: i32 = 78;
+/// Exit code when another batch run holds the lease (sysexits EX_TEMPFAIL).
+pub const EXIT_LEASE_HELD: i32 = 75;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +25,8 @@ pub const EXIT_CONFIG: i32 = 78;
         them into one digest per account and queues the messages; `deliver` sends the queue.\n\n\
         Configuration: built-in defaults, then the TOML file given by --config (or \
         ./mcap-notify.toml if present), then MCAP_NOTIFY__SECTION__KEY environment variables.\n\n\
-        Exit codes: 0 success, 1 failure, 2 bad command line, 78 bad configuration."
+        Exit codes: 0 success (a run skipped because the service is closed is a success), \
+        1 failure, 2 bad command line, 75 another batch run holds the lease, 78 bad configuration."
 )]
 pub struct Cli {
     /// A TOML configuration file (default: ./mcap-notify.toml if it exists).
@@ -47,6 +50,25 @@ pub enum Command {
     },
     /// Do one batch run now: new entries to queued digests.
     RunNow(RunNowArgs),
+    /// Run continuously: the batch on its cadence, delivery in a loop; stops cleanly on SIGTERM.
+    Daemon,
+    /// Is the service open now (or at --at); if not, why and when does it reopen.
+    Calendar {
+        /// The instant to ask about (RFC 3339), default now.
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Also list the next N instants at which scheduled runs will do work.
+        #[arg(long, default_value_t = 0)]
+        next_runs: usize,
+        /// Print as JSON: {"open", "reason", "reopens_at", ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record, list, remove or import outages (closures beyond the weekly window).
+    Outages {
+        #[command(subcommand)]
+        action: OutageAction,
+    },
     /// Send every queued message through the configured transport.
     Deliver {
         /// Send even when the service window is closed.
@@ -131,6 +153,32 @@ pub enum OutboxAction {
         #[arg(long)]
         all_dead: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutageAction {
+    /// Record an outage.
+    Add {
+        /// Start: RFC 3339, or `YYYY-MM-DD HH:MM` in the calendar's zone.
+        #[arg(long)]
+        from: String,
+        /// End, as --from.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List recorded outages.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an outage.
+    Remove { id: i64 },
+    /// Import a CSV file with columns start, end, reason (a header row is skipped); all rows
+    /// are recorded or none.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,17 +296,62 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             let options = RunOptions {
                 dry_run: args.dry_run,
                 ignore_windows: args.ignore_windows,
+                stop: Some(crate::scheduler::stop_on_signals()),
                 crash_after_commits: None,
             };
-            let report = app.run_now(&options).await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", describe_run(&report));
+            let spinner = indicatif::ProgressBar::new_spinner().with_message("batch run");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let outcome = app.run_now(&options).await;
+            spinner.finish_and_clear();
+            match outcome? {
+                crate::app::RunOutcome::Ran(report) if args.json => {
+                    println!("{}", serde_json::to_string_pretty(&report)?)
+                }
+                crate::app::RunOutcome::Ran(report) => print!("{}", describe_run(&report)),
+                crate::app::RunOutcome::Skipped { run_id, state } => {
+                    let reason = state
+                        .closed
+                        .as_ref()
+                        .map(|c| c.describe())
+                        .unwrap_or_default();
+                    let reopens = state.reopens_at.map(|t| t.to_rfc3339());
+                    if args.json {
+                        let value = serde_json::json!({
+                            "skipped": true, "run_id": run_id, "reason": reason, "reopens_at": reopens,
+                        });
+                        println!("{}", serde_json::to_string_pretty(&value)?);
+                    } else {
+                        println!(
+                            "run {run_id} skipped: the service is closed ({reason}); it reopens {}",
+                            state
+                                .reopens_at
+                                .map(local_time)
+                                .unwrap_or_else(|| "not within a year".into())
+                        );
+                    }
+                }
             }
         }
-        Command::Deliver { json, .. } => {
-            let report = app.deliver().await?;
+        Command::Daemon => unreachable!("the daemon is started by main"),
+        Command::Calendar {
+            at,
+            next_runs,
+            json,
+        } => calendar(app, at.unwrap_or_else(chrono::Utc::now), next_runs, json).await?,
+        Command::Outages { action } => outages(app, action).await?,
+        Command::Deliver {
+            json,
+            ignore_windows,
+        } => {
+            let report = app.deliver(ignore_windows).await?;
+            if let Some(reason) = &report.held {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!("delivery held: the service is closed ({reason}); --ignore-windows sends anyway");
+                }
+                return Ok(());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -488,6 +581,146 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant with offset: {e}"))
+}
+
+/// An instant from an operator: RFC 3339, or a local `YYYY-MM-DD HH:MM` in `zone`.
+fn operator_instant(
+    s: &str,
+    calendar: &crate::calendar::Calendar,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M")
+        .map_err(|_| anyhow::anyhow!("`{s}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`"))?;
+    Ok(calendar.resolve(local.date(), local.time()))
+}
+
+async fn calendar(
+    app: &App,
+    at: chrono::DateTime<chrono::Utc>,
+    next_runs: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let calendar = app.calendar().await?;
+    let state = calendar.state_at(at);
+    let zone = calendar.zone();
+    let runs = if next_runs > 0 {
+        let cadence = crate::scheduler::parse_cadence(&app.settings.schedule.batch)
+            .map_err(anyhow::Error::msg)?;
+        crate::scheduler::next_working_runs(&cadence, &calendar, at, next_runs)
+    } else {
+        Vec::new()
+    };
+    if json {
+        let value = serde_json::json!({
+            "at": at.with_timezone(&zone).to_rfc3339(),
+            "open": state.is_open(),
+            "reason": state.closed.as_ref().map(|c| c.kind()),
+            "detail": state.closed.as_ref().map(|c| c.describe()),
+            "reopens_at": state.reopens_at.map(|t| t.with_timezone(&zone).to_rfc3339()),
+            "next_runs": runs.iter().map(|t| t.with_timezone(&zone).to_rfc3339()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let local = at.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z");
+    match (&state.closed, state.reopens_at) {
+        (None, _) => println!("{local}: open"),
+        (Some(reason), Some(reopens)) => println!(
+            "{local}: closed ({}); reopens {}",
+            reason.describe(),
+            reopens
+                .with_timezone(&zone)
+                .format("%a %Y-%m-%d %H:%M:%S %Z")
+        ),
+        (Some(reason), None) => println!(
+            "{local}: closed ({}); no opening within a year",
+            reason.describe()
+        ),
+    }
+    for t in runs {
+        println!(
+            "  run at {}",
+            t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z")
+        );
+    }
+    Ok(())
+}
+
+async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
+    use crate::store::{NewOutage, Store};
+    let calendar = app.calendar().await?;
+    let zone = calendar.zone();
+    let show = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    let record = |outages: Vec<NewOutage>| async move {
+        let validated = crate::calendar::validate_outages(&outages)?;
+        match app
+            .store
+            .add_outages(&validated, chrono::Utc::now())
+            .await?
+        {
+            Ok(ids) => Ok(ids),
+            Err(clash) => Err(anyhow::anyhow!(
+                "overlaps outage {} ({} to {}: {}); nothing was recorded",
+                clash.outage_id,
+                show(clash.starts_at),
+                show(clash.ends_at),
+                clash.reason
+            )),
+        }
+    };
+    match action {
+        OutageAction::Add { from, to, reason } => {
+            let outage = NewOutage {
+                starts_at: operator_instant(&from, &calendar)?,
+                ends_at: operator_instant(&to, &calendar)?,
+                reason,
+            };
+            let ids = record(vec![outage]).await?;
+            println!("recorded outage {}", ids[0]);
+        }
+        OutageAction::List { json } => {
+            let rows = app.store.outages().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no outages recorded");
+            } else {
+                for o in rows {
+                    println!(
+                        "{:>5}  {}  to  {}  {}",
+                        o.outage_id,
+                        show(o.starts_at),
+                        show(o.ends_at),
+                        o.reason
+                    );
+                }
+            }
+        }
+        OutageAction::Remove { id } => {
+            if !app.store.remove_outage(id).await? {
+                anyhow::bail!("no outage {id}");
+            }
+            println!("removed outage {id}");
+        }
+        OutageAction::Import { file } => {
+            let outages = crate::calendar::read_outage_csv(&file, &calendar)?;
+            let ids = record(outages).await?;
+            println!("{}: recorded {} outages", file.display(), ids.len());
         }
     }
     Ok(())

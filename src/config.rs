@@ -30,6 +30,8 @@ pub enum ConfigError {
     Value(config::ConfigError),
     #[error("configuration key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("configuration key {0}")]
+    Calendar(String),
 }
 
 /// A string that never shows itself in logs or `Debug` output (passwords, signing keys).
@@ -63,6 +65,8 @@ pub struct Settings {
     pub batch: BatchSettings,
     pub retry: RetrySettings,
     pub bounces: BounceSettings,
+    pub calendar: CalendarSettings,
+    pub schedule: ScheduleSettings,
     pub log: LogSettings,
 }
 
@@ -107,6 +111,8 @@ pub struct DeliverySettings {
     pub rate_per_second: Option<f64>,
     /// How long a worker's claim on a message lasts; a crashed worker's claims expire after it.
     pub lease_secs: u64,
+    /// Hold delivery while the service window is closed.
+    pub respect_windows: bool,
 }
 
 impl Default for DeliverySettings {
@@ -117,6 +123,61 @@ impl Default for DeliverySettings {
             batch_size: 200,
             concurrency: 8,
             rate_per_second: None,
+            lease_secs: 300,
+            respect_windows: true,
+        }
+    }
+}
+
+/// The service window (see `calendar`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// An IANA zone; every window rule is in its local time.
+    pub zone: String,
+    /// The days on which the service opens (Mon, Tue, ...).
+    pub open_days: Vec<String>,
+    /// Opening time, HH:MM.
+    pub opens: String,
+    /// Closing time, HH:MM; at or before `opens` means the next morning.
+    pub closes: String,
+    /// Dates (YYYY-MM-DD) on which the service does not open.
+    pub holidays: Vec<String>,
+}
+
+impl Default for CalendarSettings {
+    fn default() -> Self {
+        CalendarSettings {
+            zone: "America/Chicago".into(),
+            open_days: ["Mon", "Tue", "Wed", "Thu", "Fri"]
+                .map(String::from)
+                .to_vec(),
+            opens: "06:00".into(),
+            closes: "01:00".into(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+/// The daemon's cadence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// A cron expression with seconds (`sec min hour day month weekday`), read in UTC: a
+    /// cadence only. Whether a run does anything is the calendar's decision, so DST changes
+    /// never shift the window.
+    pub batch: String,
+    /// Seconds between delivery passes in the daemon.
+    pub delivery_every_secs: u64,
+    /// How long a batch run's lease lasts; renewed while the run goes on.
+    pub lease_secs: u64,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            batch: "0 * * * * *".into(),
+            delivery_every_secs: 15,
             lease_secs: 300,
         }
     }
@@ -386,6 +447,15 @@ impl Settings {
             }
             Ok(_) => {}
         }
+        if let Err(e) = crate::calendar::Calendar::from_settings(&self.calendar) {
+            return Err(ConfigError::Calendar(e.to_string()));
+        }
+        if let Err(e) = crate::scheduler::parse_cadence(&self.schedule.batch) {
+            return Err(ConfigError::Invalid {
+                key: "schedule.batch",
+                reason: e,
+            });
+        }
         if self.delivery.lease_secs <= self.smtp.timeout_secs {
             return Err(ConfigError::Invalid {
                 key: "delivery.lease_secs",
@@ -445,6 +515,11 @@ impl Settings {
                 self.bounces.soft_window_days as u64,
             ),
             ("smtp.timeout_secs", self.smtp.timeout_secs),
+            (
+                "schedule.delivery_every_secs",
+                self.schedule.delivery_every_secs,
+            ),
+            ("schedule.lease_secs", self.schedule.lease_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod batch;
 pub mod bounce;
+pub mod calendar;
 pub mod circuits;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod delivery;
 pub mod demo;
 pub mod ingest;
 pub mod model;
+pub mod scheduler;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -3,10 +3,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcap_notify::app::App;
-use mcap_notify::cli::{execute, parse_bounce_files, BounceAction, Cli, Command, EXIT_CONFIG};
+use std::sync::Arc;
+
+use mcap_notify::app::{App, LeaseHeld};
+use mcap_notify::cli::{
+    execute, parse_bounce_files, BounceAction, Cli, Command, EXIT_CONFIG, EXIT_LEASE_HELD,
+};
 use mcap_notify::config::Settings;
-use mcap_notify::{demo, telemetry};
+use mcap_notify::{demo, scheduler, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,6 +40,10 @@ async fn main() -> ExitCode {
         Command::Demo { dir, seed, scale } => {
             demo::run(&dir, demo::DemoSize { seed, scale }, settings).await
         }
+        Command::Daemon => match App::open(settings).await {
+            Ok(app) => scheduler::run_daemon(Arc::new(app), scheduler::stop_on_signals()).await,
+            Err(e) => Err(e),
+        },
         command => match App::open(settings).await {
             Ok(app) => execute(&app, command).await,
             Err(e) => Err(e),
@@ -45,7 +53,11 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<LeaseHeld>().is_some() {
+                ExitCode::from(EXIT_LEASE_HELD as u8)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

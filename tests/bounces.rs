@@ -31,7 +31,7 @@ async fn queued(t: &TestApp, emails: &[&str]) -> Vec<(String, String, String)> {
     )
     .await;
     t.run().await;
-    t.app.deliver().await.unwrap();
+    t.app.deliver(true).await.unwrap();
     sqlx::query_as("SELECT recipient, envelope_from, message_id FROM outbox ORDER BY recipient")
         .fetch_all(t.app.store.pool())
         .await

@@ -139,7 +139,7 @@ async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String
             crash_after_commits: crash,
             ..Default::default()
         };
-        match t.app.run_now(&options).await {
+        match t.run_with(options).await {
             Ok(_) => {}
             Err(e) => {
                 assert!(

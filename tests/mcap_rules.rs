@@ -304,8 +304,7 @@ async fn a_dry_run_reports_but_writes_nothing() {
     .await;
     let before = t.dump().await;
     let report = t
-        .app
-        .run_now(&mcap_notify::batch::RunOptions {
+        .run_with(mcap_notify::batch::RunOptions {
             dry_run: true,
             ..Default::default()
         })

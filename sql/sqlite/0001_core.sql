@@ -68,7 +68,9 @@ CREATE INDEX subscriptions_by_case ON subscriptions (case_number, account_id);
 -- claims its entries, and closed ('done') with the new watermark once its range is done.
 CREATE TABLE runs (
     run_id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    status                TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    status                TEXT NOT NULL CHECK (status IN ('running', 'done', 'skipped')),
+    -- Why a run was skipped: night, weekend, outage (with its reason) or holiday.
+    skip_reason           TEXT,
     started_at            INTEGER NOT NULL,
     finished_at           INTEGER,
     first_seq             INTEGER,
@@ -175,4 +177,24 @@ CREATE TABLE notification_ledger (
     entry_seq  INTEGER NOT NULL REFERENCES docket_entries (seq),
     outbox_id  INTEGER NOT NULL REFERENCES outbox (outbox_id),
     PRIMARY KEY (account_id, entry_seq)
+);
+
+-- Closures of the service beyond the weekly window (the "System Unavailability Log").
+CREATE TABLE outages (
+    outage_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    starts_at  INTEGER NOT NULL,
+    ends_at    INTEGER NOT NULL CHECK (ends_at > starts_at),
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX outages_by_time ON outages (starts_at, ends_at);
+
+-- The one batch lease: only its holder may run the batch until it expires.
+CREATE TABLE batch_lease (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    holder     TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    since      INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
 );

@@ -21,6 +21,9 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Message(#[from] MessageError),
+    /// A stop was requested (SIGTERM, SIGINT); the run stays open and the next one resumes it.
+    #[error("run {0} interrupted; the next run resumes it")]
+    Interrupted(i64),
     /// Raised by [`RunOptions::crash_after_commits`], to test recovery.
     #[error("run stopped on purpose after {0} commits")]
     InjectedCrash(usize),
@@ -32,6 +35,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Run even when the service window is closed.
     pub ignore_windows: bool,
+    /// Set to stop between commits (a signal handler sets it).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Stop with [`RunError::InjectedCrash`] once this many transactions have committed after
     /// the run was opened, as a crash would at that point.
     #[doc(hidden)]
@@ -79,14 +84,23 @@ fn ms_since(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
-/// Counts commits and stops the run where a test asked it to.
+/// Counts commits and stops the run where a test asked it to, or when a stop is requested.
 struct CommitGate {
     done: usize,
     crash_after: Option<usize>,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    run_id: i64,
 }
 
 impl CommitGate {
     fn check(&self) -> Result<(), RunError> {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Err(RunError::Interrupted(self.run_id));
+        }
         match self.crash_after {
             Some(limit) if self.done >= limit => Err(RunError::InjectedCrash(self.done)),
             _ => Ok(()),
@@ -155,6 +169,8 @@ pub async fn run_batch<S: Store>(
     let mut gate = CommitGate {
         done: 0,
         crash_after: options.crash_after_commits,
+        stop: options.stop.clone(),
+        run_id: report.run_id.unwrap_or(0),
     };
     let chunk_size = settings.accounts_per_commit.max(1) as usize;
     let mut chunk: Vec<QueuedMessage> = Vec::with_capacity(chunk_size);

@@ -64,6 +64,8 @@ impl From<&Settings> for WorkerConfig {
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
+    /// Why nothing was sent: the service window is closed (and delivery respects it).
+    pub held: Option<String>,
     pub sent: u64,
     /// Transient failures that will be retried.
     pub deferred: u64,

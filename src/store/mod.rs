@@ -197,6 +197,24 @@ pub struct Suppression {
     pub created_at: DateTime<Utc>,
 }
 
+/// Who holds the batch lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseInfo {
+    pub holder: String,
+    pub host: String,
+    pub pid: i64,
+    pub since: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An outage to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutage {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// A stored bounce mail that matched none of our messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnmatchedBounce {
@@ -211,6 +229,7 @@ pub struct UnmatchedBounce {
 pub struct RunRecord {
     pub run_id: i64,
     pub status: String,
+    pub skip_reason: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub first_seq: Option<i64>,
@@ -420,6 +439,36 @@ pub trait Store {
         -> Result<Option<OutboxRef>, StoreError>;
 
     async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
+
+    /// Records a run that did not happen because the service was closed.
+    async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
+
+    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;
+
+    /// Records all of `outages` or none: Err(existing) names a stored outage one overlaps.
+    async fn add_outages(
+        &self,
+        outages: &[NewOutage],
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError>;
+
+    async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError>;
+
+    /// Takes the batch lease for `lease.holder` unless someone else holds a live one (returned).
+    async fn acquire_batch_lease(
+        &self,
+        lease: &LeaseInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), LeaseInfo>, StoreError>;
+
+    /// Extends our lease; false if it is no longer ours.
+    async fn renew_batch_lease(
+        &self,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
 }

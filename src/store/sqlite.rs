@@ -11,9 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, IngestSession, Mail,
-    OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage, RunRecord, RunScope, RunTotals,
-    StatusReport, Store, StoreError, StoredEntry, SubscriptionRow, Suppression, UnmatchedBounce,
+    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, IngestSession, LeaseInfo,
+    Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage, RunRecord,
+    RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
+    Suppression, UnmatchedBounce,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{
@@ -135,6 +136,7 @@ impl TryFrom<MatchRecord> for MatchRow {
 struct RunRow {
     run_id: i64,
     status: String,
+    skip_reason: Option<String>,
     started_at: i64,
     finished_at: Option<i64>,
     first_seq: Option<i64>,
@@ -158,6 +160,7 @@ impl TryFrom<RunRow> for RunRecord {
         Ok(RunRecord {
             run_id: r.run_id,
             status: r.status,
+            skip_reason: r.skip_reason,
             started_at: instant(r.started_at)?,
             finished_at: opt_instant(r.finished_at)?,
             first_seq: r.first_seq,
@@ -1098,6 +1101,144 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO runs (status, started_at, finished_at, skip_reason)
+             VALUES ('skipped', ?1, ?1, ?2) RETURNING run_id",
+        )
+        .bind(micros(at))
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError> {
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT outage_id, starts_at, ends_at, reason FROM outages ORDER BY starts_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(outage_id, starts, ends, reason)| {
+                Ok(crate::calendar::Outage {
+                    outage_id,
+                    starts_at: instant(starts)?,
+                    ends_at: instant(ends)?,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_outages(
+        &self,
+        outages: &[NewOutage],
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::new();
+        for o in outages {
+            let clash: Option<(i64, i64, i64, String)> = sqlx::query_as(
+                "SELECT outage_id, starts_at, ends_at, reason FROM outages
+                 WHERE starts_at < ?2 AND ends_at > ?1 LIMIT 1",
+            )
+            .bind(micros(o.starts_at))
+            .bind(micros(o.ends_at))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((outage_id, starts, ends, reason)) = clash {
+                // Dropping the transaction undoes the outages already added.
+                return Ok(Err(crate::calendar::Outage {
+                    outage_id,
+                    starts_at: instant(starts)?,
+                    ends_at: instant(ends)?,
+                    reason,
+                }));
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outages (starts_at, ends_at, reason, created_at) VALUES (?, ?, ?, ?)
+                 RETURNING outage_id",
+            )
+            .bind(micros(o.starts_at))
+            .bind(micros(o.ends_at))
+            .bind(&o.reason)
+            .bind(micros(now))
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(Ok(ids))
+    }
+
+    async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM outages WHERE outage_id = ?")
+            .bind(outage_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn acquire_batch_lease(
+        &self,
+        lease: &LeaseInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), LeaseInfo>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT holder, host, pid, since, expires_at FROM batch_lease WHERE id = 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((holder, host, pid, since, expires)) = current {
+            if holder != lease.holder && expires > micros(now) {
+                return Ok(Err(LeaseInfo {
+                    holder,
+                    host,
+                    pid,
+                    since: instant(since)?,
+                    expires_at: instant(expires)?,
+                }));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO batch_lease (id, holder, host, pid, since, expires_at)
+             VALUES (1, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, host = excluded.host,
+                pid = excluded.pid, since = excluded.since, expires_at = excluded.expires_at",
+        )
+        .bind(&lease.holder)
+        .bind(&lease.host)
+        .bind(lease.pid)
+        .bind(micros(lease.since))
+        .bind(micros(lease.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn renew_batch_lease(
+        &self,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE batch_lease SET expires_at = ? WHERE id = 1 AND holder = ?")
+            .bind(micros(expires_at))
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM batch_lease WHERE id = 1 AND holder = ?")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError> {

@@ -36,6 +36,8 @@ pub fn settings_in(dir: &std::path::Path) -> Settings {
     settings.database.url = format!("sqlite://{}", dir.join("test.db").display());
     settings.delivery.file_dir = dir.join("outbox");
     settings.mail.token_secret = mcap_notify::config::Secret::new("test-secret");
+    // Tests run at any hour; the ones about windows set them explicitly.
+    settings.delivery.respect_windows = false;
     settings
 }
 
@@ -118,11 +120,19 @@ impl TestApp {
         self.try_ingest(kind, lines).await.expect("feed accepted")
     }
 
+    /// One batch run, whatever the hour (the service window is ignored).
     pub async fn run(&self) -> RunReport {
-        self.app
-            .run_now(&RunOptions::default())
+        self.run_with(RunOptions::default())
             .await
             .expect("run succeeds")
+    }
+
+    pub async fn run_with(&self, mut options: RunOptions) -> anyhow::Result<RunReport> {
+        options.ignore_windows = true;
+        match self.app.run_now(&options).await? {
+            mcap_notify::app::RunOutcome::Ran(report) => Ok(report),
+            other => panic!("a run ignoring windows was skipped: {other:?}"),
+        }
     }
 
     /// (account, entry_id) pairs in the ledger, sorted.
