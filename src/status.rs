@@ -43,6 +43,16 @@ impl fmt::Display for Status {
             "run", "status", "started (Central)", "entries", "matched", "digests", "skipped"
         )?;
         for r in &s.recent_runs {
+            if let Some(reason) = &r.skip_reason {
+                writeln!(
+                    f,
+                    "  {:>5}  {:<8}  {:<30}  service closed ({reason})",
+                    r.run_id,
+                    r.status,
+                    central_time(r.started_at)
+                )?;
+                continue;
+            }
             writeln!(
                 f,
                 "  {:>5}  {:<8}  {:<30}  {:>8}  {:>8}  {:>7}  {:>7}",
