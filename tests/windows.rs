@@ -4,9 +4,7 @@
 
 mod common;
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::America::Chicago;
 use common::*;
 use mcap_notify::app::RunOutcome;
@@ -452,7 +450,7 @@ async fn sigterm_during_a_run_leaves_nothing_half_written() {
 
     let t = TestApp::new().await;
     busy(&t, 1500).await;
-    let mut child = t
+    let child = t
         .command()
         .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
         .args(["run-now", "--ignore-windows"])
