@@ -542,3 +542,53 @@ fn the_example_production_configuration_loads() {
     assert_eq!(settings.calendar.zone, "America/Chicago");
     assert_eq!(Chicago.name(), "America/Chicago");
 }
+
+#[tokio::test]
+async fn the_daemon_runs_the_batch_and_delivery_then_stops_cleanly_on_sigterm() {
+    let t = TestApp::new().await;
+    busy(&t, 3).await;
+    // Always open, a run every second, delivery every second: the daemon does it all.
+    let config = t.dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        "[calendar]\nopen_days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]\n\
+         opens = \"00:00\"\ncloses = \"00:00\"\n\n[schedule]\nbatch = \"* * * * * *\"\n\
+         delivery_every_secs = 1\n",
+    )
+    .unwrap();
+    let mut daemon = t
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .arg("daemon")
+        .spawn()
+        .unwrap();
+    let mut sent = 0i64;
+    for _ in 0..150 {
+        sent = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+            .fetch_one(t.app.store.pool())
+            .await
+            .unwrap();
+        if sent == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent, 3, "the daemon queued and delivered the three digests");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "a clean stop exits 0");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let leases: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM batch_lease) + (SELECT COUNT(*) FROM outbox WHERE lease_owner IS NOT NULL)",
+    )
+    .fetch_one(t.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(leases, 0, "no lease is left behind");
+}
