@@ -13,24 +13,7 @@ const C1: &str = "2616-CV00001";
 
 /// Queues one digest per address and returns (recipient, VERP return path, Message-ID).
 async fn queued(t: &TestApp, emails: &[&str]) -> Vec<(String, String, String)> {
-    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
-        .await;
-    let accounts: Vec<_> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| account(&format!("acct{i}"), e, true))
-        .collect();
-    t.ingest(FeedKind::Accounts, &accounts).await;
-    let subs: Vec<_> = (0..emails.len())
-        .map(|i| track(&format!("acct{i}"), C1, "2026-01-01T00:00:00Z"))
-        .collect();
-    t.ingest(FeedKind::Subscriptions, &subs).await;
-    t.ingest(
-        FeedKind::Entries,
-        &[entry("e1", C1, "MOT", "2026-02-01T10:00:00Z")],
-    )
-    .await;
-    t.run().await;
+    t.digests_for(emails).await;
     t.app.deliver(true).await.unwrap();
     sqlx::query_as("SELECT recipient, envelope_from, message_id FROM outbox ORDER BY recipient")
         .fetch_all(t.app.store.pool())

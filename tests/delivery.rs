@@ -43,29 +43,6 @@ fn smtp(url: String) -> impl FnOnce(&mut Settings) {
     }
 }
 
-/// One case with news, tracked by one verified account per address: one digest each.
-async fn digests_for(t: &TestApp, emails: &[&str]) {
-    t.ingest(FeedKind::Cases, &[case(C1, "CT16", "CV", "Smith v. Jones")])
-        .await;
-    let accounts: Vec<_> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| account(&format!("acct{i}"), e, true))
-        .collect();
-    t.ingest(FeedKind::Accounts, &accounts).await;
-    let subs: Vec<_> = (0..emails.len())
-        .map(|i| track(&format!("acct{i}"), C1, "2026-01-01T00:00:00Z"))
-        .collect();
-    t.ingest(FeedKind::Subscriptions, &subs).await;
-    let n = t.digests().await.len();
-    t.ingest(
-        FeedKind::Entries,
-        &[entry(&format!("e{n}"), C1, "MOT", "2026-02-01T10:00:00Z")],
-    )
-    .await;
-    t.run().await;
-}
-
 async fn states(t: &TestApp) -> Vec<(String, String)> {
     sqlx::query_as("SELECT recipient, state FROM outbox ORDER BY recipient, outbox_id")
         .fetch_all(t.app.store.pool())
@@ -86,11 +63,8 @@ async fn smtp_delivery_reaches_each_recipient_once_with_a_verp_return_path() {
     let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(&dir.path().join("sink"), &[]);
     let t = TestApp::with(smtp(sink.url())).await;
-    digests_for(
-        &t,
-        &["ann@example.org", "bob@example.net", "cy@example.com"],
-    )
-    .await;
+    t.digests_for(&["ann@example.org", "bob@example.net", "cy@example.com"])
+        .await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 3);
 
@@ -149,7 +123,7 @@ async fn a_hard_reject_bounces_suppresses_and_stops_further_digests() {
         ],
     );
     let t = TestApp::with(smtp(sink.url())).await;
-    digests_for(&t, &["gone@example.org"]).await;
+    t.digests_for(&["gone@example.org"]).await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!((report.sent, report.bounced, report.suppressed), (0, 1, 1));
     assert_eq!(
@@ -201,7 +175,7 @@ async fn soft_rejects_retry_with_doubling_backoff_then_dead_letter_after_five_da
         s.retry.jitter = 0.0;
     })
     .await;
-    digests_for(&t, &["busy@example.org"]).await;
+    t.digests_for(&["busy@example.org"]).await;
     let clock = TestClock::new();
     let first = t.app.deliver_at(&clock, true).await.unwrap();
     assert_eq!((first.sent, first.deferred), (0, 1));
@@ -254,7 +228,7 @@ async fn a_421_disconnect_defers_the_message() {
     let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start(&dir.path().join("sink"), &["-Q", "RCPT"]);
     let t = TestApp::with(smtp(sink.url())).await;
-    digests_for(&t, &["ann@example.org", "bob@example.org"]).await;
+    t.digests_for(&["ann@example.org", "bob@example.org"]).await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!((report.sent, report.deferred, report.bounced), (0, 2, 0));
     assert!(states(&t).await.iter().all(|(_, s)| s == "queued"));
@@ -269,7 +243,7 @@ async fn a_slow_server_times_out_and_the_message_is_deferred() {
         s.smtp.timeout_secs = 1;
     })
     .await;
-    digests_for(&t, &["ann@example.org"]).await;
+    t.digests_for(&["ann@example.org"]).await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!((report.sent, report.deferred), (0, 1));
     assert!(
@@ -283,7 +257,7 @@ async fn a_slow_server_times_out_and_the_message_is_deferred() {
 async fn an_unreachable_server_leaves_every_message_queued() {
     let port = free_port();
     let t = TestApp::with(smtp(format!("smtp://127.0.0.1:{port}"))).await;
-    digests_for(&t, &["ann@example.org", "bob@example.org"]).await;
+    t.digests_for(&["ann@example.org", "bob@example.org"]).await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!((report.sent, report.deferred), (0, 2));
     assert!(states(&t).await.iter().all(|(_, s)| s == "queued"));
@@ -308,7 +282,7 @@ async fn each_recipient_gets_its_own_verdict_and_a_dropped_connection_fails_no_o
         "soft-later@example.org",
         "z-ok@example.org",
     ];
-    digests_for(&t, &emails).await;
+    t.digests_for(&emails).await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 2);
     assert_eq!(report.bounced, 1);
@@ -357,11 +331,8 @@ async fn each_recipient_gets_its_own_verdict_and_a_dropped_connection_fails_no_o
 #[tokio::test]
 async fn the_file_transport_writes_one_valid_message_per_digest() {
     let t = TestApp::new().await;
-    digests_for(
-        &t,
-        &["ann@example.org", "bob@example.net", "cy@example.com"],
-    )
-    .await;
+    t.digests_for(&["ann@example.org", "bob@example.net", "cy@example.com"])
+        .await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 3);
     let dir = t.dir.path().join("outbox");
@@ -388,7 +359,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
     let t = TestApp::new().await;
     let emails: Vec<String> = (0..6).map(|i| format!("reader{i}@example.org")).collect();
     let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
-    digests_for(&t, &emails).await;
+    t.digests_for(&emails).await;
     let deliver = || {
         let mut c = t.command();
         c.env("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp")

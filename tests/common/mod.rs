@@ -97,6 +97,33 @@ impl TestApp {
         c
     }
 
+    /// Case 2616-CV00001 with news, tracked since January by one verified account per address
+    /// (`acct0`, `acct1`, ...), then a run: one digest queued for each.
+    pub async fn digests_for(&self, emails: &[&str]) {
+        const CASE: &str = "2616-CV00001";
+        self.ingest(
+            FeedKind::Cases,
+            &[case(CASE, "CT16", "CV", "Smith v. Jones")],
+        )
+        .await;
+        let accounts: Vec<_> = emails
+            .iter()
+            .enumerate()
+            .map(|(i, e)| account(&format!("acct{i}"), e, true))
+            .collect();
+        self.ingest(FeedKind::Accounts, &accounts).await;
+        let subs: Vec<_> = (0..emails.len())
+            .map(|i| track(&format!("acct{i}"), CASE, "2026-01-01T00:00:00Z"))
+            .collect();
+        self.ingest(FeedKind::Subscriptions, &subs).await;
+        self.ingest(
+            FeedKind::Entries,
+            &[entry("e1", CASE, "MOT", "2026-02-01T10:00:00Z")],
+        )
+        .await;
+        self.run().await;
+    }
+
     /// Writes `lines` (JSON values or raw text) to a new feed file and returns its path.
     pub fn feed_file(&self, lines: &[String]) -> PathBuf {
         let n = self.feeds_written.get() + 1;
