@@ -2,16 +2,102 @@
 //! Our own sockets get TCP_NODELAY: without it each message waits out a delayed
 //! acknowledgement (about 40 ms), which caps a connection near 20 messages a second. A pooled
 //! connection the server has closed meanwhile is detected by the send and the message is tried
-//! once more on a fresh connection, so an idle timeout never costs a retry cycle.
+//! once more on a fresh connection, so an idle timeout never costs a retry cycle. Writes are
+//! held until the client next waits for a reply, so a message and its closing dot leave in one
+//! segment.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// A TCP stream that sends what was written only when the client next reads (or when much has
+/// piled up): an SMTP client always reads a reply after each command or message, so nothing
+/// waits, and the pieces of one command leave together.
+#[derive(Debug)]
+struct CoalescingStream {
+    inner: TcpStream,
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+/// Past this many unsent bytes, writes go out without waiting for a read.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+impl CoalescingStream {
+    fn new(inner: TcpStream) -> Self {
+        CoalescingStream {
+            inner,
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncTokioStream for CoalescingStream {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+impl AsyncRead for CoalescingStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CoalescingStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.len() >= COALESCE_LIMIT {
+            ready!(this.poll_drain(cx))?;
+        }
+        this.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    /// Deferred to the next read (see the type's note).
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
 
 /// Idle connections older than this are closed rather than reused.
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
@@ -150,6 +236,7 @@ impl SmtpClient {
                     target: target.clone(),
                     source,
                 })?;
+            let stream = CoalescingStream::new(stream);
             AsyncSmtpConnection::connect_with_transport(Box::new(stream), &inner.hello).await?
         };
         let starttls = match inner.security {
