@@ -413,3 +413,20 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
     eprintln!("{before_restart} accepted before the kill; {resent} sent twice after it");
     assert!(resent <= 4, "duplicates are bounded by what was in flight");
 }
+
+#[tokio::test]
+async fn a_rate_limit_spaces_the_sends() {
+    // Seven messages at five a second cannot take less than six intervals of 200 ms.
+    let t = TestApp::with(|s| s.delivery.rate_per_second = Some(5.0)).await;
+    let emails: Vec<String> = (0..7).map(|i| format!("reader{i}@example.org")).collect();
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    t.digests_for(&emails).await;
+    let started = std::time::Instant::now();
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!(report.sent, 7);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1150),
+        "sent in {:?}",
+        started.elapsed()
+    );
+}
