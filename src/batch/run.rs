@@ -118,24 +118,19 @@ pub async fn run_batch<S: Store>(
 ) -> Result<RunReport, RunError> {
     let mut timings = StageTimings::default();
     let started = Instant::now();
-    let (scope, mut report) = if options.dry_run {
+    // (scope, run id, resumed, first seq, last seq, entries)
+    let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
         let range = store.preview_run(settings.max_entries_per_run).await?;
         let scope = RunScope::Preview {
             up_to_seq: range.last_seq.unwrap_or(0),
         };
         (
             scope,
-            RunReport {
-                run_id: None,
-                resumed: false,
-                dry_run: true,
-                first_seq: range.first_seq,
-                last_seq: range.last_seq,
-                entries_scanned: range.entries,
-                totals: RunTotals::default(),
-                timings: StageTimings::default(),
-                previews: Vec::new(),
-            },
+            None,
+            false,
+            range.first_seq,
+            range.last_seq,
+            range.entries,
         )
     } else {
         let run = store.open_run(settings.max_entries_per_run, now).await?;
@@ -145,20 +140,27 @@ pub async fn run_batch<S: Store>(
             entries = run.entries_claimed,
             "batch run opened"
         );
+        let scope = RunScope::Claimed { run_id: run.run_id };
+        let claimed = run.entries_claimed;
         (
-            RunScope::Claimed { run_id: run.run_id },
-            RunReport {
-                run_id: Some(run.run_id),
-                resumed: run.resumed,
-                dry_run: false,
-                first_seq: run.first_seq,
-                last_seq: run.last_seq,
-                entries_scanned: run.entries_claimed,
-                totals: RunTotals::default(),
-                timings: StageTimings::default(),
-                previews: Vec::new(),
-            },
+            scope,
+            Some(run.run_id),
+            run.resumed,
+            run.first_seq,
+            run.last_seq,
+            claimed,
         )
+    };
+    let mut report = RunReport {
+        run_id,
+        resumed,
+        dry_run: options.dry_run,
+        first_seq,
+        last_seq,
+        entries_scanned,
+        totals: RunTotals::default(),
+        timings: StageTimings::default(),
+        previews: Vec::new(),
     };
     timings.snapshot_ms = ms_since(started);
 
