@@ -38,9 +38,7 @@ pub struct LeaseHeld(pub LeaseInfo);
 /// This process's name in leases: host, pid and a start stamp.
 fn holder_name() -> (String, String, i64) {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = crate::delivery::worker::host_name();
     let pid = std::process::id() as i64;
     let name = NAME
         .get_or_init(|| format!("{host}:{pid}:{}", Utc::now().timestamp_micros()))

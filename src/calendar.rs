@@ -155,6 +155,17 @@ impl Calendar {
         Utc.from_utc_datetime(&date.and_time(time))
     }
 
+    /// An instant an operator typed: RFC 3339, or `YYYY-MM-DD HH:MM` local to the zone.
+    pub fn parse_instant(&self, text: &str) -> Option<DateTime<Utc>> {
+        let text = text.trim();
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Some(t.with_timezone(&Utc));
+        }
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+            .ok()
+            .map(|local| self.resolve(local.date(), local.time()))
+    }
+
     fn is_open_day(&self, date: NaiveDate) -> bool {
         self.open_days[date.weekday().num_days_from_monday() as usize]
     }
@@ -341,17 +352,12 @@ pub fn read_outage_csv(
             continue;
         }
         let parse = |v: &str, name: &str| -> Result<DateTime<Utc>, OutageError> {
-            if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-                return Ok(t.with_timezone(&Utc));
-            }
-            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M")
-                .map(|local| calendar.resolve(local.date(), local.time()))
-                .map_err(|_| {
-                    OutageError::Csv(format!(
-                        "{}:{line}: {name} `{v}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`",
-                        path.display()
-                    ))
-                })
+            calendar.parse_instant(v).ok_or_else(|| {
+                OutageError::Csv(format!(
+                    "{}:{line}: {name} `{v}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`",
+                    path.display()
+                ))
+            })
         };
         let outage = crate::store::NewOutage {
             starts_at: parse(start, "start")?,

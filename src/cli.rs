@@ -592,17 +592,14 @@ fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .map_err(|e| format!("`{s}` is not an RFC 3339 instant with offset: {e}"))
 }
 
-/// An instant from an operator: RFC 3339, or a local `YYYY-MM-DD HH:MM` in `zone`.
+/// An instant from an operator: RFC 3339, or a local `YYYY-MM-DD HH:MM` in the calendar's zone.
 fn operator_instant(
     s: &str,
     calendar: &crate::calendar::Calendar,
 ) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    let local = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M")
-        .map_err(|_| anyhow::anyhow!("`{s}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`"))?;
-    Ok(calendar.resolve(local.date(), local.time()))
+    calendar
+        .parse_instant(s)
+        .ok_or_else(|| anyhow::anyhow!("`{s}` is neither RFC 3339 nor `YYYY-MM-DD HH:MM`"))
 }
 
 async fn calendar(

@@ -112,12 +112,16 @@ fn classify(error: &TransportError) -> Classified {
     }
 }
 
+/// This machine's host name, for lease records.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// A name for this worker's leases: host and process.
 pub fn worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", host_name(), std::process::id())
 }
 
 /// The most results written in one transaction.
