@@ -389,6 +389,25 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a listing: a JSON array with `--json`, else one line per row, or `empty` if none.
+fn print_rows<T: serde::Serialize>(
+    rows: &[T],
+    json: bool,
+    empty: &str,
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else if rows.is_empty() {
+        println!("{empty}");
+    } else {
+        for row in rows {
+            println!("{}", line(row));
+        }
+    }
+    Ok(())
+}
+
 fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
     crate::batch::render::central_time(t)
 }
@@ -401,16 +420,9 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
                 .store
                 .outbox_list(args.state.as_deref(), args.limit)
                 .await?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-                return Ok(());
-            }
-            if rows.is_empty() {
-                println!("no messages");
-            }
-            for r in rows {
+            print_rows(&rows, args.json, "no messages", |r| {
                 let flag = if r.policy_flag { " [policy block]" } else { "" };
-                println!(
+                format!(
                     "{:>7}  {:<9}  {:>2} tries  {:<32}  {}{}",
                     r.outbox_id,
                     r.state,
@@ -418,8 +430,8 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
                     r.recipient,
                     r.last_error.as_deref().unwrap_or(&r.subject),
                     flag
-                );
-            }
+                )
+            })?;
         }
         OutboxAction::Show { id, json } => {
             let Some((entry, attempts)) = app.store.outbox_entry(id).await? else {
@@ -493,21 +505,15 @@ async fn suppressions(
         }
         None => {
             let rows = app.store.suppressions().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if rows.is_empty() {
-                println!("no suppressed addresses");
-            } else {
-                for r in rows {
-                    println!(
-                        "{}  {:<12}  since {}  {}",
-                        r.email,
-                        r.reason,
-                        local_time(r.created_at),
-                        r.evidence
-                    );
-                }
-            }
+            print_rows(&rows, json, "no suppressed addresses", |r| {
+                format!(
+                    "{}  {:<12}  since {}  {}",
+                    r.email,
+                    r.reason,
+                    local_time(r.created_at),
+                    r.evidence
+                )
+            })?;
         }
     }
     Ok(())
@@ -566,21 +572,15 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
         }
         BounceAction::Unmatched { limit, json } => {
             let rows = app.store.unmatched_bounces(limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if rows.is_empty() {
-                println!("no unmatched bounce mails");
-            } else {
-                for r in rows {
-                    println!(
-                        "{:>6}  {}  {:>7} bytes  {}",
-                        r.bounce_mail_id,
-                        local_time(r.received_at),
-                        r.size,
-                        r.source
-                    );
-                }
-            }
+            print_rows(&rows, json, "no unmatched bounce mails", |r| {
+                format!(
+                    "{:>6}  {}  {:>7} bytes  {}",
+                    r.bounce_mail_id,
+                    local_time(r.received_at),
+                    r.size,
+                    r.source
+                )
+            })?;
         }
     }
     Ok(())
@@ -692,21 +692,15 @@ async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
         }
         OutageAction::List { json } => {
             let rows = app.store.outages().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if rows.is_empty() {
-                println!("no outages recorded");
-            } else {
-                for o in rows {
-                    println!(
-                        "{:>5}  {}  to  {}  {}",
-                        o.outage_id,
-                        show(o.starts_at),
-                        show(o.ends_at),
-                        o.reason
-                    );
-                }
-            }
+            print_rows(&rows, json, "no outages recorded", |o| {
+                format!(
+                    "{:>5}  {}  to  {}  {}",
+                    o.outage_id,
+                    show(o.starts_at),
+                    show(o.ends_at),
+                    o.reason
+                )
+            })?;
         }
         OutageAction::Remove { id } => {
             if !app.store.remove_outage(id).await? {

@@ -251,22 +251,7 @@ fn outages_refuse_overlaps_and_inversions_and_import_all_or_nothing() {
 
 #[tokio::test]
 async fn a_weekend_backlog_waits_and_goes_out_in_one_monday_run() {
-    let t = TestApp::new().await;
-    t.ingest(
-        FeedKind::Cases,
-        &[case("2616-CV00001", "CT16", "CV", "Smith v. Jones")],
-    )
-    .await;
-    t.ingest(
-        FeedKind::Accounts,
-        &[account("ann", "ann@example.org", true)],
-    )
-    .await;
-    t.ingest(
-        FeedKind::Subscriptions,
-        &[track("ann", "2616-CV00001", "2026-01-01T00:00:00Z")],
-    )
-    .await;
+    let t = TestApp::one_case(|_| {}, "2616-CV00001", Some("2026-01-01T00:00:00Z")).await;
     let options = RunOptions::default();
     let mut skipped = 0;
     // Entries keep coming over the weekend; every scheduled run is skipped and recorded.
