@@ -297,7 +297,6 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                 dry_run: args.dry_run,
                 ignore_windows: args.ignore_windows,
                 stop: Some(crate::scheduler::stop_on_signals()),
-                crash_after_commits: None,
             };
             let spinner = indicatif::ProgressBar::new_spinner().with_message("batch run");
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod hooks;
 pub mod ingest;
 pub mod model;
 pub mod scheduler;

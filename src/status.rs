@@ -33,6 +33,20 @@ impl fmt::Display for Status {
                 .join(", ")
         };
         writeln!(f, "outbox           {queue}")?;
+        if !s.held.is_empty() {
+            writeln!(
+                f,
+                "held aside       {} accounts (tried again by every run)",
+                s.held.len()
+            )?;
+            for h in &s.held {
+                writeln!(
+                    f,
+                    "  {}: {} entries since run {}: {}",
+                    h.account_id, h.pairs, h.run_id, h.reason
+                )?;
+            }
+        }
         if s.recent_runs.is_empty() {
             return writeln!(f, "runs             none yet");
         }

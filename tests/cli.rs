@@ -268,8 +268,12 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
             .unwrap();
         queued_at_kill.push(queued);
     }
-    let status = run_now().status().unwrap();
-    assert!(status.success());
+    let last = run_now().stderr(std::process::Stdio::piped()).output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
     eprintln!("messages queued when each kill landed: {queued_at_kill:?}");
     assert_eq!(digests_with_ids(&t).await, expected);
     let runs: Vec<(i64, String)> =

@@ -135,11 +135,14 @@ async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String
         } else {
             None
         };
-        let options = RunOptions {
-            crash_after_commits: crash,
-            ..Default::default()
+        let outcome = match crash {
+            Some(commits) => {
+                mcap_notify::hooks::crash_after_commits(commits, t.run_with(RunOptions::default()))
+                    .await
+            }
+            None => t.run_with(RunOptions::default()).await,
         };
-        match t.run_with(options).await {
+        match outcome {
             Ok(_) => {}
             Err(e) => {
                 assert!(
@@ -283,4 +286,293 @@ async fn a_back_dated_entry_is_notified_once() {
             ),
         ]
     );
+}
+
+/// A feed change made between a crash and the run that resumes it.
+#[derive(Debug, Clone)]
+enum Change {
+    /// The account turns out to have tracked the case since this hour.
+    Track {
+        account: usize,
+        case: usize,
+        hour: i64,
+    },
+    Seal {
+        case: usize,
+        sealed: bool,
+    },
+    Verify {
+        account: usize,
+        verified: bool,
+    },
+    /// The court's MCAP flag and whether it excludes the case type.
+    Court {
+        mcap: bool,
+        exclude: bool,
+    },
+    Address {
+        account: usize,
+    },
+}
+
+fn change(cases: usize, accounts: usize) -> impl Strategy<Value = Change> {
+    prop_oneof![
+        (0..accounts, 0..cases, 0i64..48).prop_map(|(account, case, hour)| Change::Track {
+            account,
+            case,
+            hour
+        }),
+        (0..cases, any::<bool>()).prop_map(|(case, sealed)| Change::Seal { case, sealed }),
+        (0..accounts, any::<bool>())
+            .prop_map(|(account, verified)| Change::Verify { account, verified }),
+        (prop::bool::weighted(0.7), prop::bool::weighted(0.3))
+            .prop_map(|(mcap, exclude)| Change::Court { mcap, exclude }),
+        (0..accounts).prop_map(|account| Change::Address { account }),
+    ]
+}
+
+/// What decides whether a pair is notifiable, as the feeds have set it at one moment.
+#[derive(Debug, Clone)]
+struct World {
+    verified: Vec<bool>,
+    sealed: Vec<bool>,
+    mcap: bool,
+    exclude: bool,
+    /// Per (account, case): tracking start and stop hours.
+    tracking: Vec<Option<(i64, Option<i64>)>>,
+}
+
+impl World {
+    fn notifies(&self, cases: usize, account: usize, case: usize, hour: i64) -> bool {
+        let tracked = self.tracking[account * cases + case]
+            .is_some_and(|(start, stop)| hour >= start && stop.is_none_or(|s| hour < s));
+        tracked && self.verified[account] && !self.sealed[case] && self.mcap && !self.exclude
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ChangingScenario {
+    base: Scenario,
+    /// Per wave: the changes made after its run crashed, before the resume.
+    changes: Vec<Vec<Change>>,
+    /// Per wave: whether its entries are ingested while its run runs.
+    concurrent: Vec<bool>,
+}
+
+fn changing_scenario() -> impl Strategy<Value = ChangingScenario> {
+    scenario().prop_flat_map(|base| {
+        let (cases, accounts, waves) = (base.cases, base.verified.len(), base.waves.len());
+        (
+            Just(base),
+            prop::collection::vec(prop::collection::vec(change(cases, accounts), 0..4), waves),
+            prop::collection::vec(any::<bool>(), waves),
+        )
+            .prop_map(|(base, changes, concurrent)| ChangingScenario {
+                base,
+                changes,
+                concurrent,
+            })
+    })
+}
+
+/// Applies `change` through the feeds, as the clerks' and the accounts' systems would, and to
+/// the model; a change the feeds would refuse (tracking a case that cannot be tracked, or a
+/// pair already tracked) is not made.
+async fn apply(t: &TestApp, s: &Scenario, world: &mut World, change: &Change) {
+    match *change {
+        Change::Track {
+            account,
+            case,
+            hour,
+        } => {
+            let slot = &mut world.tracking[account * s.cases + case];
+            if slot.is_some() || !world.mcap || world.exclude {
+                return;
+            }
+            *slot = Some((hour, None));
+            let line = track(&format!("acct{account}"), &case_number(case), &at(hour));
+            t.ingest(FeedKind::Subscriptions, &[line]).await;
+        }
+        Change::Seal { case, sealed } => {
+            world.sealed[case] = sealed;
+            let mut line = common::case(&case_number(case), "CT16", "CV", &format!("Case {case}"));
+            line["confidential"] = sealed.into();
+            t.ingest(FeedKind::Cases, &[line]).await;
+        }
+        Change::Verify { account, verified } => {
+            world.verified[account] = verified;
+            let line = common::account(
+                &format!("acct{account}"),
+                &format!("a{account}@example.org"),
+                verified,
+            );
+            t.ingest(FeedKind::Accounts, &[line]).await;
+        }
+        Change::Court { mcap, exclude } => {
+            world.mcap = mcap;
+            world.exclude = exclude;
+            let excluded: &[&str] = if exclude { &["CV"] } else { &[] };
+            t.ingest(FeedKind::Courts, &[court("CT16", mcap, excluded)])
+                .await;
+        }
+        Change::Address { account } => {
+            let line = common::account(
+                &format!("acct{account}"),
+                &format!("moved{account}@example.net"),
+                world.verified[account],
+            );
+            t.ingest(FeedKind::Accounts, &[line]).await;
+        }
+    }
+}
+
+/// Plays the waves with crashes, changes between crash and resume, and entries arriving while
+/// runs run. Returns the ledger, and per entry the worlds it could have been judged in (from
+/// the one it arrived in to the last).
+async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<World>, Vec<usize>) {
+    let s = &c.base;
+    let t = TestApp::with(|settings| {
+        settings.batch.accounts_per_commit = s.accounts_per_commit;
+        settings.batch.max_entries_per_run = s.max_entries_per_run;
+    })
+    .await;
+    let cases: Vec<Value> = (0..s.cases)
+        .map(|i| case(&case_number(i), "CT16", "CV", &format!("Case {i}")))
+        .collect();
+    t.ingest(FeedKind::Cases, &cases).await;
+    let accounts: Vec<Value> = s
+        .verified
+        .iter()
+        .enumerate()
+        .map(|(a, v)| account(&format!("acct{a}"), &format!("a{a}@example.org"), *v))
+        .collect();
+    t.ingest(FeedKind::Accounts, &accounts).await;
+    let mut subs = Vec::new();
+    for (i, tracking) in s.tracking.iter().enumerate() {
+        if let Some((start, stop_after)) = tracking {
+            let (a, c) = (i / s.cases, i % s.cases);
+            subs.push(track(&format!("acct{a}"), &case_number(c), &at(*start)));
+            if let Some(len) = stop_after {
+                subs.push(stop(&format!("acct{a}"), &case_number(c), &at(start + len)));
+            }
+        }
+    }
+    if !subs.is_empty() {
+        t.ingest(FeedKind::Subscriptions, &subs).await;
+    }
+    let mut world = World {
+        verified: s.verified.clone(),
+        sealed: vec![false; s.cases],
+        mcap: true,
+        exclude: false,
+        tracking: s
+            .tracking
+            .iter()
+            .map(|t| t.map(|(start, len)| (start, len.map(|l| start + l))))
+            .collect(),
+    };
+    let mut worlds = vec![world.clone()];
+    // Per wave: the index in `worlds` of the world its entries arrived in.
+    let mut arrived = Vec::new();
+    for (w, wave) in s.waves.iter().enumerate() {
+        let mut lines: Vec<Value> = wave
+            .iter()
+            .enumerate()
+            .map(|(i, (c, hour, _))| {
+                entry(&format!("w{w}e{i}"), &case_number(*c), "MOT", &at(*hour))
+            })
+            .collect();
+        lines.extend(
+            wave.iter()
+                .enumerate()
+                .filter(|(_, (_, _, voided))| *voided)
+                .map(|(i, _)| void(&format!("w{w}e{i}"), &at(100))),
+        );
+        arrived.push(worlds.len() - 1);
+        let run = async {
+            match s.crashes[w % s.crashes.len()] {
+                Some(commits) => {
+                    mcap_notify::hooks::crash_after_commits(
+                        commits,
+                        t.run_with(RunOptions::default()),
+                    )
+                    .await
+                }
+                None => t.run_with(RunOptions::default()).await,
+            }
+        };
+        let outcome = if c.concurrent[w] && !lines.is_empty() {
+            let (_, outcome) = tokio::join!(t.ingest(FeedKind::Entries, &lines), run);
+            outcome
+        } else {
+            if !lines.is_empty() {
+                t.ingest(FeedKind::Entries, &lines).await;
+            }
+            run.await
+        };
+        if let Err(e) = outcome {
+            assert!(
+                matches!(
+                    e.downcast_ref::<RunError>(),
+                    Some(RunError::InjectedCrash(_))
+                ),
+                "unexpected failure: {e:#}"
+            );
+            for change in &c.changes[w] {
+                apply(&t, s, &mut world, change).await;
+                worlds.push(world.clone());
+            }
+            let resumed = t.run().await;
+            assert!(resumed.resumed);
+        }
+    }
+    while t.run().await.entries_scanned > 0 {}
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = 'running'")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "every run finished");
+    let empty: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox o
+         WHERE NOT EXISTS (SELECT 1 FROM notification_ledger l WHERE l.outbox_id = o.outbox_id)",
+    )
+    .fetch_one(t.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(empty, 0, "every message reports something");
+    assert!(t.app.status().await.unwrap().0.held.is_empty());
+    (t.ledger().await, worlds, arrived)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn feeds_changed_between_crash_and_resume_still_give_every_pair_once(c in changing_scenario()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (ledger, worlds, arrived) = rt.block_on(play_changing(&c));
+        let s = &c.base;
+        // The ledger's key makes a pair appear at most once; what matters is which pairs. An
+        // entry is judged in one world between its arrival and the end: a pair notifiable in
+        // all of them must be in the ledger, and one notifiable in none must not.
+        for (w, wave) in s.waves.iter().enumerate() {
+            let possible = &worlds[arrived[w]..];
+            for (i, (case, hour, voided)) in wave.iter().enumerate() {
+                for a in 0..s.verified.len() {
+                    let pair = (format!("acct{a}"), format!("w{w}e{i}"));
+                    let judged: Vec<bool> = possible
+                        .iter()
+                        .map(|world| !voided && world.notifies(s.cases, a, *case, *hour))
+                        .collect();
+                    let notified = ledger.contains(&pair);
+                    if judged.iter().all(|&n| n) {
+                        prop_assert!(notified, "{:?} was owed a notice", pair);
+                    }
+                    if judged.iter().all(|&n| !n) {
+                        prop_assert!(!notified, "{:?} was notified though never owed", pair);
+                    }
+                }
+            }
+        }
+    }
 }

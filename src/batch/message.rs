@@ -5,10 +5,11 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
@@ -104,29 +105,39 @@ impl MessageFactory {
         })
     }
 
-    /// A key naming the digest of one account in one run, the same whenever it is rebuilt.
-    fn message_key(run_id: i64, account_id: &str) -> String {
-        let hash = Sha256::digest(format!("{run_id}\n{account_id}").as_bytes());
+    /// A key naming one digest: its run, its account and the first entry it reports. A run
+    /// that resumes after a crash may owe an account a second digest (a subscription or a case
+    /// changed meanwhile); that digest starts at another entry, so it gets another key. The
+    /// hash is keyed with the token secret, so the key cannot be derived from what a recipient
+    /// or a third party can see.
+    fn message_key(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.token_secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(format!("digest\n{run_id}\n{account_id}\n{first_seq}").as_bytes());
+        let hash = mac.finalize().into_bytes();
         format!("{run_id}.{}", hex::encode(&hash[..10]))
     }
 
-    /// The same run and account always give the same id, so a message rebuilt after a crash,
-    /// or sent again after a lost acknowledgement, is recognisably the same message.
-    pub fn message_id(&self, run_id: i64, account_id: &str) -> String {
+    /// The same digest always gets the same id, so a message rebuilt after a crash, or sent
+    /// again after a lost acknowledgement, is recognisably the same message.
+    pub fn message_id(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
         format!(
             "<digest.{}@{}>",
-            Self::message_key(run_id, account_id),
+            self.message_key(run_id, account_id, first_seq),
             self.domain
         )
     }
 
     /// The VERP return path: bounces for this message come back to an address naming it.
-    pub fn return_path(&self, run_id: i64, account_id: &str) -> String {
+    pub fn return_path(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
         let (user, domain) = self
             .bounce_address
             .split_once('@')
             .expect("validated bounce address");
-        format!("{user}+{}@{domain}", Self::message_key(run_id, account_id))
+        format!(
+            "{user}+{}@{domain}",
+            self.message_key(run_id, account_id, first_seq)
+        )
     }
 
     fn web_link(&self, token: &str) -> String {
@@ -181,7 +192,8 @@ impl MessageFactory {
             .parse()
             .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
         let rendered = self.render(digest)?;
-        let message_id = self.message_id(run_id, &digest.account_id);
+        let first_seq = digest.entry_seqs().first().copied().unwrap_or_default();
+        let message_id = self.message_id(run_id, &digest.account_id, first_seq);
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
@@ -202,7 +214,7 @@ impl MessageFactory {
             mail: Mail {
                 account_id: digest.account_id.clone(),
                 recipient: to.to_string(),
-                envelope_from: self.return_path(run_id, &digest.account_id),
+                envelope_from: self.return_path(run_id, &digest.account_id, first_seq),
                 message_id,
                 subject: rendered.subject,
                 raw: message.formatted(),

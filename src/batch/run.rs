@@ -11,20 +11,19 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::digest::{Digest, DigestGrouper};
-use super::message::{MessageError, MessageFactory};
+use super::message::MessageFactory;
 use crate::config::BatchSettings;
-use crate::store::{QueuedMessage, RunScope, RunTotals, Store, StoreError};
+use crate::store::{HeldDigest, QueuedMessage, RunScope, RunTotals, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Message(#[from] MessageError),
     /// A stop was requested (SIGTERM, SIGINT); the run stays open and the next one resumes it.
     #[error("run {0} interrupted; the next run resumes it")]
     Interrupted(i64),
-    /// Raised by [`RunOptions::crash_after_commits`], to test recovery.
+    /// Raised at a crash point set by a test (see [`crate::hooks`]).
+    #[cfg(feature = "test-hooks")]
     #[error("run stopped on purpose after {0} commits")]
     InjectedCrash(usize),
 }
@@ -37,10 +36,6 @@ pub struct RunOptions {
     pub ignore_windows: bool,
     /// Set to stop between commits (a signal handler sets it).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Stop with [`RunError::InjectedCrash`] once this many transactions have committed after
-    /// the run was opened, as a crash would at that point.
-    #[doc(hidden)]
-    pub crash_after_commits: Option<usize>,
 }
 
 /// A digest as a dry run shows it.
@@ -87,7 +82,6 @@ fn ms_since(start: Instant) -> u64 {
 /// Counts commits and stops the run where a test asked it to, or when a stop is requested.
 struct CommitGate {
     done: usize,
-    crash_after: Option<usize>,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     run_id: i64,
 }
@@ -101,10 +95,11 @@ impl CommitGate {
         {
             return Err(RunError::Interrupted(self.run_id));
         }
-        match self.crash_after {
-            Some(limit) if self.done >= limit => Err(RunError::InjectedCrash(self.done)),
-            _ => Ok(()),
+        #[cfg(feature = "test-hooks")]
+        if crate::hooks::crash_point(self.done) {
+            return Err(RunError::InjectedCrash(self.done));
         }
+        Ok(())
     }
 }
 
@@ -170,12 +165,11 @@ pub async fn run_batch<S: Store>(
 
     let mut gate = CommitGate {
         done: 0,
-        crash_after: options.crash_after_commits,
         stop: options.stop.clone(),
         run_id: report.run_id.unwrap_or(0),
     };
     let chunk_size = settings.accounts_per_commit.max(1) as usize;
-    let mut chunk: Vec<QueuedMessage> = Vec::with_capacity(chunk_size);
+    let mut chunk = Chunk::default();
     let mut grouper = DigestGrouper::default();
     let mut rows = store.match_rows(scope);
     let started = Instant::now();
@@ -195,7 +189,9 @@ pub async fn run_batch<S: Store>(
             if let Some(run_id) = report.run_id {
                 gate.check()?;
                 let t = Instant::now();
-                store.queue_digests(run_id, &chunk, now).await?;
+                let newly_held = commit_chunk(store, run_id, &mut chunk, now).await?;
+                report.totals.digests_queued -= newly_held;
+                report.totals.accounts_held += newly_held;
                 commit_time += t.elapsed();
                 gate.done += 1;
             }
@@ -225,13 +221,79 @@ pub async fn run_batch<S: Store>(
     Ok(report)
 }
 
-/// Counts a digest, and renders it into the chunk unless its account is skipped.
+/// The digests of a batch of accounts, committed together, and the accounts held aside.
+#[derive(Debug, Default)]
+struct Chunk {
+    messages: Vec<QueuedMessage>,
+    held: Vec<HeldDigest>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.messages.len() + self.held.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn clear(&mut self) {
+        self.messages.clear();
+        self.held.clear();
+    }
+}
+
+/// Commits a chunk. When the database refuses it for what one message holds (a constraint, a
+/// value it cannot store), each message is tried on its own so that one bad account is held
+/// aside with the database's reason and the others go out. Returns how many messages were
+/// held aside that way; a busy or unreachable database is an error for the whole run.
+async fn commit_chunk<S: Store>(
+    store: &S,
+    run_id: i64,
+    chunk: &mut Chunk,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    match store
+        .queue_digests(run_id, &chunk.messages, &chunk.held, now)
+        .await
+    {
+        Err(e) if e.is_about_the_data() && !chunk.messages.is_empty() => {
+            tracing::warn!(run_id, error = %e, "a batch of digests was refused; trying each alone");
+        }
+        other => return other.map(|()| 0),
+    }
+    let mut newly_held = 0;
+    for message in std::mem::take(&mut chunk.messages) {
+        match store
+            .queue_digests(run_id, std::slice::from_ref(&message), &[], now)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_about_the_data() => {
+                tracing::warn!(run_id, account_id = %message.mail.account_id, error = %e,
+                    "digest held aside: the database refused it");
+                newly_held += 1;
+                chunk.held.push(HeldDigest {
+                    account_id: message.mail.account_id.clone(),
+                    entry_seqs: message.entry_seqs,
+                    reason: format!("not stored: {e}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    store.queue_digests(run_id, &[], &chunk.held, now).await?;
+    Ok(newly_held)
+}
+
+/// Counts a digest, and renders it into the chunk unless its account is skipped. An account
+/// whose digest cannot be built is held aside with the reason; it never stops the run.
 fn take_digest(
     report: &mut RunReport,
     factory: &MessageFactory,
     digest: &Digest,
     now: DateTime<Utc>,
-    chunk: &mut Vec<QueuedMessage>,
+    chunk: &mut Chunk,
 ) -> Result<(), RunError> {
     if !digest.email_verified {
         report.totals.skipped_unverified += 1;
@@ -241,7 +303,24 @@ fn take_digest(
         report.totals.skipped_suppressed += 1;
         return Ok(());
     }
-    let message = factory.build(report.run_id.unwrap_or(0), digest, now)?;
+    let message = match factory.build(report.run_id.unwrap_or(0), digest, now) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::warn!(
+                run_id = report.run_id,
+                account_id = %digest.account_id,
+                error = %e,
+                "digest held aside: it cannot be built"
+            );
+            report.totals.accounts_held += 1;
+            chunk.held.push(HeldDigest {
+                account_id: digest.account_id.clone(),
+                entry_seqs: digest.entry_seqs(),
+                reason: format!("not built: {e}"),
+            });
+            return Ok(());
+        }
+    };
     report.totals.digests_queued += 1;
     if report.dry_run {
         if report.previews.len() < PREVIEW_LIMIT {
@@ -255,6 +334,6 @@ fn take_digest(
         }
         return Ok(());
     }
-    chunk.push(message);
+    chunk.messages.push(message);
     Ok(())
 }

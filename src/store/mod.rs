@@ -24,6 +24,25 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database refused what was written (a constraint, a value it cannot hold)
+    /// rather than failing to work (busy, unreachable, out of space): a write refused for its
+    /// data fails again unchanged, so the caller sets that data aside instead of retrying.
+    pub fn is_about_the_data(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if !matches!(e.kind(), sqlx::error::ErrorKind::Other) {
+            return true;
+        }
+        // SQLite's primary result codes for data it refused: TOOBIG, CONSTRAINT, MISMATCH,
+        // RANGE (extended codes carry the primary one in their low byte).
+        e.code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
+    }
+}
+
 /// The entries a run works on: either the entries a real run has claimed, or, for a dry run,
 /// the unclaimed entries up to a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +110,26 @@ pub struct QueuedMessage {
     pub entry_seqs: Vec<i64>,
 }
 
+/// An account's digest that could not be built or stored: its pairs wait, with the reason,
+/// and every later run tries them again until one queues them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldDigest {
+    pub account_id: String,
+    pub entry_seqs: Vec<i64>,
+    pub reason: String,
+}
+
+/// An account held aside, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldAccount {
+    pub account_id: String,
+    pub pairs: u64,
+    pub reason: String,
+    /// The last run that tried and held it.
+    pub run_id: i64,
+    pub held_at: DateTime<Utc>,
+}
+
 /// The figures a finished run records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunTotals {
@@ -99,6 +138,8 @@ pub struct RunTotals {
     pub digests_queued: u64,
     pub skipped_unverified: u64,
     pub skipped_suppressed: u64,
+    /// Accounts whose digest could not be built or stored (see [`HeldDigest`]).
+    pub accounts_held: u64,
 }
 
 impl RunTotals {
@@ -109,6 +150,7 @@ impl RunTotals {
         self.digests_queued += other.digests_queued;
         self.skipped_unverified += other.skipped_unverified;
         self.skipped_suppressed += other.skipped_suppressed;
+        self.accounts_held += other.accounts_held;
     }
 }
 
@@ -246,6 +288,8 @@ pub struct StatusReport {
     pub entries_pending: u64,
     pub outbox: Vec<(String, u64)>,
     pub recent_runs: Vec<RunRecord>,
+    /// Accounts whose digests are held aside, waiting for a run that can queue them.
+    pub held: Vec<HeldAccount>,
 }
 
 /// Why one feed record could not be applied.
@@ -337,15 +381,17 @@ pub trait Store {
 
     async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError>;
 
-    /// The (account, entry) pairs to notify in `scope` and not yet in the ledger, ordered by
-    /// account, case number, posted time and arrival.
+    /// The (account, entry) pairs to notify in `scope`, and the pairs held aside by earlier
+    /// runs, not yet in the ledger, ordered by account, case number, posted time and arrival.
     fn match_rows(&self, scope: RunScope) -> BoxStream<'_, Result<MatchRow, StoreError>>;
 
-    /// Queues the messages and records their pairs in the ledger, in one transaction.
+    /// Queues the messages and records their pairs in the ledger, and records the held
+    /// digests' pairs with their reason, in one transaction. Pairs queued leave the held set.
     async fn queue_digests(
         &self,
         run_id: i64,
         messages: &[QueuedMessage],
+        held: &[HeldDigest],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

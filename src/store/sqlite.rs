@@ -11,10 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
-    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, IngestSession, LeaseInfo,
-    Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage, RunRecord,
-    RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
-    Suppression, UnmatchedBounce,
+    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
+    IngestSession, LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange,
+    QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry,
+    SubscriptionRow, Suppression, UnmatchedBounce,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{
@@ -147,6 +147,7 @@ struct RunRow {
     digests_queued: i64,
     skipped_unverified: i64,
     skipped_suppressed: i64,
+    accounts_held: i64,
     dropped_voided: i64,
     dropped_confidential: i64,
     dropped_excluded_court: i64,
@@ -178,6 +179,7 @@ impl TryFrom<RunRow> for RunRecord {
                 digests_queued: n(r.digests_queued),
                 skipped_unverified: n(r.skipped_unverified),
                 skipped_suppressed: n(r.skipped_suppressed),
+                accounts_held: n(r.accounts_held),
             },
         })
     }
@@ -649,9 +651,10 @@ impl Store for SqliteStore {
         &self,
         run_id: i64,
         messages: &[QueuedMessage],
+        held: &[HeldDigest],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if messages.is_empty() {
+        if messages.is_empty() && held.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
@@ -694,6 +697,30 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        for (account_id, seq, _) in &ledger {
+            sqlx::query("DELETE FROM held_pairs WHERE account_id = ? AND entry_seq = ?")
+                .bind(account_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for digest in held {
+            for seq in &digest.entry_seqs {
+                sqlx::query(
+                    "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)
+                     VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (account_id, entry_seq) DO UPDATE SET run_id = excluded.run_id,
+                        reason = excluded.reason, held_at = excluded.held_at",
+                )
+                .bind(&digest.account_id)
+                .bind(seq)
+                .bind(run_id)
+                .bind(&digest.reason)
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -709,7 +736,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE runs SET status = 'done', finished_at = ?, entries_notifiable = ?,
                 pairs_matched = ?, digests_queued = ?, skipped_unverified = ?,
-                skipped_suppressed = ?, dropped_voided = ?, dropped_confidential = ?,
+                skipped_suppressed = ?, accounts_held = ?, dropped_voided = ?,
+                dropped_confidential = ?,
                 dropped_excluded_court = ?, dropped_excluded_type = ?
              WHERE run_id = ?",
         )
@@ -719,6 +747,7 @@ impl Store for SqliteStore {
         .bind(totals.digests_queued as i64)
         .bind(totals.skipped_unverified as i64)
         .bind(totals.skipped_suppressed as i64)
+        .bind(totals.accounts_held as i64)
         .bind(d.voided as i64)
         .bind(d.confidential as i64)
         .bind(d.excluded_court as i64)
@@ -1257,6 +1286,12 @@ impl Store for SqliteStore {
             .bind(recent_runs as i64)
             .fetch_all(&self.pool)
             .await?;
+        let held: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT account_id, COUNT(*), MAX(reason), MAX(run_id), MAX(held_at)
+             FROM held_pairs GROUP BY account_id ORDER BY account_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(StatusReport {
             watermark,
             entries_total: entries_total.max(0) as u64,
@@ -1269,6 +1304,18 @@ impl Store for SqliteStore {
                 .into_iter()
                 .map(RunRecord::try_from)
                 .collect::<Result<_, _>>()?,
+            held: held
+                .into_iter()
+                .map(|(account_id, pairs, reason, run_id, held_at)| {
+                    Ok(HeldAccount {
+                        account_id,
+                        pairs: pairs.max(0) as u64,
+                        reason,
+                        run_id,
+                        held_at: instant(held_at)?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
         })
     }
 }

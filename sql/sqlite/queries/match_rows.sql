@@ -1,8 +1,17 @@
 -- The (account, entry) pairs a run must notify: entries in scope (?1 = the claiming run, or NULL
--- for the unclaimed entries of a dry run; ?2 = the highest seq in scope), not voided, on
--- non-confidential cases of participating courts whose case type is not excluded, matched to
--- subscriptions active when the entry posted, minus the pairs the ledger already holds.
--- Ordered by account so the caller can emit one digest per account while streaming.
+-- for the unclaimed entries of a dry run; ?2 = the highest seq in scope), and the pairs earlier
+-- runs held aside, that are not voided, on non-confidential cases of participating courts whose
+-- case type is not excluded, matched to subscriptions active when the entry posted, minus the
+-- pairs the ledger already holds. Ordered by account so the caller can emit one digest per
+-- account while streaming.
+WITH candidates (seq, only_account) AS (
+    SELECT seq, NULL FROM docket_entries WHERE run_id IS ?1 AND seq <= ?2
+    UNION ALL
+    SELECT h.entry_seq, h.account_id
+    FROM held_pairs h
+    JOIN docket_entries d ON d.seq = h.entry_seq
+    WHERE d.run_id IS NOT ?1
+)
 SELECT a.account_id,
        a.email,
        a.email_verified,
@@ -19,15 +28,15 @@ SELECT a.account_id,
        e.text,
        e.filed_by,
        e.posted_at
-FROM docket_entries e
+FROM candidates k
+JOIN docket_entries e ON e.seq = k.seq
 JOIN cases c ON c.case_number = e.case_number
 JOIN courts ct ON ct.court_id = c.court_id
 JOIN subscriptions s ON s.case_number = e.case_number
     AND s.tracked_at <= e.posted_at
     AND (s.stopped_at IS NULL OR s.stopped_at > e.posted_at)
 JOIN accounts a ON a.account_id = s.account_id
-WHERE e.run_id IS ?1
-  AND e.seq <= ?2
+WHERE (k.only_account IS NULL OR k.only_account = s.account_id)
   AND e.voided_at IS NULL
   AND c.confidential = 0
   AND ct.mcap = 1
