@@ -355,7 +355,7 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} expired, {} cancelled; {} addresses suppressed",
+                    "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} expired, {} cancelled, {} withheld; {} addresses suppressed",
                     app.transport()?.describe(),
                     report.sent,
                     report.deferred,
@@ -363,6 +363,7 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                     report.bounced,
                     report.expired,
                     report.cancelled,
+                    report.withheld,
                     report.suppressed
                 );
                 for (id, to, error) in &report.failures {

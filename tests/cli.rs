@@ -268,7 +268,10 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
             .unwrap();
         queued_at_kill.push(queued);
     }
-    let last = run_now().stderr(std::process::Stdio::piped()).output().unwrap();
+    let last = run_now()
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
     assert!(
         last.status.success(),
         "{}",

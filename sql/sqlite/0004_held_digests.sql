@@ -11,3 +11,10 @@ CREATE TABLE held_pairs (
 );
 
 ALTER TABLE runs ADD COLUMN accounts_held INTEGER NOT NULL DEFAULT 0;
+
+-- A pair whose digest was queued but must not go out after all (the case was sealed, its court
+-- left MCAP or excluded the case type, the entry was voided): the digest is cancelled, the pair
+-- stays in the ledger with why it was withheld, and the digest's other pairs are held aside
+-- for the next run to queue again without it.
+ALTER TABLE notification_ledger ADD COLUMN withheld_reason TEXT;
+ALTER TABLE notification_ledger ADD COLUMN withheld_at INTEGER;

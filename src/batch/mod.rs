@@ -1,12 +1,15 @@
 //! The batch: from docket entries past the watermark to one queued digest per account.
-//! `digest` groups, `render` fills templates, `message` assembles mail, `run` drives a run.
+//! `digest` groups, `render` fills templates, `message` assembles mail, `run` drives a run,
+//! `withhold` takes back queued digests that may no longer go out.
 
 pub mod digest;
 pub mod message;
 pub mod render;
 pub mod run;
+pub mod withhold;
 
 pub use digest::{CaseChanges, Digest, DigestGrouper, EntryLine};
 pub use message::{MessageError, MessageFactory};
 pub use render::{RenderError, RenderedDigest, Renderer};
 pub use run::{run_batch, RunError, RunOptions, RunReport};
+pub use withhold::withhold;

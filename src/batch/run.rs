@@ -128,6 +128,9 @@ pub async fn run_batch<S: Store>(
             range.entries,
         )
     } else {
+        // Digests queued earlier that may no longer go out are cancelled first, so that what
+        // else they held is queued again by this very run.
+        super::withhold(store, now).await?;
         let run = store.open_run(settings.max_entries_per_run, now).await?;
         tracing::info!(
             run_id = run.run_id,

@@ -77,6 +77,9 @@ pub struct DeliveryReport {
     pub expired: u64,
     /// Queued messages to suppressed addresses, cancelled.
     pub cancelled: u64,
+    /// Queued messages cancelled because something they report may no longer be sent (a
+    /// sealed case, a voided entry); what else they held goes out in the next run's digest.
+    pub withheld: u64,
     /// Addresses newly suppressed by this pass.
     pub suppressed: u64,
     /// (outbox id, recipient, error) for the first failures.
@@ -272,6 +275,7 @@ pub async fn deliver_due<S: Store>(
     // Suppressing an address cancels its queue at once; this sweeps up any that raced it.
     // Claims skip suppressed addresses in any case.
     pass.report.cancelled += store.cancel_suppressed(clock.now()).await?;
+    pass.report.withheld += crate::batch::withhold(store, clock.now()).await?.messages;
     let owner = pass.owner.clone();
     let (results_tx, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
 

@@ -119,6 +119,17 @@ pub struct HeldDigest {
     pub reason: String,
 }
 
+/// What [`Store::withhold_unnotifiable`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Withheld {
+    /// Queued messages cancelled.
+    pub messages: u64,
+    /// Pairs withheld (never to be sent).
+    pub pairs: u64,
+    /// Pairs of those messages still owed, held aside for the next run.
+    pub requeued: u64,
+}
+
 /// An account held aside, as operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldAccount {
@@ -405,6 +416,11 @@ pub trait Store {
 
     /// Marks queued messages to suppressed addresses cancelled; returns how many.
     async fn cancel_suppressed(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Cancels queued messages that report something no longer notifiable (a sealed case, a
+    /// court out of MCAP, a voided entry): those pairs are marked withheld in the ledger, and
+    /// the message's other pairs are held aside for the next run to queue without them.
+    async fn withhold_unnotifiable(&self, now: DateTime<Utc>) -> Result<Withheld, StoreError>;
 
     /// Claims up to `limit` due messages for `owner` until `lease_until`: queued, due by `now`,
     /// and not under another worker's live lease.

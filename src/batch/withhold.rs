@@ -1,0 +1,22 @@
+//! Withholding: a digest is queued with what was notifiable then; a case sealed, a court that
+//! left MCAP or an entry voided before the digest leaves means it must not leave as it is. The
+//! batch (before each run) and delivery (before each pass) cancel such digests, record the
+//! withheld pairs in the ledger, and hand the digest's other pairs to the next run.
+
+use chrono::{DateTime, Utc};
+
+use crate::store::{Store, StoreError, Withheld};
+
+/// Cancels the queued messages that report what may no longer be sent, and says so.
+pub async fn withhold<S: Store>(store: &S, now: DateTime<Utc>) -> Result<Withheld, StoreError> {
+    let withheld = store.withhold_unnotifiable(now).await?;
+    if withheld.messages > 0 {
+        tracing::warn!(
+            messages = withheld.messages,
+            pairs = withheld.pairs,
+            requeued = withheld.requeued,
+            "queued digests withheld: a case was sealed or left MCAP, or an entry was voided"
+        );
+    }
+    Ok(withheld)
+}

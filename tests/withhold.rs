@@ -1,0 +1,158 @@
+//! Nothing sealed goes out: a digest queued before its case was sealed (or its court left
+//! MCAP, or an entry was voided) is withheld before it is sent, the pairs recorded as withheld,
+//! and whatever else it reported is sent in a new digest.
+
+mod common;
+
+use common::*;
+use mcap_notify::ingest::FeedKind;
+use serde_json::json;
+
+const SEALED: &str = "2616-CV00001";
+const OPEN: &str = "2616-CV00002";
+
+/// `ann` tracks two cases with one new entry each; the run queues one digest with both.
+async fn one_digest_of_two_cases() -> TestApp {
+    let t = TestApp::one_case(|_| {}, SEALED, Some("2026-01-01T00:00:00Z")).await;
+    t.ingest(FeedKind::Cases, &[case(OPEN, "CT16", "CV", "Doe v. Roe")])
+        .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[track("ann", OPEN, "2026-01-01T00:00:00Z")],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[
+            entry("sealed-entry", SEALED, "MOT", "2026-02-02T10:00:00Z"),
+            entry("open-entry", OPEN, "JE", "2026-02-02T11:00:00Z"),
+        ],
+    )
+    .await;
+    t.run().await;
+    assert_eq!(t.digests().await.len(), 1);
+    t
+}
+
+/// The text of every message the file transport wrote.
+fn delivered(t: &TestApp) -> Vec<String> {
+    let dir = &t.app.settings.delivery.file_dir;
+    let Ok(files) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    files
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect()
+}
+
+async fn withheld_pairs(t: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT e.entry_id, l.withheld_reason FROM notification_ledger l
+         JOIN docket_entries e ON e.seq = l.entry_seq
+         WHERE l.withheld_reason IS NOT NULL ORDER BY 1",
+    )
+    .fetch_all(t.app.store.pool())
+    .await
+    .unwrap()
+}
+
+async fn states(t: &TestApp) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT state, last_error FROM outbox ORDER BY outbox_id")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_case_sealed_after_queueing_is_withheld_and_the_rest_is_sent_without_it() {
+    let t = one_digest_of_two_cases().await;
+    // The case is sealed after the digest was queued, before delivery.
+    let mut sealed = case(SEALED, "CT16", "CV", "Smith v. Jones");
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!(report.withheld, 1);
+    assert_eq!(
+        report.sent, 0,
+        "the digest naming the sealed case never left"
+    );
+    assert!(delivered(&t).is_empty());
+    assert_eq!(
+        withheld_pairs(&t).await,
+        vec![("sealed-entry".into(), "case confidential".into())]
+    );
+    assert_eq!(
+        states(&t).await,
+        vec![(
+            "cancelled".into(),
+            Some("withheld: case confidential".into())
+        )]
+    );
+
+    // The next run queues the open case's entry again, alone; delivery sends it.
+    let run = t.run().await;
+    assert_eq!(run.totals.digests_queued, 1);
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!(report.sent, 1);
+    let mails = delivered(&t);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains(OPEN), "the open case is reported");
+    assert!(!mails[0].contains(SEALED), "the sealed case is not named");
+    assert!(!mails[0].contains("Smith v. Jones"));
+    assert_eq!(
+        t.ledger().await,
+        vec![
+            ("ann".to_string(), "open-entry".to_string()),
+            ("ann".into(), "sealed-entry".into())
+        ],
+        "each pair once: one sent, one withheld"
+    );
+    // Nothing more comes of it.
+    assert_eq!(t.run().await.totals.digests_queued, 0);
+    assert_eq!(t.app.deliver(true).await.unwrap().sent, 0);
+}
+
+#[tokio::test]
+async fn a_court_leaving_mcap_withholds_the_whole_digest() {
+    let t = one_digest_of_two_cases().await;
+    t.ingest(FeedKind::Courts, &[court("CT16", false, &[])])
+        .await;
+    // The batch's own sweep, before it claims anything, finds it first.
+    let run = t.run().await;
+    assert_eq!(run.totals.digests_queued, 0);
+    assert_eq!(t.app.deliver(true).await.unwrap().sent, 0);
+    assert!(delivered(&t).is_empty());
+    assert_eq!(
+        withheld_pairs(&t).await,
+        vec![
+            ("open-entry".into(), "court left MCAP".into()),
+            ("sealed-entry".into(), "court left MCAP".into())
+        ]
+    );
+    assert!(t.app.status().await.unwrap().0.held.is_empty());
+}
+
+#[tokio::test]
+async fn an_entry_voided_after_queueing_is_withheld() {
+    let t = one_digest_of_two_cases().await;
+    t.ingest(
+        FeedKind::Entries,
+        &[void("open-entry", "2026-02-02T12:00:00Z")],
+    )
+    .await;
+    assert_eq!(t.app.deliver(true).await.unwrap().withheld, 1);
+    t.run().await;
+    t.app.deliver(true).await.unwrap();
+    let mails = delivered(&t);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains(SEALED));
+    assert!(
+        !mails[0].contains(OPEN),
+        "the voided entry's case is not reported"
+    );
+    assert_eq!(
+        withheld_pairs(&t).await,
+        vec![("open-entry".into(), "entry voided".into())]
+    );
+}
