@@ -1,10 +1,63 @@
 //! Points where a test stops the pipeline as a crash would, to prove recovery. They exist only
-//! in builds with the `test-hooks` feature (the test suite enables it); elsewhere every point is
-//! a constant `false` the compiler removes.
+//! in builds with the `test-hooks` feature (the test suite enables it); elsewhere the points
+//! and their calls are not compiled at all.
 
 #[cfg(feature = "test-hooks")]
 tokio::task_local! {
     static CRASH_AFTER_COMMITS: usize;
+    static INGEST_PAUSE: std::sync::Arc<Pause>;
+}
+
+/// A point where an ingest waits, once it has staged a number of records, until the test lets
+/// it go on: the test does its concurrent work in between.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug)]
+pub struct Pause {
+    after_records: usize,
+    reached: tokio::sync::Notify,
+    resume: tokio::sync::Notify,
+}
+
+#[cfg(feature = "test-hooks")]
+impl Pause {
+    pub fn after_records(after_records: usize) -> std::sync::Arc<Pause> {
+        std::sync::Arc::new(Pause {
+            after_records,
+            reached: tokio::sync::Notify::new(),
+            resume: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Waits until the ingest has reached the point.
+    pub async fn wait_reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the ingest go on.
+    pub fn resume(&self) {
+        self.resume.notify_one();
+    }
+
+    pub(crate) async fn reached(&self, records: usize) {
+        if records == self.after_records {
+            self.reached.notify_one();
+            self.resume.notified().await;
+        }
+    }
+}
+
+/// Runs `work` so that an ingest inside it stops at `pause`.
+#[cfg(feature = "test-hooks")]
+pub async fn pause_ingest<F: std::future::Future>(
+    pause: std::sync::Arc<Pause>,
+    work: F,
+) -> F::Output {
+    INGEST_PAUSE.scope(pause, work).await
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) fn ingest_pause() -> Option<std::sync::Arc<Pause>> {
+    INGEST_PAUSE.try_with(|p| p.clone()).ok()
 }
 
 /// Runs `work` so that a batch run inside it stops, as if killed, once `commits` transactions
@@ -15,16 +68,9 @@ pub async fn crash_after_commits<F: std::future::Future>(commits: usize, work: F
 }
 
 /// Whether a run that has made `commits_done` commits must stop here.
+#[cfg(feature = "test-hooks")]
 pub(crate) fn crash_point(commits_done: usize) -> bool {
-    #[cfg(feature = "test-hooks")]
-    {
-        CRASH_AFTER_COMMITS
-            .try_with(|limit| commits_done >= *limit)
-            .unwrap_or(false)
-    }
-    #[cfg(not(feature = "test-hooks"))]
-    {
-        let _ = commits_done;
-        false
-    }
+    CRASH_AFTER_COMMITS
+        .try_with(|limit| commits_done >= *limit)
+        .unwrap_or(false)
 }

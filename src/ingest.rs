@@ -1,5 +1,5 @@
 //! Feed ingestion: JSON Lines files of courts, cases, docket entries, accounts and
-//! subscriptions. A file is validated and written line by line inside one transaction, so a
+//! subscriptions. A file is validated line by line and then written in one transaction, so a
 //! single bad line rejects the whole file with `FILE:LINE: reason` and changes nothing.
 
 use std::fmt;

@@ -2,6 +2,7 @@
 //! Stages never see SQL; each backend implements [`Store`] with its own migrations.
 
 pub mod sqlite;
+mod sqlite_ingest;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -22,6 +23,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// What a write was checked against changed before it could be made; nothing was written.
+    #[error("{0}")]
+    Changed(String),
 }
 
 impl StoreError {

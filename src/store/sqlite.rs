@@ -10,32 +10,31 @@ use futures_util::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
+use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
-    IngestSession, LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange,
-    QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry,
-    SubscriptionRow, Suppression, UnmatchedBounce, Withheld,
+    LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage,
+    RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, Suppression, UnmatchedBounce,
+    Withheld,
 };
 use crate::circuits::CIRCUITS;
-use crate::model::{
-    Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, SendOutcome, SuppressionReason,
-};
+use crate::model::{MatchRow, SendOutcome, SuppressionReason};
 
 const MATCH_ROWS: &str = include_str!("../../sql/sqlite/queries/match_rows.sql");
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../sql/sqlite/queries/unnotifiable_pairs.sql");
 const DROP_COUNTS: &str = include_str!("../../sql/sqlite/queries/drop_counts.sql");
 
 /// Instants are stored as microseconds since the epoch.
-fn micros(t: DateTime<Utc>) -> i64 {
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
-fn opt_instant(us: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn opt_instant(us: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     us.map(instant).transpose()
 }
 
@@ -80,6 +79,34 @@ impl SqliteStore {
     /// The pool, for tests that inspect tables directly.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Whether every migration has been applied, as it is now, and nothing else.
+    async fn schema_is_current(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<bool, StoreError> {
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if table.is_none() {
+            return Ok(false);
+        }
+        let mut applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut wanted: Vec<(i64, Vec<u8>)> = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        applied.sort();
+        wanted.sort();
+        Ok(applied == wanted)
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -276,250 +303,17 @@ impl From<OutboxRefRow> for OutboxRef {
     }
 }
 
-/// One feed file's transaction.
-pub struct SqliteIngest {
-    tx: Transaction<'static, Sqlite>,
-}
-
-impl IngestSession for SqliteIngest {
-    async fn court_exists(&mut self, court_id: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM courts WHERE court_id = ?")
-            .bind(court_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(found.is_some())
-    }
-
-    async fn case_trackability(
-        &mut self,
-        case_number: &str,
-    ) -> Result<Option<CaseTrackability>, StoreError> {
-        let row: Option<(bool, String, bool)> = sqlx::query_as(
-            "SELECT ct.mcap, c.case_type,
-                    EXISTS (SELECT 1 FROM court_excluded_case_types x
-                            WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
-             FROM cases c JOIN courts ct ON ct.court_id = c.court_id
-             WHERE c.case_number = ?",
-        )
-        .bind(case_number)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.map(
-            |(court_mcap, case_type, case_type_excluded)| CaseTrackability {
-                court_mcap,
-                case_type,
-                case_type_excluded,
-            },
-        ))
-    }
-
-    async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError> {
-        #[allow(clippy::type_complexity)]
-        let row: Option<(String, String, String, String, String, i64, Option<i64>)> =
-            sqlx::query_as(
-                "SELECT case_number, code, description, text, filed_by, posted_at, voided_at
-                 FROM docket_entries WHERE entry_id = ?",
-            )
-            .bind(entry_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.map(
-            |(case_number, code, description, text, filed_by, posted_at, voided_at)| {
-                Ok(StoredEntry {
-                    entry: DocketEntry {
-                        entry_id: entry_id.to_string(),
-                        case_number,
-                        code,
-                        description,
-                        text,
-                        filed_by,
-                        posted_at: instant(posted_at)?,
-                    },
-                    voided_at: opt_instant(voided_at)?,
-                })
-            },
-        )
-        .transpose()
-    }
-
-    async fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(found.is_some())
-    }
-
-    async fn subscriptions(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-    ) -> Result<Vec<SubscriptionRow>, StoreError> {
-        let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT subscription_id, tracked_at, stopped_at FROM subscriptions
-             WHERE account_id = ? AND case_number = ? ORDER BY tracked_at",
-        )
-        .bind(account_id)
-        .bind(case_number)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.into_iter()
-            .map(|(subscription_id, tracked_at, stopped_at)| {
-                Ok(SubscriptionRow {
-                    subscription_id,
-                    tracked_at: instant(tracked_at)?,
-                    stopped_at: opt_instant(stopped_at)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn upsert_court(&mut self, court: &Court) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO courts (court_id, name, mcap) VALUES (?, ?, ?)
-             ON CONFLICT (court_id) DO UPDATE SET name = excluded.name, mcap = excluded.mcap",
-        )
-        .bind(&court.court_id)
-        .bind(&court.name)
-        .bind(court.mcap)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("DELETE FROM court_excluded_case_types WHERE court_id = ?")
-            .bind(&court.court_id)
-            .execute(&mut *self.tx)
-            .await?;
-        for case_type in &court.track_excluded_case_types {
-            sqlx::query(
-                "INSERT OR IGNORE INTO court_excluded_case_types (court_id, case_type)
-                 VALUES (?, ?)",
-            )
-            .bind(&court.court_id)
-            .bind(case_type)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn upsert_case(&mut self, case: &Case) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cases (case_number, court_id, case_type, caption, filed_at,
-                                confidential, closed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (case_number) DO UPDATE SET
-                court_id = excluded.court_id, case_type = excluded.case_type,
-                caption = excluded.caption, filed_at = excluded.filed_at,
-                confidential = excluded.confidential, closed_at = excluded.closed_at",
-        )
-        .bind(&case.case_number)
-        .bind(&case.court_id)
-        .bind(&case.case_type)
-        .bind(&case.caption)
-        .bind(micros(case.filed_at))
-        .bind(case.confidential)
-        .bind(case.closed_at.map(micros))
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("DELETE FROM parties WHERE case_number = ?")
-            .bind(&case.case_number)
-            .execute(&mut *self.tx)
-            .await?;
-        for (position, party) in case.parties.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO parties (case_number, position, name, role) VALUES (?, ?, ?, ?)",
-            )
-            .bind(&case.case_number)
-            .bind(position as i64)
-            .bind(&party.name)
-            .bind(&party.role)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_entry(&mut self, entry: &DocketEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO docket_entries (entry_id, case_number, code, description, text,
-                                         filed_by, posted_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&entry.entry_id)
-        .bind(&entry.case_number)
-        .bind(&entry.code)
-        .bind(&entry.description)
-        .bind(&entry.text)
-        .bind(&entry.filed_by)
-        .bind(micros(entry.posted_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn void_entry(&mut self, entry_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE docket_entries SET voided_at = ? WHERE entry_id = ?")
-            .bind(micros(at))
-            .bind(entry_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn upsert_account(&mut self, account: &Account) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO accounts (account_id, email, email_verified) VALUES (?, ?, ?)
-             ON CONFLICT (account_id) DO UPDATE SET
-                email = excluded.email, email_verified = excluded.email_verified",
-        )
-        .bind(&account.account_id)
-        .bind(&account.email)
-        .bind(account.email_verified)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_subscription(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-        tracked_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO subscriptions (account_id, case_number, tracked_at) VALUES (?, ?, ?)",
-        )
-        .bind(account_id)
-        .bind(case_number)
-        .bind(micros(tracked_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn stop_subscription(
-        &mut self,
-        subscription_id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE subscriptions SET stopped_at = ? WHERE subscription_id = ?")
-            .bind(micros(at))
-            .bind(subscription_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
 impl Store for SqliteStore {
-    type Ingest<'a> = SqliteIngest;
+    type Ingest<'a> = StagedIngest;
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("sql/sqlite").run(&self.pool).await?;
+        let migrator = sqlx::migrate!("sql/sqlite");
+        // Every command migrates; one that finds the schema current must not wait for the
+        // write lock (a long ingest or run may hold it), so it only reads.
+        if self.schema_is_current(&migrator).await? {
+            return Ok(());
+        }
+        migrator.run(&self.pool).await?;
         let mut tx = self.begin_write().await?;
         for circuit in CIRCUITS {
             sqlx::query("INSERT OR IGNORE INTO courts (court_id, name, mcap) VALUES (?, ?, 1)")
@@ -532,10 +326,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn begin_ingest(&self) -> Result<SqliteIngest, StoreError> {
-        Ok(SqliteIngest {
-            tx: self.begin_write().await?,
-        })
+    async fn begin_ingest(&self) -> Result<StagedIngest, StoreError> {
+        StagedIngest::new(&self.pool).await
     }
 
     async fn open_run(
