@@ -645,8 +645,8 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     let delivery_time = started.elapsed();
 
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    println!("mcap-notify demo in {}", dir.display());
-    println!(
+    crate::outln!("mcap-notify demo in {}", dir.display());
+    crate::outln!(
         "  feeds      {} cases in 46 circuits, {} accounts, {} subscriptions, {} docket entries, ingested in {:.0} ms ({})",
         figures.cases,
         figures.accounts,
@@ -655,7 +655,7 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         ms(ingest_time),
         dir.join("feeds").display()
     );
-    println!(
+    crate::outln!(
         "  batch      {} run(s): {} entries scanned, {} notifiable ({} voided, {} confidential withheld), {} (account, entry) pairs, {:.0} ms",
         runs,
         scanned,
@@ -665,17 +665,18 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         t.pairs_matched,
         ms(batch_time)
     );
-    println!(
+    crate::outln!(
         "  digests    {} queued, one per account per run; {} unverified accounts skipped",
-        t.digests_queued, t.skipped_unverified,
+        t.digests_queued,
+        t.skipped_unverified,
     );
-    println!(
+    crate::outln!(
         "  messages   {} written as .eml files to {} ({:.0} ms)",
         delivery.sent,
         dir.join("outbox").display(),
         ms(delivery_time)
     );
-    println!(
+    crate::outln!(
         "  database   {} (try: MCAP_NOTIFY__DATABASE__URL=sqlite://{} mcap-notify status)",
         dir.join("mcap-demo.db").display(),
         dir.join("mcap-demo.db").display()

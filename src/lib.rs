@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod exit;
+pub mod feed_limits;
 pub mod ingest;
 pub mod model;
 pub mod scheduler;

@@ -1,22 +1,30 @@
-//! The `status` report for operators: watermark, pending entries, queue counts, recent runs,
-//! as a table for people or JSON for scripts.
+//! The `status` report for operators: the database it read (so nobody mistakes one database
+//! for another), watermark, pending entries, queue counts, recent runs, as a table for people or
+//! JSON for scripts.
 
 use std::fmt;
 
 use crate::batch::render::central_time;
 use crate::store::StatusReport;
 
-pub struct Status(pub StatusReport);
+#[derive(serde::Serialize)]
+pub struct Status {
+    /// The database URL, with any password masked.
+    pub database: String,
+    #[serde(flatten)]
+    pub report: StatusReport,
+}
 
 impl Status {
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(&self.0).expect("status serialises")
+        serde_json::to_string_pretty(self).expect("status serialises")
     }
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.0;
+        let s = &self.report;
+        writeln!(f, "database         {}", self.database)?;
         writeln!(f, "watermark        {}", s.watermark)?;
         writeln!(
             f,
