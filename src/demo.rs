@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::batch::RunOptions;
 use crate::circuits::CIRCUITS;
-use crate::config::{Settings, TransportKind};
+use crate::config::{Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
 use crate::ingest::FeedKind;
 use crate::model::{Account, Case, Court, DocketEntry, Party};
 use crate::store::RunTotals;
@@ -601,6 +601,25 @@ fn write_feeds(
     Ok((files, figures))
 }
 
+/// Writes the demo's `mcap-notify.toml` into its directory, so that commands run there use the
+/// demo's database, outbox and token secret rather than the defaults.
+fn write_config(dir: &Path, settings: &Settings) -> anyhow::Result<()> {
+    // A JSON string is a valid TOML basic string (the same escapes).
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let text = format!(
+        "# Written by `mcap-notify demo`: commands run in this directory use the demo's\n\
+         # database, outbox and token secret.\n\n\
+         [database]\nurl = {}\n\n\
+         [delivery]\ntransport = \"file\"\nfile_dir = {}\n\n\
+         [mail]\ntoken_secret = {}\n",
+        quoted(&settings.database.url),
+        quoted(&settings.delivery.file_dir.display().to_string()),
+        quoted(settings.mail.token_secret.expose()),
+    );
+    let path = dir.join(DEFAULT_CONFIG_FILE);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Builds and runs the demo in `dir`, printing a summary.
 pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::Result<()> {
     prepare_dir(dir)?;
@@ -608,6 +627,8 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     settings.database.url = format!("sqlite://{}", dir.join("mcap-demo.db").display());
     settings.delivery.transport = TransportKind::File;
     settings.delivery.file_dir = dir.join("outbox");
+    settings.mail.token_secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
+    write_config(&dir, &settings)?;
     let app = App::open(settings).await?;
 
     let (files, figures) = write_feeds(&dir.join("feeds"), size, Utc::now())?;
@@ -677,9 +698,9 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         ms(delivery_time)
     );
     crate::outln!(
-        "  database   {} (try: MCAP_NOTIFY__DATABASE__URL=sqlite://{} mcap-notify status)",
+        "  database   {} (its {DEFAULT_CONFIG_FILE} points commands run there at it: try `cd {} && mcap-notify status`)",
         dir.join("mcap-demo.db").display(),
-        dir.join("mcap-demo.db").display()
+        dir.display()
     );
     Ok(())
 }

@@ -52,9 +52,15 @@ impl fmt::Display for Status {
         )?;
         for r in &s.recent_runs {
             if let Some(reason) = &r.skip_reason {
+                let stretch = match (r.ticks, r.finished_at) {
+                    (2.., Some(last)) => {
+                        format!(", {} ticks until {}", r.ticks, central_time(last))
+                    }
+                    _ => String::new(),
+                };
                 writeln!(
                     f,
-                    "  {:>5}  {:<8}  {:<30}  service closed ({reason})",
+                    "  {:>5}  {:<8}  {:<30}  service closed ({reason}){stretch}",
                     r.run_id,
                     r.status,
                     central_time(r.started_at)

@@ -117,40 +117,44 @@ pub async fn run_batch<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<RunReport, RunError> {
     let mut timings = StageTimings::default();
+    let run_clock = Instant::now();
     let started = Instant::now();
-    // (scope, run id, resumed, first seq, last seq, entries)
-    let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
-        let range = store.preview_run(settings.max_entries_per_run).await?;
-        let scope = RunScope::Preview {
-            up_to_seq: range.last_seq.unwrap_or(0),
+    // (scope, run id, resumed, first seq, last seq, entries, what earlier attempts queued)
+    let (scope, run_id, resumed, first_seq, last_seq, entries_scanned, queued_before) =
+        if options.dry_run {
+            let range = store.preview_run(settings.max_entries_per_run).await?;
+            let scope = RunScope::Preview {
+                up_to_seq: range.last_seq.unwrap_or(0),
+            };
+            (
+                scope,
+                None,
+                false,
+                range.first_seq,
+                range.last_seq,
+                range.entries,
+                RunTotals::default(),
+            )
+        } else {
+            let run = store.open_run(settings.max_entries_per_run, now).await?;
+            tracing::info!(
+                run_id = run.run_id,
+                resumed = run.resumed,
+                entries = run.entries_claimed,
+                "batch run opened"
+            );
+            let scope = RunScope::Claimed { run_id: run.run_id };
+            let claimed = run.entries_claimed;
+            (
+                scope,
+                Some(run.run_id),
+                run.resumed,
+                run.first_seq,
+                run.last_seq,
+                claimed,
+                run.queued_before,
+            )
         };
-        (
-            scope,
-            None,
-            false,
-            range.first_seq,
-            range.last_seq,
-            range.entries,
-        )
-    } else {
-        let run = store.open_run(settings.max_entries_per_run, now).await?;
-        tracing::info!(
-            run_id = run.run_id,
-            resumed = run.resumed,
-            entries = run.entries_claimed,
-            "batch run opened"
-        );
-        let scope = RunScope::Claimed { run_id: run.run_id };
-        let claimed = run.entries_claimed;
-        (
-            scope,
-            Some(run.run_id),
-            run.resumed,
-            run.first_seq,
-            run.last_seq,
-            claimed,
-        )
-    };
     let mut report = RunReport {
         run_id,
         resumed,
@@ -158,7 +162,7 @@ pub async fn run_batch<S: Store>(
         first_seq,
         last_seq,
         entries_scanned,
-        totals: RunTotals::default(),
+        totals: queued_before,
         timings: StageTimings::default(),
         previews: Vec::new(),
     };
@@ -211,7 +215,10 @@ pub async fn run_batch<S: Store>(
     if let Some(run_id) = report.run_id {
         gate.check()?;
         let t = Instant::now();
-        store.finish_run(run_id, &report.totals, now).await?;
+        let finished_at = now + run_clock.elapsed();
+        store
+            .finish_run(run_id, &report.totals, finished_at)
+            .await?;
         commit_time += t.elapsed();
         tracing::info!(
             run_id,

@@ -41,6 +41,9 @@ pub struct OpenedRun {
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
     pub entries_claimed: u64,
+    /// What earlier attempts of a resumed run already queued (digests and their pairs), so its
+    /// totals cover the whole run; zero for a new run.
+    pub queued_before: RunTotals,
 }
 
 /// The range a dry run would take.
@@ -236,6 +239,9 @@ pub struct RunRecord {
     pub last_seq: Option<i64>,
     pub entries_claimed: u64,
     pub totals: RunTotals,
+    /// Scheduler ticks this row stands for: 1, or for a skipped row the consecutive skips with
+    /// the same reason it folds together (`started_at` the first, `finished_at` the last).
+    pub ticks: u64,
 }
 
 /// What `status` shows.
@@ -440,7 +446,9 @@ pub trait Store {
 
     async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
 
-    /// Records a run that did not happen because the service was closed.
+    /// Records a run that did not happen because the service was closed. A skip right after a
+    /// skip for the same reason extends that row (one more tick, a later last time) rather than
+    /// adding one; returns the row's id.
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
 
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;

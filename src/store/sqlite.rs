@@ -151,6 +151,7 @@ struct RunRow {
     dropped_confidential: i64,
     dropped_excluded_court: i64,
     dropped_excluded_type: i64,
+    ticks: i64,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -179,6 +180,7 @@ impl TryFrom<RunRow> for RunRecord {
                 skipped_unverified: n(r.skipped_unverified),
                 skipped_suppressed: n(r.skipped_suppressed),
             },
+            ticks: n(r.ticks),
         })
     }
 }
@@ -548,6 +550,14 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((run_id, first_seq, last_seq, claimed)) = unfinished {
+            let (digests, pairs): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT o.outbox_id), COUNT(l.outbox_id)
+                 FROM outbox o LEFT JOIN notification_ledger l ON l.outbox_id = o.outbox_id
+                 WHERE o.run_id = ?",
+            )
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(OpenedRun {
                 run_id,
@@ -555,6 +565,11 @@ impl Store for SqliteStore {
                 first_seq,
                 last_seq,
                 entries_claimed: claimed.max(0) as u64,
+                queued_before: RunTotals {
+                    digests_queued: digests.max(0) as u64,
+                    pairs_matched: pairs.max(0) as u64,
+                    ..RunTotals::default()
+                },
             });
         }
         let run_id: i64 = sqlx::query_scalar(
@@ -593,6 +608,7 @@ impl Store for SqliteStore {
             first_seq,
             last_seq,
             entries_claimed: claimed.max(0) as u64,
+            queued_before: RunTotals::default(),
         })
     }
 
@@ -1104,14 +1120,32 @@ impl Store for SqliteStore {
     }
 
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO runs (status, started_at, finished_at, skip_reason)
-             VALUES ('skipped', ?1, ?1, ?2) RETURNING run_id",
+        let mut tx = self.begin_write().await?;
+        let extended: Option<i64> = sqlx::query_scalar(
+            "UPDATE runs SET ticks = ticks + 1, finished_at = MAX(finished_at, ?1)
+             WHERE run_id = (SELECT MAX(run_id) FROM runs)
+               AND status = 'skipped' AND skip_reason = ?2
+             RETURNING run_id",
         )
         .bind(micros(at))
         .bind(reason)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let run_id = match extended {
+            Some(run_id) => run_id,
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO runs (status, started_at, finished_at, skip_reason)
+                     VALUES ('skipped', ?1, ?1, ?2) RETURNING run_id",
+                )
+                .bind(micros(at))
+                .bind(reason)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(run_id)
     }
 
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError> {
