@@ -105,6 +105,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove message bodies, delivery attempts and bounce mail text past retention, keeping
+    /// the ledger, the runs and each message's id, state and times.
+    Prune {
+        /// Remove what finished (or arrived) more than this many days ago [default:
+        /// retention.days].
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: Option<u32>,
+        /// Count what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -383,6 +397,27 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                 out!("{status}");
             }
         }
+        Command::Prune {
+            older_than,
+            dry_run,
+            json,
+        } => {
+            let days = older_than.unwrap_or(app.settings.retention.days);
+            let report = crate::prune::prune(app, days, chrono::Utc::now(), dry_run).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let c = &report.counts;
+                outln!(
+                    "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies",
+                    if dry_run { "would prune" } else { "pruned" },
+                    local_time(report.cutoff),
+                    c.message_bodies,
+                    c.delivery_attempts,
+                    c.bounce_mail_bodies
+                );
+            }
+        }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
     }
     Ok(())
@@ -480,7 +515,10 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
             let n = app.store.requeue_dead(target, chrono::Utc::now()).await?;
             match (target, n) {
                 (Some(id), 0) => {
-                    anyhow::bail!("message {id} is not dead (only dead messages can be requeued)")
+                    anyhow::bail!(
+                        "message {id} cannot be requeued (only dead messages whose body has not \
+                         been pruned can)"
+                    )
                 }
                 _ => outln!("requeued {n} dead message(s)"),
             }

@@ -67,6 +67,7 @@ pub struct Settings {
     pub bounces: BounceSettings,
     pub calendar: CalendarSettings,
     pub schedule: ScheduleSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -179,6 +180,25 @@ impl Default for ScheduleSettings {
             batch: "0 * * * * *".into(),
             delivery_every_secs: 15,
             lease_secs: 300,
+        }
+    }
+}
+
+/// How long message bodies, delivery attempts and bounce mails are kept (see `prune`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days after a message is finished (or a bounce mail received) before `prune` removes it.
+    pub days: u32,
+    /// Seconds between the daemon's prune passes; 0 turns them off.
+    pub prune_every_secs: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            days: 90,
+            prune_every_secs: 0,
         }
     }
 }
@@ -523,6 +543,7 @@ impl Settings {
                 self.schedule.delivery_every_secs,
             ),
             ("schedule.lease_secs", self.schedule.lease_secs),
+            ("retention.days", self.retention.days as u64),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod feed_limits;
 pub mod ingest;
 pub mod model;
+pub mod prune;
 pub mod scheduler;
 pub mod status;
 pub mod store;

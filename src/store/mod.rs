@@ -170,6 +170,14 @@ pub struct AttemptRow {
     pub detail: String,
 }
 
+/// What pruning removed, or would remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneCounts {
+    pub message_bodies: u64,
+    pub delivery_attempts: u64,
+    pub bounce_mail_bodies: u64,
+}
+
 /// A bounce to record: at send time, or read from a bounce mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceRecord {
@@ -398,12 +406,20 @@ pub trait Store {
         outbox_id: i64,
     ) -> Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError>;
 
-    /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime.
+    /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime; a
+    /// message whose body retention removed cannot be sent again and stays dead.
     async fn requeue_dead(
         &self,
         outbox_id: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
+    /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
+    /// mails received before it. The ledger, the runs, the outbox rows (id, Message-ID, state,
+    /// times) and the bounce records stay. With `dry_run` nothing changes; the counts say what
+    /// would go.
+    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError>;
 
     async fn store_bounce_mail(
         &self,

@@ -12,8 +12,8 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, IngestSession, LeaseInfo,
-    Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage, RunRecord,
-    RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
+    Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, PruneCounts, QueuedMessage,
+    RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, StoredEntry, SubscriptionRow,
     Suppression, UnmatchedBounce,
 };
 use crate::circuits::CIRCUITS;
@@ -955,13 +955,50 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?1, lifetime_from = ?1,
                 finished_at = NULL, lease_owner = NULL, lease_until = NULL
-             WHERE state = 'dead' AND (?2 IS NULL OR outbox_id = ?2)",
+             WHERE state = 'dead' AND (?2 IS NULL OR outbox_id = ?2)
+               AND outbox_id IN (SELECT outbox_id FROM outbox_bodies)",
         )
         .bind(micros(now))
         .bind(outbox_id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError> {
+        const FINISHED: &str = "SELECT outbox_id FROM outbox
+            WHERE state IN ('sent', 'dead', 'cancelled') AND finished_at < ?1";
+        // A dry run does the same work and rolls it back, so its counts are the real ones.
+        let mut tx = self.begin_write().await?;
+        let attempts = sqlx::query(&format!(
+            "DELETE FROM delivery_attempts WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let bodies = sqlx::query(&format!(
+            "DELETE FROM outbox_bodies WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let bounce_mails = sqlx::query(
+            "UPDATE bounce_mails SET raw = X'' WHERE received_at < ?1 AND length(raw) > 0",
+        )
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let counts = PruneCounts {
+            message_bodies: bodies.rows_affected(),
+            delivery_attempts: attempts.rows_affected(),
+            bounce_mail_bodies: bounce_mails.rows_affected(),
+        };
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
     }
 
     async fn store_bounce_mail(
