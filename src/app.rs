@@ -199,9 +199,9 @@ impl App {
     }
 
     pub async fn status(&self) -> anyhow::Result<Status> {
-        Ok(Status {
-            database: self.settings.database.shown_url(),
-            report: self.store.status(5).await?,
-        })
+        Ok(Status(
+            self.store.status(5).await?,
+            self.settings.database.shown_url(),
+        ))
     }
 }

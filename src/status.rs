@@ -7,24 +7,26 @@ use std::fmt;
 use crate::batch::render::central_time;
 use crate::store::StatusReport;
 
-#[derive(serde::Serialize)]
-pub struct Status {
-    /// The database URL, with any password masked.
-    pub database: String,
-    #[serde(flatten)]
-    pub report: StatusReport,
-}
+/// The report, and the database it was read from (its URL with any password masked).
+pub struct Status(pub StatusReport, pub String);
 
 impl Status {
+    pub fn database(&self) -> &str {
+        &self.1
+    }
+
+    /// The report as JSON, with a `database` field naming where it was read.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("status serialises")
+        let mut value = serde_json::to_value(&self.0).expect("status serialises");
+        value["database"] = serde_json::Value::String(self.1.clone());
+        serde_json::to_string_pretty(&value).expect("status serialises")
     }
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.report;
-        writeln!(f, "database         {}", self.database)?;
+        let s = &self.0;
+        writeln!(f, "database         {}", self.database())?;
         writeln!(f, "watermark        {}", s.watermark)?;
         writeln!(
             f,

@@ -202,7 +202,7 @@ async fn consecutive_skips_for_one_reason_are_one_row_with_a_count() {
     assert_ne!(ids[4], ids[5]);
 
     let status = t.app.status().await.unwrap();
-    let runs = &status.report.recent_runs;
+    let runs = &status.0.recent_runs;
     assert_eq!(runs.len(), 4, "{runs:#?}");
     let weekend = runs.iter().find(|r| r.run_id == ids[0]).unwrap();
     assert_eq!(weekend.skip_reason.as_deref(), Some("weekend"));

@@ -297,7 +297,7 @@ async fn a_weekend_backlog_waits_and_goes_out_in_one_monday_run() {
     );
     let status = t.app.status().await.unwrap();
     let skipped_runs: Vec<_> = status
-        .report
+        .0
         .recent_runs
         .iter()
         .filter(|r| r.status == "skipped")
