@@ -119,42 +119,42 @@ pub async fn run_batch<S: Store>(
     let mut timings = StageTimings::default();
     let run_clock = Instant::now();
     let started = Instant::now();
-    // (scope, run id, resumed, first seq, last seq, entries, what earlier attempts queued)
-    let (scope, run_id, resumed, first_seq, last_seq, entries_scanned, queued_before) =
-        if options.dry_run {
-            let range = store.preview_run(settings.max_entries_per_run).await?;
-            let scope = RunScope::Preview {
-                up_to_seq: range.last_seq.unwrap_or(0),
-            };
-            (
-                scope,
-                None,
-                false,
-                range.first_seq,
-                range.last_seq,
-                range.entries,
-                RunTotals::default(),
-            )
-        } else {
-            let run = store.open_run(settings.max_entries_per_run, now).await?;
-            tracing::info!(
-                run_id = run.run_id,
-                resumed = run.resumed,
-                entries = run.entries_claimed,
-                "batch run opened"
-            );
-            let scope = RunScope::Claimed { run_id: run.run_id };
-            let claimed = run.entries_claimed;
-            (
-                scope,
-                Some(run.run_id),
-                run.resumed,
-                run.first_seq,
-                run.last_seq,
-                claimed,
-                run.queued_before,
-            )
+    // What earlier attempts of a resumed run queued: its totals cover the whole run.
+    let mut queued_before = RunTotals::default();
+    // (scope, run id, resumed, first seq, last seq, entries)
+    let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
+        let range = store.preview_run(settings.max_entries_per_run).await?;
+        let scope = RunScope::Preview {
+            up_to_seq: range.last_seq.unwrap_or(0),
         };
+        (
+            scope,
+            None,
+            false,
+            range.first_seq,
+            range.last_seq,
+            range.entries,
+        )
+    } else {
+        let run = store.open_run(settings.max_entries_per_run, now).await?;
+        queued_before = run.queued_before;
+        tracing::info!(
+            run_id = run.run_id,
+            resumed = run.resumed,
+            entries = run.entries_claimed,
+            "batch run opened"
+        );
+        let scope = RunScope::Claimed { run_id: run.run_id };
+        let claimed = run.entries_claimed;
+        (
+            scope,
+            Some(run.run_id),
+            run.resumed,
+            run.first_seq,
+            run.last_seq,
+            claimed,
+        )
+    };
     let mut report = RunReport {
         run_id,
         resumed,
@@ -215,10 +215,9 @@ pub async fn run_batch<S: Store>(
     if let Some(run_id) = report.run_id {
         gate.check()?;
         let t = Instant::now();
-        let finished_at = now + run_clock.elapsed();
-        store
-            .finish_run(run_id, &report.totals, finished_at)
-            .await?;
+        // The clock at the finish: the run's instant plus the time it took.
+        let now = now + run_clock.elapsed();
+        store.finish_run(run_id, &report.totals, now).await?;
         commit_time += t.elapsed();
         tracing::info!(
             run_id,
