@@ -46,6 +46,16 @@ fn holder_name() -> (String, String, i64) {
     (name, host, pid)
 }
 
+/// The configured database could not be opened (a missing directory, no permission, not a
+/// database); an operator's configuration problem, named with where it points.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the database {url}")]
+pub struct DatabaseUnavailable {
+    pub url: String,
+    #[source]
+    pub source: crate::store::StoreError,
+}
+
 pub struct App {
     pub settings: Settings,
     pub store: SqliteStore,
@@ -60,7 +70,10 @@ impl App {
             Duration::from_millis(settings.database.busy_timeout_ms),
         )
         .await
-        .with_context(|| format!("opening database {}", settings.database.url))?;
+        .map_err(|source| DatabaseUnavailable {
+            url: settings.database.shown_url(),
+            source,
+        })?;
         store.migrate().await.context("migrating the database")?;
         Ok(App { settings, store })
     }
@@ -186,6 +199,9 @@ impl App {
     }
 
     pub async fn status(&self) -> anyhow::Result<Status> {
-        Ok(Status(self.store.status(5).await?))
+        Ok(Status(
+            self.store.status(5).await?,
+            self.settings.database.shown_url(),
+        ))
     }
 }

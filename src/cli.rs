@@ -9,10 +9,8 @@ use crate::app::App;
 use crate::batch::{RunOptions, RunReport};
 use crate::ingest::FeedKind;
 
-/// Exit code for a configuration error (sysexits EX_CONFIG).
-pub const EXIT_CONFIG: i32 = 78;
-/// Exit code when another batch run holds the lease (sysexits EX_TEMPFAIL).
-pub const EXIT_LEASE_HELD: i32 = 75;
+pub use crate::exit::{EXIT_CONFIG, EXIT_LEASE_HELD};
+use crate::{out, outln};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,7 +24,8 @@ pub const EXIT_LEASE_HELD: i32 = 75;
         Configuration: built-in defaults, then the TOML file given by --config (or \
         ./mcap-notify.toml if present), then MCAP_NOTIFY__SECTION__KEY environment variables.\n\n\
         Exit codes: 0 success (a run skipped because the service is closed is a success), \
-        1 failure, 2 bad command line, 75 another batch run holds the lease, 78 bad configuration."
+        1 failure, 2 bad command line, 75 another batch run holds the lease, 78 bad configuration \
+        (or a database that cannot be opened)."
 )]
 pub struct Cli {
     /// A TOML configuration file (default: ./mcap-notify.toml if it exists).
@@ -103,6 +102,20 @@ pub enum Command {
     /// Show the watermark, the queue and the last runs.
     Status {
         /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove message bodies, delivery attempts and bounce mail text past retention, keeping
+    /// the ledger, the runs and each message's id, state and times.
+    Prune {
+        /// Remove what finished (or arrived) more than this many days ago [default:
+        /// retention.days].
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: Option<u32>,
+        /// Count what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -281,10 +294,10 @@ pub fn describe_run(report: &RunReport) -> String {
 /// Runs one command against an opened application.
 pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Migrate => println!("database is up to date"),
+        Command::Migrate => outln!("database is up to date"),
         Command::Ingest { kind, file } => {
             let summary = app.ingest(kind, &file).await?;
-            println!(
+            outln!(
                 "{}: {} {kind} records ({} applied, {} unchanged)",
                 file.display(),
                 summary.records,
@@ -304,9 +317,9 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             spinner.finish_and_clear();
             match outcome? {
                 crate::app::RunOutcome::Ran(report) if args.json => {
-                    println!("{}", serde_json::to_string_pretty(&report)?)
+                    outln!("{}", serde_json::to_string_pretty(&report)?)
                 }
-                crate::app::RunOutcome::Ran(report) => print!("{}", describe_run(&report)),
+                crate::app::RunOutcome::Ran(report) => out!("{}", describe_run(&report)),
                 crate::app::RunOutcome::Skipped { run_id, state } => {
                     let reason = state
                         .closed
@@ -318,9 +331,9 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                         let value = serde_json::json!({
                             "skipped": true, "run_id": run_id, "reason": reason, "reopens_at": reopens,
                         });
-                        println!("{}", serde_json::to_string_pretty(&value)?);
+                        outln!("{}", serde_json::to_string_pretty(&value)?);
                     } else {
-                        println!(
+                        outln!(
                             "run {run_id} skipped: the service is closed ({reason}); it reopens {}",
                             state
                                 .reopens_at
@@ -345,16 +358,16 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             let report = app.deliver(ignore_windows).await?;
             if let Some(reason) = &report.held {
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    outln!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
-                    println!("delivery held: the service is closed ({reason}); --ignore-windows sends anyway");
+                    outln!("delivery held: the service is closed ({reason}); --ignore-windows sends anyway");
                 }
                 return Ok(());
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
+                outln!(
                     "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} expired, {} cancelled, {} withheld; {} addresses suppressed",
                     app.transport()?.describe(),
                     report.sent,
@@ -367,7 +380,7 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                     report.suppressed
                 );
                 for (id, to, error) in &report.failures {
-                    println!("  message {id} to {to}: {error}");
+                    outln!("  message {id} to {to}: {error}");
                 }
             }
         }
@@ -379,9 +392,30 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Status { json } => {
             let status = app.status().await?;
             if json {
-                println!("{}", status.to_json());
+                outln!("{}", status.to_json());
             } else {
-                print!("{status}");
+                out!("{status}");
+            }
+        }
+        Command::Prune {
+            older_than,
+            dry_run,
+            json,
+        } => {
+            let days = older_than.unwrap_or(app.settings.retention.days);
+            let report = crate::prune::prune(app, days, chrono::Utc::now(), dry_run).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let c = &report.counts;
+                outln!(
+                    "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies",
+                    if dry_run { "would prune" } else { "pruned" },
+                    local_time(report.cutoff),
+                    c.message_bodies,
+                    c.delivery_attempts,
+                    c.bounce_mail_bodies
+                );
             }
         }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
@@ -397,12 +431,12 @@ fn print_rows<T: serde::Serialize>(
     line: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(rows)?);
+        outln!("{}", serde_json::to_string_pretty(rows)?);
     } else if rows.is_empty() {
-        println!("{empty}");
+        outln!("{empty}");
     } else {
         for row in rows {
-            println!("{}", line(row));
+            outln!("{}", line(row));
         }
     }
     Ok(())
@@ -439,16 +473,17 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
             };
             if json {
                 let value = serde_json::json!({"message": entry, "attempts": attempts});
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                outln!("{}", serde_json::to_string_pretty(&value)?);
                 return Ok(());
             }
-            println!("message {}  {}", entry.outbox_id, entry.message_id);
-            println!(
+            outln!("message {}  {}", entry.outbox_id, entry.message_id);
+            outln!(
                 "  to         {} (account {})",
-                entry.recipient, entry.account_id
+                entry.recipient,
+                entry.account_id
             );
-            println!("  subject    {}", entry.subject);
-            println!(
+            outln!("  subject    {}", entry.subject);
+            outln!(
                 "  state      {}{}",
                 entry.state,
                 if entry.policy_flag {
@@ -457,16 +492,16 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
                     ""
                 }
             );
-            println!("  queued     {}", local_time(entry.created_at));
+            outln!("  queued     {}", local_time(entry.created_at));
             if entry.state == "queued" {
-                println!("  next try   {}", local_time(entry.next_attempt_at));
+                outln!("  next try   {}", local_time(entry.next_attempt_at));
             }
             if let Some(done) = entry.finished_at {
-                println!("  finished   {}", local_time(done));
+                outln!("  finished   {}", local_time(done));
             }
-            println!("  attempts   {}", attempts.len());
+            outln!("  attempts   {}", attempts.len());
             for a in attempts {
-                println!(
+                outln!(
                     "    #{:<3} {}  {:<9}  {}",
                     a.attempt,
                     local_time(a.at),
@@ -480,9 +515,12 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
             let n = app.store.requeue_dead(target, chrono::Utc::now()).await?;
             match (target, n) {
                 (Some(id), 0) => {
-                    anyhow::bail!("message {id} is not dead (only dead messages can be requeued)")
+                    anyhow::bail!(
+                        "message {id} cannot be requeued (only dead messages whose body has not \
+                         been pruned can)"
+                    )
                 }
-                _ => println!("requeued {n} dead message(s)"),
+                _ => outln!("requeued {n} dead message(s)"),
             }
         }
     }
@@ -498,7 +536,7 @@ async fn suppressions(
     match action {
         Some(SuppressionAction::Remove { email }) => {
             if app.store.unsuppress(&email).await? {
-                println!("{email} is no longer suppressed");
+                outln!("{email} is no longer suppressed");
             } else {
                 anyhow::bail!("{email} is not suppressed");
             }
@@ -532,10 +570,10 @@ pub fn parse_bounce_files(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
         }));
         if !json {
             if parsed.recipients.is_empty() {
-                println!("{}: not a bounce", file.display());
+                outln!("{}: not a bounce", file.display());
             }
             for r in &parsed.recipients {
-                println!(
+                outln!(
                     "{}: {} status {} action {} verdict {}",
                     file.display(),
                     r.address,
@@ -547,7 +585,7 @@ pub fn parse_bounce_files(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
 }
@@ -562,9 +600,9 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
             let report =
                 crate::bounce::ingest_mails(&app.store, &policy, mails, chrono::Utc::now()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
+                outln!(
                     "{} mails: {} matched to our messages, {} unmatched (kept; see `bounces unmatched`), {} not bounces; {} bounces recorded, {} addresses suppressed",
                     report.mails, report.matched, report.unmatched, report.not_bounces, report.bounces_recorded, report.suppressed
                 );
@@ -627,26 +665,26 @@ async fn calendar(
             "reopens_at": state.reopens_at.map(|t| t.with_timezone(&zone).to_rfc3339()),
             "next_runs": runs.iter().map(|t| t.with_timezone(&zone).to_rfc3339()).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let local = at.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z");
     match (&state.closed, state.reopens_at) {
-        (None, _) => println!("{local}: open"),
-        (Some(reason), Some(reopens)) => println!(
+        (None, _) => outln!("{local}: open"),
+        (Some(reason), Some(reopens)) => outln!(
             "{local}: closed ({}); reopens {}",
             reason.describe(),
             reopens
                 .with_timezone(&zone)
                 .format("%a %Y-%m-%d %H:%M:%S %Z")
         ),
-        (Some(reason), None) => println!(
+        (Some(reason), None) => outln!(
             "{local}: closed ({}); no opening within a year",
             reason.describe()
         ),
     }
     for t in runs {
-        println!(
+        outln!(
             "  run at {}",
             t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M:%S %Z")
         );
@@ -688,7 +726,7 @@ async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
                 reason,
             };
             let ids = record(vec![outage]).await?;
-            println!("recorded outage {}", ids[0]);
+            outln!("recorded outage {}", ids[0]);
         }
         OutageAction::List { json } => {
             let rows = app.store.outages().await?;
@@ -706,12 +744,12 @@ async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
             if !app.store.remove_outage(id).await? {
                 anyhow::bail!("no outage {id}");
             }
-            println!("removed outage {id}");
+            outln!("removed outage {id}");
         }
         OutageAction::Import { file } => {
             let outages = crate::calendar::read_outage_csv(&file, &calendar)?;
             let ids = record(outages).await?;
-            println!("{}: recorded {} outages", file.display(), ids.len());
+            outln!("{}: recorded {} outages", file.display(), ids.len());
         }
     }
     Ok(())

@@ -67,6 +67,7 @@ pub struct Settings {
     pub bounces: BounceSettings,
     pub calendar: CalendarSettings,
     pub schedule: ScheduleSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -179,6 +180,25 @@ impl Default for ScheduleSettings {
             batch: "0 * * * * *".into(),
             delivery_every_secs: 15,
             lease_secs: 300,
+        }
+    }
+}
+
+/// How long message bodies, delivery attempts and bounce mails are kept (see `prune`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days after a message is finished (or a bounce mail received) before `prune` removes it.
+    pub days: u32,
+    /// Seconds between the daemon's prune passes; 0 turns them off.
+    pub prune_every_secs: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            days: 90,
+            prune_every_secs: 0,
         }
     }
 }
@@ -395,6 +415,9 @@ impl Settings {
             .add_source(env_only)
             .build()
             .map_err(ConfigError::Value)?;
+        check_enum::<TransportKind>(&merged, "delivery.transport")?;
+        check_enum::<DigestStyle>(&merged, "digest.style")?;
+        check_enum::<LogFormat>(&merged, "log.format")?;
         let settings: Settings = merged.try_deserialize().map_err(ConfigError::Value)?;
         settings.validate()?;
         Ok(settings)
@@ -520,6 +543,7 @@ impl Settings {
                 self.schedule.delivery_every_secs,
             ),
             ("schedule.lease_secs", self.schedule.lease_secs),
+            ("retention.days", self.retention.days as u64),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {
@@ -531,12 +555,90 @@ impl Settings {
         Ok(())
     }
 
+    /// Refuses the built-in placeholder secrets: anything but the demo must set its own.
+    pub fn refuse_placeholder_secrets(&self) -> Result<(), ConfigError> {
+        if self.mail.token_secret == MailSettings::default().token_secret {
+            return Err(ConfigError::Invalid {
+                key: "mail.token_secret",
+                reason: format!(
+                    "is still the built-in placeholder, which anyone can use to forge \
+                     unsubscribe links; set a secret of your own in {ENV_PREFIX}__MAIL__TOKEN_SECRET \
+                     or under [mail] in the configuration file (only `demo` runs without one)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Every key a configuration may set, dotted (`delivery.file_dir`).
     pub fn known_keys() -> BTreeSet<String> {
         let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
         let mut keys = BTreeSet::new();
         collect_json_keys(&defaults, "", &mut keys);
         keys
+    }
+}
+
+/// A value of an enum-valued key that names no variant is refused with the variants (serde's own
+/// message lists them), instead of the config crate's message that does not.
+fn check_enum<T: serde::de::DeserializeOwned>(
+    merged: &config::Config,
+    key: &'static str,
+) -> Result<(), ConfigError> {
+    let Ok(value) = merged.get_string(key) else {
+        return Ok(());
+    };
+    match serde_json::from_value::<T>(serde_json::Value::String(value)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ConfigError::Invalid {
+            key,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Warnings for environment variables that start like ours but use single underscores
+/// (`MCAP_NOTIFY_DATABASE_URL`): they are ignored, which is easy to miss.
+pub fn look_alike_env_vars(env: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let known = Settings::known_keys();
+    let mut warnings: Vec<String> = env
+        .into_iter()
+        .filter_map(|(name, _)| {
+            let rest = name.strip_prefix(ENV_PREFIX)?;
+            if rest.starts_with("__") || !rest.starts_with('_') {
+                return None;
+            }
+            let wanted = rest.trim_start_matches('_').to_lowercase();
+            let hint = known
+                .iter()
+                .find(|k| k.replace('.', "_") == wanted)
+                .map(|k| {
+                    format!(
+                        "; did you mean {ENV_PREFIX}__{}?",
+                        k.to_uppercase().replace('.', "__")
+                    )
+                })
+                .unwrap_or_default();
+            Some(format!(
+                "environment variable {name} is ignored: settings are read from \
+                 {ENV_PREFIX}__SECTION__KEY (double underscores){hint}"
+            ))
+        })
+        .collect();
+    warnings.sort();
+    warnings
+}
+
+impl DatabaseSettings {
+    /// The database URL as it may be shown: a password in it is replaced by `***`.
+    pub fn shown_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            _ => self.url.clone(),
+        }
     }
 }
 
@@ -603,5 +705,36 @@ fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), Conf
                 known: known.into_iter().collect::<Vec<_>>().join(", "),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_database_url_is_never_shown() {
+        let mut db = DatabaseSettings::default();
+        assert_eq!(db.shown_url(), "sqlite://mcap-notify.db");
+        db.url = "postgres://notify:hunter2@db.example.org/mcap".into();
+        assert_eq!(db.shown_url(), "postgres://notify:***@db.example.org/mcap");
+    }
+
+    #[test]
+    fn look_alike_variables_are_named_with_the_one_that_works() {
+        let env = [
+            ("MCAP_NOTIFY_DATABASE_URL", "x"),
+            ("MCAP_NOTIFY__DATABASE__URL", "x"),
+            ("MCAP_NOTIFY_MAIL_TOKEN_SECRET", "x"),
+            ("MCAP_NOTIFY_NOTHING", "x"),
+            ("MCAP_NOTIFYX", "x"),
+            ("HOME", "x"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let warnings = look_alike_env_vars(env);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("did you mean MCAP_NOTIFY__DATABASE__URL?"));
+        assert!(warnings[1].contains("did you mean MCAP_NOTIFY__MAIL__TOKEN_SECRET?"));
+        assert!(!warnings[2].contains("did you mean"));
     }
 }

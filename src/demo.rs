@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::batch::RunOptions;
 use crate::circuits::CIRCUITS;
-use crate::config::{Settings, TransportKind};
+use crate::config::{Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
 use crate::ingest::FeedKind;
 use crate::model::{Account, Case, Court, DocketEntry, Party};
 use crate::store::RunTotals;
@@ -601,6 +601,25 @@ fn write_feeds(
     Ok((files, figures))
 }
 
+/// Writes the demo's `mcap-notify.toml` into its directory, so that commands run there use the
+/// demo's database, outbox and token secret rather than the defaults.
+fn write_config(dir: &Path, settings: &Settings) -> anyhow::Result<()> {
+    // A JSON string is a valid TOML basic string (the same escapes).
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let text = format!(
+        "# Written by `mcap-notify demo`: commands run in this directory use the demo's\n\
+         # database, outbox and token secret.\n\n\
+         [database]\nurl = {}\n\n\
+         [delivery]\ntransport = \"file\"\nfile_dir = {}\n\n\
+         [mail]\ntoken_secret = {}\n",
+        quoted(&settings.database.url),
+        quoted(&settings.delivery.file_dir.display().to_string()),
+        quoted(settings.mail.token_secret.expose()),
+    );
+    let path = dir.join(DEFAULT_CONFIG_FILE);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Builds and runs the demo in `dir`, printing a summary.
 pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::Result<()> {
     prepare_dir(dir)?;
@@ -608,6 +627,8 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     settings.database.url = format!("sqlite://{}", dir.join("mcap-demo.db").display());
     settings.delivery.transport = TransportKind::File;
     settings.delivery.file_dir = dir.join("outbox");
+    settings.mail.token_secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
+    write_config(&dir, &settings)?;
     let app = App::open(settings).await?;
 
     let (files, figures) = write_feeds(&dir.join("feeds"), size, Utc::now())?;
@@ -645,8 +666,8 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     let delivery_time = started.elapsed();
 
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    println!("mcap-notify demo in {}", dir.display());
-    println!(
+    crate::outln!("mcap-notify demo in {}", dir.display());
+    crate::outln!(
         "  feeds      {} cases in 46 circuits, {} accounts, {} subscriptions, {} docket entries, ingested in {:.0} ms ({})",
         figures.cases,
         figures.accounts,
@@ -655,7 +676,7 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         ms(ingest_time),
         dir.join("feeds").display()
     );
-    println!(
+    crate::outln!(
         "  batch      {} run(s): {} entries scanned, {} notifiable ({} voided, {} confidential withheld), {} (account, entry) pairs, {:.0} ms",
         runs,
         scanned,
@@ -665,20 +686,21 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         t.pairs_matched,
         ms(batch_time)
     );
-    println!(
+    crate::outln!(
         "  digests    {} queued, one per account per run; {} unverified accounts skipped",
-        t.digests_queued, t.skipped_unverified,
+        t.digests_queued,
+        t.skipped_unverified,
     );
-    println!(
+    crate::outln!(
         "  messages   {} written as .eml files to {} ({:.0} ms)",
         delivery.sent,
         dir.join("outbox").display(),
         ms(delivery_time)
     );
-    println!(
-        "  database   {} (try: MCAP_NOTIFY__DATABASE__URL=sqlite://{} mcap-notify status)",
+    crate::outln!(
+        "  database   {} (its {DEFAULT_CONFIG_FILE} points commands run there at it: try `cd {} && mcap-notify status`)",
         dir.join("mcap-demo.db").display(),
-        dir.join("mcap-demo.db").display()
+        dir.display()
     );
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Feed ingestion: JSON Lines files of courts, cases, docket entries, accounts and
 //! subscriptions. A file is validated line by line and then written in one transaction, so a
-//! single bad line rejects the whole file with `FILE:LINE: reason` and changes nothing.
+//! single bad line rejects the whole file with `FILE:LINE: reason` and changes nothing. A UTF-8
+//! byte order mark at the start of a file is accepted; records over the limits of
+//! [`crate::feed_limits`] are refused.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,8 +11,9 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use crate::feed_limits::{self as limits, check_items, check_text};
 use crate::model::{is_circuit_case_number, Account, Case, Court, DocketEntry};
 use crate::store::{IngestFault, IngestSession, Store, StoreError};
 
@@ -142,10 +145,17 @@ pub async fn ingest_reader<S: Store, R: AsyncBufRead + Unpin>(
     let mut summary = IngestSummary::default();
     let mut line = String::new();
     let mut number = 0u64;
+    let bad_line = |number, reason: String| IngestError::BadLine {
+        file: name.to_string(),
+        line: number,
+        reason,
+    };
     loop {
         line.clear();
         number += 1;
-        let read = reader
+        // One byte past the limit (and its newline) is enough to know a line is too long.
+        let read = (&mut reader)
+            .take(limits::MAX_LINE_BYTES as u64 + 1)
             .read_line(&mut line)
             .await
             .map_err(|source| IngestError::Read {
@@ -157,20 +167,30 @@ pub async fn ingest_reader<S: Store, R: AsyncBufRead + Unpin>(
             break;
         }
         progress.inc(read as u64);
-        if line.trim().is_empty() {
+        if line.strip_suffix('\n').unwrap_or(&line).len() > limits::MAX_LINE_BYTES {
+            progress.finish_and_clear();
+            return Err(bad_line(
+                number,
+                format!(
+                    "the line is longer than {} bytes, the limit for one record",
+                    limits::MAX_LINE_BYTES
+                ),
+            ));
+        }
+        let text = match number {
+            1 => line.strip_prefix('\u{feff}').unwrap_or(&line),
+            _ => &line,
+        };
+        if text.trim().is_empty() {
             continue;
         }
         summary.records += 1;
-        match apply_line(&mut session, kind, line.trim_end()).await {
+        match apply_line(&mut session, kind, text.trim_end()).await {
             Ok(Applied::Changed) => summary.applied += 1,
             Ok(Applied::Unchanged) => summary.unchanged += 1,
             Err(IngestFault::Rejected(reason)) => {
                 progress.finish_and_clear();
-                return Err(IngestError::BadLine {
-                    file: name.to_string(),
-                    line: number,
-                    reason,
-                });
+                return Err(bad_line(number, reason));
             }
             Err(IngestFault::Store(source)) => {
                 progress.finish_and_clear();
@@ -215,10 +235,43 @@ fn parse<T: DeserializeOwned>(line: &str) -> Result<T, IngestFault> {
             IngestFault::Rejected(format!("not valid JSON: {message}"))
         } else if path == "." {
             IngestFault::Rejected(message)
+        } else if let Some(local) = time_without_offset(line, &path) {
+            IngestFault::Rejected(format!(
+                "field `{path}`: `{local}` has no UTC offset; give one, like `{local}-06:00` or `{local}Z`"
+            ))
         } else {
             IngestFault::Rejected(format!("field `{path}`: {message}"))
         }
     })
+}
+
+/// The text at `path` (as serde_path_to_error prints it) when it is a date and time that lacks
+/// only its offset, the commonest mistake in a hand-made feed.
+fn time_without_offset(line: &str, path: &str) -> Option<String> {
+    let root: serde_json::Value = serde_json::from_str(line).ok()?;
+    let mut value = &root;
+    for segment in path.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        value = value.get(key)?;
+        if let Some(i) = index {
+            value = value.get(i)?;
+        }
+    }
+    let text = value.as_str()?;
+    text.parse::<chrono::NaiveDateTime>()
+        .is_ok()
+        .then(|| text.to_string())
+}
+
+/// Each (field, text, limit) within its limit.
+fn within_limits(fields: &[(&str, &str, usize)]) -> Result<(), IngestFault> {
+    for (field, value, max) in fields {
+        check_text(field, value, *max).map_err(IngestFault::Rejected)?;
+    }
+    Ok(())
 }
 
 /// Whether a JSON object line carries `key` (to tell a void from an entry, a stop from a start).
@@ -260,6 +313,25 @@ async fn apply_line<I: IngestSession>(
 }
 
 async fn apply_court<I: IngestSession>(s: &mut I, court: Court) -> Result<Applied, IngestFault> {
+    within_limits(&[
+        ("court_id", &court.court_id, limits::ID_CHARS),
+        ("name", &court.name, limits::NAME_CHARS),
+    ])?;
+    let excluded = &court.track_excluded_case_types;
+    check_items(
+        "track_excluded_case_types",
+        excluded.len(),
+        limits::LIST_ITEMS,
+    )
+    .map_err(IngestFault::Rejected)?;
+    for (i, case_type) in excluded.iter().enumerate() {
+        check_text(
+            &format!("track_excluded_case_types[{i}]"),
+            case_type,
+            limits::CODE_CHARS,
+        )
+        .map_err(IngestFault::Rejected)?;
+    }
     require_text("court_id", &court.court_id)?;
     require_text("name", &court.name)?;
     s.upsert_court(&court).await?;
@@ -275,6 +347,27 @@ async fn apply_case<I: IngestSession>(s: &mut I, case: Case) -> Result<Applied, 
     }
     require_text("case_type", &case.case_type)?;
     require_text("caption", &case.caption)?;
+    within_limits(&[
+        ("court_id", &case.court_id, limits::ID_CHARS),
+        ("case_type", &case.case_type, limits::CODE_CHARS),
+        ("caption", &case.caption, limits::CAPTION_CHARS),
+    ])?;
+    check_items("parties", case.parties.len(), limits::LIST_ITEMS)
+        .map_err(IngestFault::Rejected)?;
+    for (i, party) in case.parties.iter().enumerate() {
+        within_limits(&[
+            (
+                &format!("parties[{i}].name"),
+                &party.name,
+                limits::NAME_CHARS,
+            ),
+            (
+                &format!("parties[{i}].role"),
+                &party.role,
+                limits::NAME_CHARS,
+            ),
+        ])?;
+    }
     if !s.court_exists(&case.court_id).await? {
         return reject(format!("unknown court `{}`", case.court_id));
     }
@@ -288,6 +381,14 @@ async fn apply_entry<I: IngestSession>(
 ) -> Result<Applied, IngestFault> {
     require_text("entry_id", &entry.entry_id)?;
     require_text("code", &entry.code)?;
+    within_limits(&[
+        ("entry_id", &entry.entry_id, limits::ID_CHARS),
+        ("case_number", &entry.case_number, limits::ID_CHARS),
+        ("code", &entry.code, limits::CODE_CHARS),
+        ("description", &entry.description, limits::CAPTION_CHARS),
+        ("text", &entry.text, limits::TEXT_CHARS),
+        ("filed_by", &entry.filed_by, limits::NAME_CHARS),
+    ])?;
     if let Some(stored) = s.entry(&entry.entry_id).await? {
         if stored.entry == entry {
             return Ok(Applied::Unchanged);
@@ -318,6 +419,7 @@ async fn apply_entry<I: IngestSession>(
 }
 
 async fn apply_void<I: IngestSession>(s: &mut I, void: EntryVoid) -> Result<Applied, IngestFault> {
+    within_limits(&[("entry_id", &void.entry_id, limits::ID_CHARS)])?;
     match s.entry(&void.entry_id).await? {
         None => reject(format!("cannot void unknown entry `{}`", void.entry_id)),
         Some(stored) if stored.voided_at.is_some() => Ok(Applied::Unchanged),
@@ -333,6 +435,10 @@ async fn apply_account<I: IngestSession>(
     account: Account,
 ) -> Result<Applied, IngestFault> {
     require_text("account_id", &account.account_id)?;
+    within_limits(&[
+        ("account_id", &account.account_id, limits::ID_CHARS),
+        ("email", &account.email, limits::EMAIL_CHARS),
+    ])?;
     if let Err(e) = account.email.parse::<lettre::Address>() {
         return reject(format!(
             "field `email`: `{}` is not a mail address ({e})",
@@ -348,6 +454,10 @@ async fn require_account_and_case<I: IngestSession>(
     account_id: &str,
     case_number: &str,
 ) -> Result<crate::model::CaseTrackability, IngestFault> {
+    within_limits(&[
+        ("account_id", account_id, limits::ID_CHARS),
+        ("case_number", case_number, limits::ID_CHARS),
+    ])?;
     if !s.account_exists(account_id).await? {
         return reject(format!("unknown account `{account_id}`"));
     }

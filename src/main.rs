@@ -5,12 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
-use mcap_notify::app::{App, LeaseHeld};
-use mcap_notify::cli::{
-    execute, parse_bounce_files, BounceAction, Cli, Command, EXIT_CONFIG, EXIT_LEASE_HELD,
-};
-use mcap_notify::config::Settings;
-use mcap_notify::{demo, scheduler, telemetry};
+use mcap_notify::app::App;
+use mcap_notify::cli::{execute, parse_bounce_files, BounceAction, Cli, Command};
+use mcap_notify::config::{look_alike_env_vars, Settings};
+use mcap_notify::{demo, exit, scheduler, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,19 +20,21 @@ async fn main() -> ExitCode {
     {
         return match parse_bounce_files(files, *json) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
+            Err(e) => exit::fail(&e),
         };
+    }
+    for warning in look_alike_env_vars(std::env::vars()) {
+        eprintln!("warning: {warning}");
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(e) => return exit::fail(&e.into()),
     };
+    if !matches!(cli.command, Command::Demo { .. }) {
+        if let Err(e) = settings.refuse_placeholder_secrets() {
+            return exit::fail(&e.into());
+        }
+    }
     telemetry::init(&settings.log);
     let result = match cli.command {
         Command::Demo { dir, seed, scale } => {
@@ -51,13 +51,6 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.downcast_ref::<LeaseHeld>().is_some() {
-                ExitCode::from(EXIT_LEASE_HELD as u8)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(e) => exit::fail(&e),
     }
 }

@@ -179,6 +179,11 @@ impl SuppressionReason {
 /// five-digit sequence, and an optional `-NN` suffix; for example `14BA-CV01093` or
 /// `1611-CR03626-01`. Ticket-style numbers of the Fine Collection Center do not qualify.
 pub fn is_circuit_case_number(number: &str) -> bool {
+    // Every character of the format is ASCII; checking that first keeps the byte slicing below
+    // on character boundaries.
+    if !number.is_ascii() {
+        return false;
+    }
     let (main, suffix) = match number.len() {
         n if n > 3 && number.as_bytes()[n - 3] == b'-' && number[..n - 3].contains('-') => {
             (&number[..n - 3], Some(&number[n - 2..]))
@@ -222,6 +227,7 @@ mod tests {
             "14BAXY-CV01093",
             "14BA-CV01093-1",
             "14BA-C101093",
+            "1éA-CV01093",
             "",
         ] {
             assert!(!is_circuit_case_number(bad), "{bad}");

@@ -97,6 +97,7 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     scheduler.add(job).await?;
     scheduler.start().await?;
     tracing::info!(cadence = %app.settings.schedule.batch, "daemon started");
+    let pruner = crate::prune::spawn_periodic(app.clone(), stop.clone());
 
     let every = Duration::from_secs(app.settings.schedule.delivery_every_secs);
     while !stop.load(Ordering::SeqCst) {
@@ -120,6 +121,7 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     scheduler.shutdown().await?;
     // Wait for a run in progress to reach its next commit and stop there.
     let _ = busy.lock().await;
+    let _ = pruner.await;
     tracing::info!("daemon stopped");
     Ok(())
 }

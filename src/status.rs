@@ -1,22 +1,32 @@
-//! The `status` report for operators: watermark, pending entries, queue counts, recent runs,
-//! as a table for people or JSON for scripts.
+//! The `status` report for operators: the database it read (so nobody mistakes one database
+//! for another), watermark, pending entries, queue counts, recent runs, as a table for people or
+//! JSON for scripts.
 
 use std::fmt;
 
 use crate::batch::render::central_time;
 use crate::store::StatusReport;
 
-pub struct Status(pub StatusReport);
+/// The report, and the database it was read from (its URL with any password masked).
+pub struct Status(pub StatusReport, pub String);
 
 impl Status {
+    pub fn database(&self) -> &str {
+        &self.1
+    }
+
+    /// The report as JSON, with a `database` field naming where it was read.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(&self.0).expect("status serialises")
+        let mut value = serde_json::to_value(&self.0).expect("status serialises");
+        value["database"] = serde_json::Value::String(self.1.clone());
+        serde_json::to_string_pretty(&value).expect("status serialises")
     }
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.0;
+        writeln!(f, "database         {}", self.database())?;
         writeln!(f, "watermark        {}", s.watermark)?;
         writeln!(
             f,
@@ -58,9 +68,15 @@ impl fmt::Display for Status {
         )?;
         for r in &s.recent_runs {
             if let Some(reason) = &r.skip_reason {
+                let stretch = match (r.ticks, r.finished_at) {
+                    (2.., Some(last)) => {
+                        format!(", {} ticks until {}", r.ticks, central_time(last))
+                    }
+                    _ => String::new(),
+                };
                 writeln!(
                     f,
-                    "  {:>5}  {:<8}  {:<30}  service closed ({reason})",
+                    "  {:>5}  {:<8}  {:<30}  service closed ({reason}){stretch}",
                     r.run_id,
                     r.status,
                     central_time(r.started_at)

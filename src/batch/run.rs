@@ -112,7 +112,10 @@ pub async fn run_batch<S: Store>(
     now: DateTime<Utc>,
 ) -> Result<RunReport, RunError> {
     let mut timings = StageTimings::default();
+    let run_clock = Instant::now();
     let started = Instant::now();
+    // What earlier attempts of a resumed run queued: its totals cover the whole run.
+    let mut queued_before = RunTotals::default();
     // (scope, run id, resumed, first seq, last seq, entries)
     let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
         let range = store.preview_run(settings.max_entries_per_run).await?;
@@ -132,6 +135,7 @@ pub async fn run_batch<S: Store>(
         // else they held is queued again by this very run.
         super::withhold(store, now).await?;
         let run = store.open_run(settings.max_entries_per_run, now).await?;
+        queued_before = run.queued_before;
         tracing::info!(
             run_id = run.run_id,
             resumed = run.resumed,
@@ -156,7 +160,7 @@ pub async fn run_batch<S: Store>(
         first_seq,
         last_seq,
         entries_scanned,
-        totals: RunTotals::default(),
+        totals: queued_before,
         timings: StageTimings::default(),
         previews: Vec::new(),
     };
@@ -210,6 +214,8 @@ pub async fn run_batch<S: Store>(
     if let Some(run_id) = report.run_id {
         gate.check()?;
         let t = Instant::now();
+        // The clock at the finish: the run's instant plus the time it took.
+        let now = now + run_clock.elapsed();
         store.finish_run(run_id, &report.totals, now).await?;
         commit_time += t.elapsed();
         tracing::info!(

@@ -64,6 +64,9 @@ pub struct OpenedRun {
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
     pub entries_claimed: u64,
+    /// What earlier attempts of a resumed run already queued (digests and their pairs), so its
+    /// totals cover the whole run; zero for a new run.
+    pub queued_before: RunTotals,
 }
 
 /// The range a dry run would take.
@@ -224,6 +227,14 @@ pub struct AttemptRow {
     pub detail: String,
 }
 
+/// What pruning removed, or would remove.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneCounts {
+    pub message_bodies: u64,
+    pub delivery_attempts: u64,
+    pub bounce_mail_bodies: u64,
+}
+
 /// A bounce to record: at send time, or read from a bounce mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceRecord {
@@ -293,6 +304,9 @@ pub struct RunRecord {
     pub last_seq: Option<i64>,
     pub entries_claimed: u64,
     pub totals: RunTotals,
+    /// Scheduler ticks this row stands for: 1, or for a skipped row the consecutive skips with
+    /// the same reason it folds together (`started_at` the first, `finished_at` the last).
+    pub ticks: u64,
 }
 
 /// What `status` shows.
@@ -458,12 +472,20 @@ pub trait Store {
         outbox_id: i64,
     ) -> Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError>;
 
-    /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime.
+    /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime; a
+    /// message whose body retention removed cannot be sent again and stays dead.
     async fn requeue_dead(
         &self,
         outbox_id: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
+    /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
+    /// mails received before it. The ledger, the runs, the outbox rows (id, Message-ID, state,
+    /// times) and the bounce records stay. With `dry_run` nothing changes; the counts say what
+    /// would go.
+    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError>;
 
     async fn store_bounce_mail(
         &self,
@@ -506,7 +528,9 @@ pub trait Store {
 
     async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
 
-    /// Records a run that did not happen because the service was closed.
+    /// Records a run that did not happen because the service was closed. A skip right after a
+    /// skip for the same reason extends that row (one more tick, a later last time) rather than
+    /// adding one; returns the row's id.
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
 
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;

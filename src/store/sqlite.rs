@@ -13,9 +13,9 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
 use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
-    LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, QueuedMessage,
-    RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, Suppression, UnmatchedBounce,
-    Withheld,
+    LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, PruneCounts,
+    QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, Suppression,
+    UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -180,6 +180,7 @@ struct RunRow {
     dropped_confidential: i64,
     dropped_excluded_court: i64,
     dropped_excluded_type: i64,
+    ticks: i64,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -209,6 +210,7 @@ impl TryFrom<RunRow> for RunRecord {
                 skipped_suppressed: n(r.skipped_suppressed),
                 accounts_held: n(r.accounts_held),
             },
+            ticks: n(r.ticks),
         })
     }
 }
@@ -343,6 +345,14 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((run_id, first_seq, last_seq, claimed)) = unfinished {
+            let (digests, pairs): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT o.outbox_id), COUNT(l.outbox_id)
+                 FROM outbox o LEFT JOIN notification_ledger l ON l.outbox_id = o.outbox_id
+                 WHERE o.run_id = ?",
+            )
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(OpenedRun {
                 run_id,
@@ -350,6 +360,11 @@ impl Store for SqliteStore {
                 first_seq,
                 last_seq,
                 entries_claimed: claimed.max(0) as u64,
+                queued_before: RunTotals {
+                    digests_queued: digests.max(0) as u64,
+                    pairs_matched: pairs.max(0) as u64,
+                    ..RunTotals::default()
+                },
             });
         }
         let run_id: i64 = sqlx::query_scalar(
@@ -388,6 +403,7 @@ impl Store for SqliteStore {
             first_seq,
             last_seq,
             entries_claimed: claimed.max(0) as u64,
+            queued_before: RunTotals::default(),
         })
     }
 
@@ -826,13 +842,50 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?1, lifetime_from = ?1,
                 finished_at = NULL, lease_owner = NULL, lease_until = NULL
-             WHERE state = 'dead' AND (?2 IS NULL OR outbox_id = ?2)",
+             WHERE state = 'dead' AND (?2 IS NULL OR outbox_id = ?2)
+               AND outbox_id IN (SELECT outbox_id FROM outbox_bodies)",
         )
         .bind(micros(now))
         .bind(outbox_id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError> {
+        const FINISHED: &str = "SELECT outbox_id FROM outbox
+            WHERE state IN ('sent', 'dead', 'cancelled') AND finished_at < ?1";
+        // A dry run does the same work and rolls it back, so its counts are the real ones.
+        let mut tx = self.begin_write().await?;
+        let attempts = sqlx::query(&format!(
+            "DELETE FROM delivery_attempts WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let bodies = sqlx::query(&format!(
+            "DELETE FROM outbox_bodies WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let bounce_mails = sqlx::query(
+            "UPDATE bounce_mails SET raw = X'' WHERE received_at < ?1 AND length(raw) > 0",
+        )
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
+        let counts = PruneCounts {
+            message_bodies: bodies.rows_affected(),
+            delivery_attempts: attempts.rows_affected(),
+            bounce_mail_bodies: bounce_mails.rows_affected(),
+        };
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
     }
 
     async fn store_bounce_mail(
@@ -991,14 +1044,32 @@ impl Store for SqliteStore {
     }
 
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO runs (status, started_at, finished_at, skip_reason)
-             VALUES ('skipped', ?1, ?1, ?2) RETURNING run_id",
+        let mut tx = self.begin_write().await?;
+        let extended: Option<i64> = sqlx::query_scalar(
+            "UPDATE runs SET ticks = ticks + 1, finished_at = MAX(finished_at, ?1)
+             WHERE run_id = (SELECT MAX(run_id) FROM runs)
+               AND status = 'skipped' AND skip_reason = ?2
+             RETURNING run_id",
         )
         .bind(micros(at))
         .bind(reason)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let run_id = match extended {
+            Some(run_id) => run_id,
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO runs (status, started_at, finished_at, skip_reason)
+                     VALUES ('skipped', ?1, ?1, ?2) RETURNING run_id",
+                )
+                .bind(micros(at))
+                .bind(reason)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(run_id)
     }
 
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError> {

@@ -14,7 +14,8 @@ use mcap_notify::ingest::{FeedKind, IngestSummary};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-/// The program, with none of this process's configuration leaking into it.
+/// The program, with none of this process's configuration leaking into it, and a token
+/// secret set (the built-in one is refused outside the demo).
 pub fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
     for (key, _) in std::env::vars() {
@@ -22,6 +23,7 @@ pub fn binary() -> std::process::Command {
             command.env_remove(key);
         }
     }
+    command.env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", "test-secret");
     command
 }
 

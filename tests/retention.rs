@@ -1,0 +1,197 @@
+//! Retention: `prune` removes message bodies, delivery attempts and bounce mail text once they
+//! are past retention, and keeps what says who was told about what, and when.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use chrono::{Duration, Utc};
+use common::*;
+use mcap_notify::store::Store;
+use serde_json::Value;
+
+/// Four digests delivered; `a` sent and `b` dead long ago, `c` sent today, `d` queued again
+/// after an old failure. One old and one new bounce mail.
+async fn aged_world(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> TestApp {
+    let t = TestApp::with(adjust).await;
+    t.digests_for(&[
+        "a@example.org",
+        "b@example.org",
+        "c@example.org",
+        "d@example.org",
+    ])
+    .await;
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!(report.sent, 4);
+    let old = (Utc::now() - Duration::days(200)).timestamp_micros();
+    let pool = t.app.store.pool();
+    for (recipient, state) in [("a@example.org", "sent"), ("b@example.org", "dead")] {
+        sqlx::query("UPDATE outbox SET state = ?, finished_at = ? WHERE recipient = ?")
+            .bind(state)
+            .bind(old)
+            .bind(recipient)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "UPDATE outbox SET state = 'queued', finished_at = NULL WHERE recipient = 'd@example.org'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE delivery_attempts SET at = ?")
+        .bind(old)
+        .execute(pool)
+        .await
+        .unwrap();
+    t.app
+        .store
+        .store_bounce_mail(
+            "old.eml",
+            b"old bounce",
+            false,
+            Utc::now() - Duration::days(200),
+        )
+        .await
+        .unwrap();
+    t.app
+        .store
+        .store_bounce_mail("new.eml", b"new bounce", false, Utc::now())
+        .await
+        .unwrap();
+    t
+}
+
+/// Per recipient: (body kept, attempts kept, state, finished_at set, message id).
+async fn messages(t: &TestApp) -> Vec<(String, bool, i64, String, bool, String)> {
+    sqlx::query_as(
+        "SELECT o.recipient,
+                EXISTS (SELECT 1 FROM outbox_bodies b WHERE b.outbox_id = o.outbox_id),
+                (SELECT COUNT(*) FROM delivery_attempts a WHERE a.outbox_id = o.outbox_id),
+                o.state, o.finished_at IS NOT NULL, o.message_id
+         FROM outbox o ORDER BY o.recipient",
+    )
+    .fetch_all(t.app.store.pool())
+    .await
+    .unwrap()
+}
+
+async fn bounce_mail_sizes(t: &TestApp) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT source, length(raw) FROM bounce_mails ORDER BY source")
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_told_when() {
+    let t = aged_world(|_| {}).await;
+    let before = messages(&t).await;
+    let ledger = t.ledger().await;
+    let runs: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap();
+
+    // A dry run counts and changes nothing.
+    let out = t
+        .command()
+        .args(["prune", "--older-than", "90", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["message_bodies"], 2, "{dry}");
+    assert_eq!(dry["delivery_attempts"], 2, "{dry}");
+    assert_eq!(dry["bounce_mail_bodies"], 1, "{dry}");
+    assert_eq!(messages(&t).await, before);
+    assert_eq!(bounce_mail_sizes(&t).await[1], ("old.eml".into(), 10));
+
+    let out = t
+        .command()
+        .args(["prune", "--older-than", "90"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("pruned")
+            && said.contains("2 message bodies, 2 delivery attempts, 1 bounce mail bodies"),
+        "{said}"
+    );
+
+    let after = messages(&t).await;
+    let summary: Vec<(&str, bool, i64)> = after
+        .iter()
+        .map(|(r, body, attempts, ..)| (r.as_str(), *body, *attempts))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("a@example.org", false, 0),
+            ("b@example.org", false, 0),
+            ("c@example.org", true, 1),
+            ("d@example.org", true, 1),
+        ],
+        "old finished messages lose body and attempts; recent and queued ones keep them"
+    );
+    // The outbox rows themselves (id, Message-ID, state, times) stay, as do the ledger and runs.
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((&b.0, &b.3, b.4, &b.5), (&a.0, &a.3, a.4, &a.5));
+    }
+    assert_eq!(t.ledger().await, ledger);
+    let runs_after: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(runs_after, runs);
+    assert_eq!(
+        bounce_mail_sizes(&t).await,
+        vec![("new.eml".into(), 10), ("old.eml".into(), 0)]
+    );
+    // A dead message without its body cannot be sent again.
+    assert_eq!(t.app.store.requeue_dead(None, Utc::now()).await.unwrap(), 0);
+    // A second prune finds nothing more.
+    let again = mcap_notify::prune::prune(&t.app, 90, Utc::now(), false)
+        .await
+        .unwrap();
+    assert_eq!(again.counts, Default::default());
+}
+
+#[tokio::test]
+async fn the_daemon_job_prunes_with_the_configured_retention() {
+    let t = aged_world(|s| {
+        s.retention.days = 90;
+        s.retention.prune_every_secs = 3600;
+    })
+    .await;
+    // Stopped before it starts: the job does its first pass, then sees the stop and returns.
+    let stop = AtomicBool::new(true);
+    mcap_notify::prune::run_periodic(&t.app, &stop).await;
+    let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(bodies, 2);
+
+    // Off (0) does nothing.
+    let t = aged_world(|s| s.retention.prune_every_secs = 0).await;
+    mcap_notify::prune::run_periodic(&t.app, &stop).await;
+    let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(bodies, 4);
+}
