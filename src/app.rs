@@ -2,6 +2,7 @@
 //! command needs. The CLI, the demo and the integration tests all go through it.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -178,11 +179,31 @@ impl App {
         self.deliver_at(&SystemClock, ignore_windows).await
     }
 
+    /// As [`App::deliver`], stopping between messages once `stop` is set (SIGTERM): sends in
+    /// flight finish and are recorded, unsent claims are released.
+    pub async fn deliver_until(
+        &self,
+        ignore_windows: bool,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<DeliveryReport> {
+        self.deliver_with(&SystemClock, ignore_windows, Some(stop))
+            .await
+    }
+
     /// Delivers everything due by `clock`'s time (tests move the clock instead of sleeping).
     pub async fn deliver_at(
         &self,
         clock: &dyn Clock,
         ignore_windows: bool,
+    ) -> anyhow::Result<DeliveryReport> {
+        self.deliver_with(clock, ignore_windows, None).await
+    }
+
+    async fn deliver_with(
+        &self,
+        clock: &dyn Clock,
+        ignore_windows: bool,
+        stop: Option<&AtomicBool>,
     ) -> anyhow::Result<DeliveryReport> {
         if self.settings.delivery.respect_windows && !ignore_windows {
             let state = self.calendar().await?.state_at(clock.now());
@@ -195,7 +216,7 @@ impl App {
         }
         let transport = self.transport()?;
         let config = WorkerConfig::from(&self.settings);
-        Ok(deliver_due(&self.store, &transport, &config, clock).await?)
+        Ok(deliver_due(&self.store, &transport, &config, clock, stop).await?)
     }
 
     pub async fn status(&self) -> anyhow::Result<Status> {

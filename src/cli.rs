@@ -355,7 +355,8 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             json,
             ignore_windows,
         } => {
-            let report = app.deliver(ignore_windows).await?;
+            let stop = crate::scheduler::stop_on_signals();
+            let report = app.deliver_until(ignore_windows, &stop).await?;
             if let Some(reason) = &report.held {
                 if json {
                     outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -121,7 +121,7 @@ impl Default for DeliverySettings {
         DeliverySettings {
             transport: TransportKind::File,
             file_dir: PathBuf::from("outbox"),
-            batch_size: 200,
+            batch_size: 64,
             concurrency: 8,
             rate_per_second: None,
             lease_secs: 300,
@@ -479,13 +479,10 @@ impl Settings {
                 reason: e,
             });
         }
-        if self.delivery.lease_secs <= self.smtp.timeout_secs {
+        if let Err(e) = crate::delivery::budget::check(self) {
             return Err(ConfigError::Invalid {
-                key: "delivery.lease_secs",
-                reason: format!(
-                    "must be longer than smtp.timeout_secs ({}), or a slow send could lose its claim",
-                    self.smtp.timeout_secs
-                ),
+                key: "delivery.batch_size",
+                reason: e.to_string(),
             });
         }
         if !(0.0..=1.0).contains(&self.retry.jitter) {

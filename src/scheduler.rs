@@ -2,8 +2,12 @@
 //! drives delivery. The cadence never encodes the service window: tokio-cron-scheduler fixes a
 //! zone's UTC offset when a job is created, so a "06:00 Central" job would fire an hour off after
 //! a DST change. Every tick asks the calendar instead, which knows the zone's rules on every day.
+//! The batch and delivery are independent tasks: a failed or slow batch run never holds up
+//! delivery, and a long delivery pass never swallows a batch tick.
 //! SIGTERM or SIGINT stops it cleanly: a run in progress stops between commits (the next run
-//! resumes it), a delivery pass finishes and releases its leases.
+//! resumes it), a delivery pass stops between messages, lets the sends in flight finish and
+//! releases its unsent claims. Under systemd (`Type=notify`) it reports when it is ready and
+//! when it is stopping.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -96,27 +100,17 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     })?;
     scheduler.add(job).await?;
     scheduler.start().await?;
+    let delivery = tokio::spawn(deliver_continuously(app.clone(), stop.clone()));
     tracing::info!(cadence = %app.settings.schedule.batch, "daemon started");
     let pruner = crate::prune::spawn_periodic(app.clone(), stop.clone());
+    notify_systemd(sd_notify::NotifyState::Ready);
 
-    let every = Duration::from_secs(app.settings.schedule.delivery_every_secs);
     while !stop.load(Ordering::SeqCst) {
-        match app.deliver(false).await {
-            Ok(report) if report.sent + report.deferred + report.bounced > 0 => {
-                tracing::info!(
-                    sent = report.sent,
-                    deferred = report.deferred,
-                    bounced = report.bounced,
-                    "delivery pass"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "delivery pass failed"),
-        }
-        let deadline = tokio::time::Instant::now() + every;
-        while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    notify_systemd(sd_notify::NotifyState::Stopping);
+    if let Err(e) = delivery.await {
+        tracing::warn!(error = %e, "the delivery task ended abnormally");
     }
     scheduler.shutdown().await?;
     // Wait for a run in progress to reach its next commit and stop there.
@@ -126,23 +120,64 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     Ok(())
 }
 
-/// Sets `stop` on SIGTERM or SIGINT.
+/// A delivery pass every `schedule.delivery_every_secs` until `stop` is set. Each pass is a
+/// task of its own, so one that fails, even by panicking, is logged and the next one runs.
+async fn deliver_continuously(app: Arc<App>, stop: Arc<AtomicBool>) {
+    let every = Duration::from_secs(app.settings.schedule.delivery_every_secs);
+    while !stop.load(Ordering::SeqCst) {
+        let pass = {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move { app.deliver_until(false, &stop).await })
+        };
+        match pass.await {
+            Ok(Ok(report)) if report.sent + report.deferred + report.bounced > 0 => {
+                tracing::info!(
+                    sent = report.sent,
+                    deferred = report.deferred,
+                    bounced = report.bounced,
+                    "delivery pass"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "delivery pass failed"),
+            Err(e) => tracing::warn!(error = %e, "delivery pass ended abnormally"),
+        }
+        let deadline = tokio::time::Instant::now() + every;
+        while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Tells systemd (when it started us with `NOTIFY_SOCKET`) how the service stands.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
+}
+
+/// Sets `stop` on SIGTERM or SIGINT. The handlers are in place when this returns, so a signal
+/// sent after it can never kill the process half-way.
 pub fn stop_on_signals() -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                flag.store(true, Ordering::SeqCst);
+            });
         }
-        flag.store(true, Ordering::SeqCst);
-    });
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "no signal handlers: SIGTERM will not stop cleanly")
+        }
+    }
     stop
 }

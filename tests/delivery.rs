@@ -366,6 +366,8 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
             .env("MCAP_NOTIFY__SMTP__URL", sink.url())
             .env("MCAP_NOTIFY__DELIVERY__CONCURRENCY", "2")
             .env("MCAP_NOTIFY__DELIVERY__LEASE_SECS", "3")
+            // Two at a time, two seconds each at worst: a claim of two fits in the lease.
+            .env("MCAP_NOTIFY__DELIVERY__BATCH_SIZE", "2")
             .env("MCAP_NOTIFY__SMTP__TIMEOUT_SECS", "2")
             .args(["deliver", "--ignore-windows"])
             .stdout(std::process::Stdio::null());

@@ -1,10 +1,14 @@
 //! The SMTP client: lettre's connection, with connections of our own making and a small pool.
 //! Our own sockets get TCP_NODELAY: without it each message waits out a delayed
-//! acknowledgement (about 40 ms), which caps a connection near 20 messages a second. A pooled
-//! connection the server has closed meanwhile is detected by the send and the message is tried
-//! once more on a fresh connection, so an idle timeout never costs a retry cycle. Writes are
+//! acknowledgement (about 40 ms), which caps a connection near 20 messages a second. Writes are
 //! held until the client next waits for a reply, so a message and its closing dot leave in one
 //! segment.
+//!
+//! A message is never sent twice in one attempt. A pooled connection is checked with RSET before
+//! reuse, and only a connection that fails before the transaction has begun (the RSET, or
+//! `MAIL FROM` without a reply) is replaced at once by a fresh one. Once the final dot has
+//! gone, a missing answer is [`SmtpError::Unconfirmed`]: the message may have arrived, so it
+//! takes the ordinary retry path with its backoff rather than an immediate resend.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +16,8 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -113,6 +118,19 @@ pub enum SmtpError {
     },
     #[error("{0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("no answer after the message was sent (it may have arrived): {0}")]
+    Unconfirmed(lettre::transport::smtp::Error),
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// How one transaction on one connection failed.
+enum Failed {
+    /// A pooled connection that turned out dead before the transaction began: nothing of the
+    /// message reached the server, so a fresh connection may try it at once.
+    Stale,
+    /// The server's verdict, or a failure once the transaction was under way.
+    Final(SmtpError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,24 +291,106 @@ impl SmtpClient {
         }
     }
 
-    /// Sends one message in one SMTP transaction.
+    /// Sends one message in one SMTP transaction: on a pooled connection if one is alive, else
+    /// (or if the pooled one proves stale before the transaction begins) on a fresh one.
     pub async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SmtpError> {
-        if let Some(mut connection) = self.take_idle() {
-            match connection.send(envelope, raw).await {
-                Ok(_) => {
-                    self.put_idle(connection);
-                    return Ok(());
-                }
-                // A reply is the server's verdict on this message; anything else means the
-                // pooled connection had died, so try once more on a fresh one.
-                Err(e) if e.status().is_some() => return Err(e.into()),
-                Err(_) => {}
+        if let Some(connection) = self.take_idle() {
+            match self.transact(connection, true, envelope, raw).await {
+                Ok(()) => return Ok(()),
+                Err(Failed::Final(e)) => return Err(e),
+                Err(Failed::Stale) => {}
             }
         }
-        let mut connection = self.connect().await?;
-        connection.send(envelope, raw).await?;
-        self.put_idle(connection);
-        Ok(())
+        let connection = self.connect().await?;
+        match self.transact(connection, false, envelope, raw).await {
+            Ok(()) => Ok(()),
+            Err(Failed::Final(e)) => Err(e),
+            Err(Failed::Stale) => unreachable!("only a pooled connection is stale"),
+        }
+    }
+
+    /// One transaction, step by step, so that a failure is known to come before the
+    /// transaction, inside it, or after the message was sent. A connection that failed is
+    /// closed; one that succeeded goes back to the pool.
+    async fn transact(
+        &self,
+        mut connection: AsyncSmtpConnection,
+        pooled: bool,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<(), Failed> {
+        let result = Self::steps(&mut connection, pooled, envelope, raw).await;
+        match &result {
+            Ok(()) => self.put_idle(connection),
+            Err(_) => connection.abort().await,
+        }
+        result
+    }
+
+    async fn steps(
+        connection: &mut AsyncSmtpConnection,
+        pooled: bool,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<(), Failed> {
+        let inside = |e: lettre::transport::smtp::Error| Failed::Final(e.into());
+        if pooled && connection.command(Rset).await.is_err() {
+            return Err(Failed::Stale);
+        }
+        let mail = Mail::new(
+            envelope.from().cloned(),
+            Self::mail_parameters(connection, envelope, raw).map_err(Failed::Final)?,
+        );
+        match connection.command(mail).await {
+            Ok(_) => {}
+            Err(e) if pooled && e.status().is_none() => return Err(Failed::Stale),
+            Err(e) => return Err(inside(e)),
+        }
+        for recipient in envelope.to() {
+            connection
+                .command(Rcpt::new(recipient.clone(), vec![]))
+                .await
+                .map_err(inside)?;
+        }
+        connection.command(Data).await.map_err(inside)?;
+        match connection.message(raw).await {
+            Ok(_) => Ok(()),
+            // A reply is the server's verdict on this message.
+            Err(e) if e.status().is_some() => Err(inside(e)),
+            Err(e) => Err(Failed::Final(SmtpError::Unconfirmed(e))),
+        }
+    }
+
+    /// SMTPUTF8 for non-ASCII addresses, 8BITMIME for a non-ASCII body, as the server allows.
+    fn mail_parameters(
+        connection: &AsyncSmtpConnection,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<Vec<MailParameter>, SmtpError> {
+        let server = connection.server_info();
+        let mut parameters = Vec::new();
+        let non_ascii_address = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii_address {
+            if !server.supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpError::Unsupported(
+                    "the envelope has non-ASCII addresses but the server lacks SMTPUTF8",
+                ));
+            }
+            parameters.push(MailParameter::SmtpUtfEight);
+        }
+        if !raw.is_ascii() {
+            if !server.supports_feature(Extension::EightBitMime) {
+                return Err(SmtpError::Unsupported(
+                    "the message is not ASCII but the server lacks 8BITMIME",
+                ));
+            }
+            parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        Ok(parameters)
     }
 }
 

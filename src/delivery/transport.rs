@@ -36,6 +36,8 @@ pub enum TransportError {
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("SMTP: no answer within {0:?}")]
     Timeout(Duration),
+    #[error("SMTP: {0}")]
+    Unconfirmed(String),
 }
 
 /// Where messages go.
@@ -129,6 +131,9 @@ impl Transport {
                 match sent {
                     Ok(()) => {}
                     Err(SmtpError::Smtp(e)) => return Err(TransportError::Smtp(e)),
+                    Err(e @ SmtpError::Unconfirmed(_)) => {
+                        return Err(TransportError::Unconfirmed(e.to_string()))
+                    }
                     Err(other) => return Err(TransportError::Connect(other.to_string())),
                 }
             }

@@ -4,12 +4,18 @@
 //! transient ones retry with backoff until their lifetime ends, then are dead-lettered.
 //! A worker that dies leaves leases that expire, so its messages are sent again (with the same
 //! Message-ID): nothing is lost, and duplicates are bounded by what was in flight.
+//!
+//! Every claim is fenced: right before a send the worker renews its lease on that message and
+//! checks it still holds it, so a message another worker has taken over is never sent by both.
+//! A database too busy to take the results is waited for rather than given up on; whenever a
+//! pass ends, cleanly, on request or on an error, the claims it still holds are released.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -122,9 +128,44 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// A name for this worker's leases: host and process.
+/// A name for one delivery pass's leases: host, process and a random part, so that no two
+/// passes share one, even in containers where every process may have the same PID.
 pub fn worker_name() -> String {
-    format!("{}:{}", host_name(), std::process::id())
+    format!(
+        "{}:{}:{:016x}",
+        host_name(),
+        std::process::id(),
+        rand::thread_rng().gen::<u64>()
+    )
+}
+
+/// How long the recorder keeps trying a database that stays busy: as long as a claim lasts.
+fn busy_wait_limit(config: &WorkerConfig) -> Duration {
+    config.lease
+}
+
+/// Runs `write` until it succeeds, waiting out a busy database (with growing pauses) for up to
+/// `limit`; any other failure, or a database still busy after `limit`, is returned.
+async fn patiently<T, F, Fut>(what: &str, limit: Duration, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let give_up = tokio::time::Instant::now() + limit;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match write().await {
+            Err(e) if e.is_busy() && tokio::time::Instant::now() + pause < give_up => {
+                tracing::warn!(
+                    pause_ms = pause.as_millis() as u64,
+                    "database busy: {what} again shortly"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The most results written in one transaction.
@@ -242,7 +283,13 @@ impl<S: Store> Pass<'_, S> {
                 retry_at,
             });
         }
-        self.store.record_attempts(&self.owner, &results).await?;
+        let (store, owner) = (self.store, &self.owner);
+        patiently(
+            "recording delivery results",
+            busy_wait_limit(self.config),
+            || store.record_attempts(owner, &results),
+        )
+        .await?;
         for bounce in &bounces {
             if apply_bounce(self.store, &self.config.suppression, bounce)
                 .await?
@@ -255,7 +302,8 @@ impl<S: Store> Pass<'_, S> {
     }
 }
 
-/// Delivers every message due now, batch after batch, until none is due. Sending and
+/// Delivers every message due now, batch after batch, until none is due or `stop` is set (then
+/// the sends in flight finish and are recorded, and nothing new starts). Sending and
 /// bookkeeping run side by side: sends never wait for the database, and the recorder writes
 /// results in groups as large as have accumulated.
 pub async fn deliver_due<S: Store>(
@@ -263,7 +311,9 @@ pub async fn deliver_due<S: Store>(
     transport: &Transport,
     config: &WorkerConfig,
     clock: &dyn Clock,
+    stop: Option<&AtomicBool>,
 ) -> Result<DeliveryReport, DeliveryError> {
+    let stopping = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     let mut pass = Pass {
         store,
         config,
@@ -288,13 +338,13 @@ pub async fn deliver_due<S: Store>(
         let permits = Arc::new(Semaphore::new(config.concurrency));
         let mut tasks = JoinSet::new();
         let outcome: Result<(), DeliveryError> = async {
-            // Stop claiming if the recorder has failed: what is sent must be recorded.
-            while !results_tx.is_closed() {
+            let lease = chrono::Duration::from_std(config.lease).unwrap_or_default();
+            // Stop when asked, or when the recorder has failed: what is sent must be recorded.
+            let must_stop = || stopping() || results_tx.is_closed();
+            'claiming: while !must_stop() {
                 let now = clock.now();
-                let lease_until =
-                    now + chrono::Duration::from_std(config.lease).unwrap_or_default();
                 let batch = store
-                    .claim_due(&owner, now, lease_until, config.batch_size)
+                    .claim_due(&owner, now, now + lease, config.batch_size)
                     .await?;
                 if batch.is_empty() {
                     break;
@@ -308,6 +358,21 @@ pub async fn deliver_due<S: Store>(
                         .acquire_owned()
                         .await
                         .expect("semaphore never closed");
+                    if must_stop() {
+                        break 'claiming;
+                    }
+                    // The point of no return: send only under a live claim of our own.
+                    let now = clock.now();
+                    if !store
+                        .renew_lease(&owner, message.outbox_id, now, now + lease)
+                        .await?
+                    {
+                        tracing::info!(
+                            outbox_id = message.outbox_id,
+                            "not sent: the claim ran out or another worker took the message over"
+                        );
+                        continue;
+                    }
                     let transport = transport.clone();
                     let results = results_tx.clone();
                     tasks.spawn(async move {
@@ -350,8 +415,30 @@ pub async fn deliver_due<S: Store>(
     };
 
     let (sent, recorded) = tokio::join!(sender, recorder);
+    if stopping() {
+        tracing::info!("delivery stopped on request; unsent claims released");
+    }
+    // Whatever ended the pass, give back the claims it still holds: on an error too, so that
+    // another pass need not wait for them to expire.
+    let released = patiently("releasing delivery claims", busy_wait_limit(config), || {
+        store.release_leases(&pass.owner)
+    })
+    .await;
     recorded?;
     sent?;
-    store.release_leases(&pass.owner).await?;
+    released?;
     Ok(pass.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_names_differ_between_passes_of_one_process() {
+        let (first, second) = (worker_name(), worker_name());
+        assert_ne!(first, second);
+        let prefix = format!("{}:{}:", host_name(), std::process::id());
+        assert!(first.starts_with(&prefix), "{first}");
+    }
 }

@@ -47,6 +47,22 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Another connection held the lock past the busy timeout: the same write may succeed if
+    /// tried again.
+    pub fn is_busy(&self) -> bool {
+        const SQLITE_BUSY: i64 = 5;
+        const SQLITE_LOCKED: i64 = 6;
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
+            _ => false,
+        }
+    }
+}
+
 /// The entries a run works on: either the entries a real run has claimed, or, for a dry run,
 /// the unclaimed entries up to a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,6 +465,17 @@ pub trait Store {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ClaimedMessage>, StoreError>;
+
+    /// The fence before a send: extends `owner`'s lease on the message to `lease_until` if it
+    /// is still queued and `owner` still holds a live lease on it at `now`; false if the claim
+    /// has run out or another worker has taken the message over (it must not be sent).
+    async fn renew_lease(
+        &self,
+        owner: &str,
+        outbox_id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Records attempts and moves their messages on, releasing `owner`'s leases on them, in one
     /// transaction.

@@ -696,6 +696,26 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
+    async fn renew_lease(
+        &self,
+        owner: &str,
+        outbox_id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_until = ?1
+             WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4",
+        )
+        .bind(micros(lease_until))
+        .bind(outbox_id)
+        .bind(owner)
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn record_attempts(
         &self,
         owner: &str,
