@@ -598,14 +598,21 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
         BounceAction::Ingest { path, json } => {
             let mails = crate::bounce::read_mails(&path)?;
             let policy = crate::bounce::SuppressionPolicy::from(&app.settings.bounces);
-            let report =
-                crate::bounce::ingest_mails(&app.store, &policy, mails, chrono::Utc::now()).await?;
+            let return_paths = crate::bounce::ReturnPaths::new(&app.settings.mail);
+            let report = crate::bounce::ingest_mails(
+                &app.store,
+                &return_paths,
+                &policy,
+                mails,
+                chrono::Utc::now(),
+            )
+            .await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 outln!(
-                    "{} mails: {} matched to our messages, {} unmatched (kept; see `bounces unmatched`), {} not bounces; {} bounces recorded, {} addresses suppressed",
-                    report.mails, report.matched, report.unmatched, report.not_bounces, report.bounces_recorded, report.suppressed
+                    "{} mails: {} read before (skipped), {} matched to our messages ({} by Message-ID only: recorded, not acted on), {} unmatched (kept; see `bounces unmatched`), {} not bounces; {} bounces recorded, {} addresses suppressed",
+                    report.mails, report.duplicates, report.matched, report.unproven, report.unmatched, report.not_bounces, report.bounces_recorded, report.suppressed
                 );
             }
         }

@@ -209,6 +209,11 @@ impl Default for RetentionSettings {
 pub struct RetrySettings {
     pub first_delay_secs: u64,
     pub max_delay_secs: u64,
+    /// After a policy block (a refusal aimed at us: blocklists, 5.7.x, our sender address or
+    /// domain), the first wait, doubling up to `policy_max_delay_secs`: such a block lifts in
+    /// hours if at all, and hammering the server only prolongs it.
+    pub policy_first_delay_secs: u64,
+    pub policy_max_delay_secs: u64,
     /// A message still failing this long after it was queued is dead-lettered.
     pub lifetime_secs: u64,
     /// Fraction by which each delay is randomly spread either way (0 to 1).
@@ -220,6 +225,8 @@ impl Default for RetrySettings {
         RetrySettings {
             first_delay_secs: 300,
             max_delay_secs: 4000,
+            policy_first_delay_secs: 3600,
+            policy_max_delay_secs: 12 * 3600,
             lifetime_secs: 5 * 24 * 3600,
             jitter: 0.2,
         }
@@ -529,6 +536,14 @@ impl Settings {
             ("delivery.lease_secs", self.delivery.lease_secs),
             ("retry.first_delay_secs", self.retry.first_delay_secs),
             ("retry.max_delay_secs", self.retry.max_delay_secs),
+            (
+                "retry.policy_first_delay_secs",
+                self.retry.policy_first_delay_secs,
+            ),
+            (
+                "retry.policy_max_delay_secs",
+                self.retry.policy_max_delay_secs,
+            ),
             ("bounces.soft_threshold", self.bounces.soft_threshold as u64),
             (
                 "bounces.soft_window_days",

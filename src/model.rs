@@ -119,8 +119,12 @@ pub enum BounceVerdict {
     Hard,
     /// A passing failure (mailbox full, delayed, temporarily refused).
     Soft,
-    /// A refusal aimed at us, not at the address (blocklists, authentication, content policy).
+    /// A refusal aimed at us, not at the address (blocklists, authentication, content policy,
+    /// our own sender address or domain).
     Policy,
+    /// The message was refused as too large: nothing against the address, but sending the same
+    /// message again is pointless.
+    TooLarge,
     /// The recipient reported the message as unwanted (a feedback-loop report).
     Complaint,
     /// A vacation or other automatic reply.
@@ -135,6 +139,7 @@ impl BounceVerdict {
             BounceVerdict::Hard => "hard",
             BounceVerdict::Soft => "soft",
             BounceVerdict::Policy => "policy",
+            BounceVerdict::TooLarge => "too-large",
             BounceVerdict::Complaint => "complaint",
             BounceVerdict::AutoReply => "auto-reply",
             BounceVerdict::Delivered => "delivered",
@@ -146,6 +151,7 @@ impl BounceVerdict {
             BounceVerdict::Hard,
             BounceVerdict::Soft,
             BounceVerdict::Policy,
+            BounceVerdict::TooLarge,
             BounceVerdict::Complaint,
             BounceVerdict::AutoReply,
             BounceVerdict::Delivered,

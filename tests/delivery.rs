@@ -94,16 +94,23 @@ async fn smtp_delivery_reaches_each_recipient_once_with_a_verp_return_path() {
             ("<cy@example.com>".into(), "cy@example.com".into()),
         ]
     );
-    for m in &received {
-        let sender = m
-            .lines()
-            .find_map(|l| l.strip_prefix("X-Mail-Args: <"))
-            .unwrap();
-        assert!(
-            sender.starts_with("bounces+1.") && sender.ends_with("@alerts.example.org>"),
-            "VERP return path: {sender}"
-        );
-    }
+    // Each return path names its message's outbox id under the token secret's MAC.
+    let paths = mcap_notify::bounce::ReturnPaths::new(&t.app.settings.mail);
+    let mut ids: Vec<i64> = received
+        .iter()
+        .map(|m| {
+            let sender = m
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Mail-Args: <"))
+                .unwrap()
+                .trim_end_matches('>');
+            paths
+                .outbox_id(sender)
+                .unwrap_or_else(|| panic!("VERP return path: {sender}"))
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 3]);
     assert!(states(&t).await.iter().all(|(_, s)| s == "sent"));
     let again = t.app.deliver(true).await.unwrap();
     assert_eq!(again.sent, 0, "nothing is sent twice");
@@ -325,6 +332,94 @@ async fn each_recipient_gets_its_own_verdict_and_a_dropped_connection_fails_no_o
     assert!(
         policy.policy_flag,
         "a policy block is flagged for operators"
+    );
+}
+
+/// A wait in whole minutes, rounded (stored instants keep microseconds).
+fn minutes(wait: Duration) -> i64 {
+    (wait.num_milliseconds() + 30_000).div_euclid(60_000)
+}
+
+#[tokio::test]
+async fn send_time_refusals_blame_the_address_only_when_they_are_about_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PolicyServer::start(dir.path());
+    let t = TestApp::with(|s| {
+        smtp(server.url())(s);
+        s.retry.jitter = 0.0;
+    })
+    .await;
+    t.digests_for(&[
+        "big-digest@example.org",
+        "disabled-box@example.org",
+        "full-box@example.org",
+        "policy-x@example.org",
+        "sender-x@example.org",
+    ])
+    .await;
+    let clock = TestClock::new();
+    let report = t.app.deliver_at(&clock, true).await.unwrap();
+    assert_eq!(report.sent, 0);
+    assert_eq!(report.policy_blocked, 2, "5.7.1 and 5.1.8 are about us");
+    assert_eq!(report.deferred, 2, "5.2.1 and 5.2.2 are soft");
+    // (recipient, state, policy flag, minutes to the next attempt while queued)
+    let mut seen = Vec::new();
+    for m in t.app.store.outbox_list(None, 10).await.unwrap() {
+        let wait = (m.state == "queued").then(|| minutes(m.next_attempt_at - clock.now()));
+        seen.push((m.recipient, m.state, m.policy_flag, wait, m.last_error));
+    }
+    seen.sort();
+    let summary: Vec<_> = seen
+        .iter()
+        .map(|(r, s, f, w, _)| (r.as_str(), s.as_str(), *f, *w))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("big-digest@example.org", "dead", false, None),
+            ("disabled-box@example.org", "queued", false, Some(5)),
+            ("full-box@example.org", "queued", false, Some(5)),
+            ("policy-x@example.org", "queued", true, Some(60)),
+            ("sender-x@example.org", "queued", true, Some(60)),
+        ]
+    );
+    let too_large = seen[0].4.as_deref().unwrap();
+    assert!(
+        too_large.contains("too large") && too_large.contains("5.3.4"),
+        "{too_large}"
+    );
+    assert!(
+        t.app.store.suppressions().await.unwrap().is_empty(),
+        "no refusal here is proof that an address is bad"
+    );
+    let bounces = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT email, verdict FROM bounces ORDER BY email, bounce_id",
+        )
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+    };
+    let soft = vec![
+        ("disabled-box@example.org".to_string(), "soft".to_string()),
+        ("full-box@example.org".into(), "soft".into()),
+    ];
+    assert_eq!(bounces().await, soft);
+
+    // The soft ones are tried again on time and count once per message; the policy blocks wait.
+    clock.advance(Duration::minutes(5));
+    let again = t.app.deliver_at(&clock, true).await.unwrap();
+    assert_eq!((again.deferred, again.policy_blocked), (2, 0));
+    assert_eq!(bounces().await, soft);
+    clock.advance(Duration::minutes(55));
+    let later = t.app.deliver_at(&clock, true).await.unwrap();
+    assert_eq!(later.policy_blocked, 2);
+    let policy = t.app.store.outbox_entry(4).await.unwrap().unwrap().0;
+    assert_eq!(policy.recipient, "policy-x@example.org");
+    assert_eq!(
+        minutes(policy.next_attempt_at - clock.now()),
+        120,
+        "policy blocks back off from an hour, doubling"
     );
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use chrono::{Duration, Utc};
 use common::*;
-use mcap_notify::store::Store;
+use mcap_notify::store::{NewBounceMail, Store};
 use serde_json::Value;
 
 /// Four digests delivered; `a` sent and `b` dead long ago, `c` sent today, `d` queued again
@@ -48,16 +48,29 @@ async fn aged_world(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> 
     t.app
         .store
         .store_bounce_mail(
-            "old.eml",
-            b"old bounce",
-            false,
-            Utc::now() - Duration::days(200),
+            &NewBounceMail {
+                key: "old-bounce",
+                source: "old.eml",
+                raw: b"old bounce",
+                matched: false,
+                at: Utc::now() - Duration::days(200),
+            },
+            &[],
         )
         .await
         .unwrap();
     t.app
         .store
-        .store_bounce_mail("new.eml", b"new bounce", false, Utc::now())
+        .store_bounce_mail(
+            &NewBounceMail {
+                key: "new-bounce",
+                source: "new.eml",
+                raw: b"new bounce",
+                matched: false,
+                at: Utc::now(),
+            },
+            &[],
+        )
         .await
         .unwrap();
     t

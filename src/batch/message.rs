@@ -128,18 +128,6 @@ impl MessageFactory {
         )
     }
 
-    /// The VERP return path: bounces for this message come back to an address naming it.
-    pub fn return_path(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
-        let (user, domain) = self
-            .bounce_address
-            .split_once('@')
-            .expect("validated bounce address");
-        format!(
-            "{user}+{}@{domain}",
-            self.message_key(run_id, account_id, first_seq)
-        )
-    }
-
     fn web_link(&self, token: &str) -> String {
         format!("{}?token={token}", self.unsubscribe_url)
     }
@@ -214,7 +202,9 @@ impl MessageFactory {
             mail: Mail {
                 account_id: digest.account_id.clone(),
                 recipient: to.to_string(),
-                envelope_from: self.return_path(run_id, &digest.account_id, first_seq),
+                // The bounce mailbox; the message's own return path, naming its outbox id,
+                // is made when it is sent (see `bounce::verp`).
+                envelope_from: self.bounce_address.clone(),
                 message_id,
                 subject: rendered.subject,
                 raw: message.formatted(),

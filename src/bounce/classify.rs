@@ -1,7 +1,10 @@
-//! The verdict on one failed recipient: from the DSN action, the enhanced status code and the
-//! words of the diagnostic. Only reasons that say the address itself is bad (unknown user,
-//! unknown host, moved, address rejected) are hard; a refusal aimed at the sender (blocklists,
-//! authentication, spam filters, 5.7.x) is policy; everything else is soft.
+//! The one classifier of failures, for bounce mails and for the replies to our own sends alike:
+//! the verdict on one failed recipient from the DSN action, the enhanced status code (RFC 3463)
+//! and the words of the diagnostic. Only reasons that say the address itself is bad (unknown
+//! user, unknown host, moved, address rejected) are hard; a refusal aimed at us (blocklists,
+//! authentication, spam filters, 5.7.x, our own sender address or domain, 5.1.7 and 5.1.8) is
+//! policy; a message refused as too large (5.2.3, 5.3.4) is too-large; everything else, mailbox
+//! states (5.2.x) included, is soft.
 
 use crate::model::BounceVerdict;
 
@@ -115,6 +118,17 @@ const SENDER_FAULT_PHRASES: &[&str] = &[
     "recipient preferences",
 ];
 
+/// Phrases that mean the message, not the address, was too large.
+const TOO_LARGE_PHRASES: &[&str] = &[
+    "message too large",
+    "message too big",
+    "message is too large",
+    "message is too big",
+    "message size exceeds",
+    "exceeds the maximum message size",
+    "exceeds maximum message size",
+];
+
 /// Phrases that mean a passing problem with the mailbox.
 const SOFT_PHRASES: &[&str] = &[
     "mailbox full",
@@ -126,12 +140,41 @@ const SOFT_PHRASES: &[&str] = &[
     "out of storage",
 ];
 
+/// The first enhanced status code (`X.Y.Z`, X in 2/4/5, Y up to 3 digits, Z up to 3 digits) in
+/// `text`, if any.
+pub fn enhanced_status(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary_before =
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.');
+        if boundary_before
+            && matches!(bytes[i], b'2' | b'4' | b'5')
+            && bytes.get(i + 1) == Some(&b'.')
+        {
+            let rest = &text[i + 2..];
+            let class_digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if (1..=3).contains(&class_digits) && rest.as_bytes().get(class_digits) == Some(&b'.') {
+                let tail = &rest[class_digits + 1..];
+                let detail_digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+                let after = tail.as_bytes().get(detail_digits);
+                let boundary_after =
+                    after.is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'.'));
+                if (1..=3).contains(&detail_digits) && boundary_after {
+                    let end = i + 2 + class_digits + 1 + detail_digits;
+                    return Some(text[i..end].to_string());
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 fn contains_any(text: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| text.contains(p))
 }
 
-/// Decides a recipient's verdict. A specific enhanced status code decides; a missing or
-/// generic one (X.0.0) leaves it to the words of the diagnostic.
 /// Whether `diagnostic` says anything that decides a verdict.
 pub fn is_telling(status: Option<&str>, diagnostic: &str) -> bool {
     let text = diagnostic.to_ascii_lowercase();
@@ -139,8 +182,11 @@ pub fn is_telling(status: Option<&str>, diagnostic: &str) -> bool {
         || contains_any(&text, HARD_PHRASES)
         || contains_any(&text, SOFT_PHRASES)
         || contains_any(&text, POLICY_PHRASES)
+        || contains_any(&text, TOO_LARGE_PHRASES)
 }
 
+/// Decides a recipient's verdict. A specific enhanced status code decides; a missing or
+/// generic one (X.0.0) leaves it to the words of the diagnostic.
 pub fn verdict(action: Option<&str>, status: Option<&str>, diagnostic: &str) -> BounceVerdict {
     let action = action.unwrap_or("").to_ascii_lowercase();
     match action.as_str() {
@@ -168,6 +214,9 @@ pub fn verdict(action: Option<&str>, status: Option<&str>, diagnostic: &str) -> 
                 BounceVerdict::Soft
             }
             "1.1" | "1.2" | "1.3" | "1.6" | "1.10" | "4.4" => BounceVerdict::Hard,
+            // Our own sender address (5.1.7) or its domain (5.1.8) refused: about us.
+            "1.7" | "1.8" if class == "5" => BounceVerdict::Policy,
+            "2.3" | "3.4" if class == "5" => BounceVerdict::TooLarge,
             d if d.starts_with("7.") && class == "5" => BounceVerdict::Policy,
             // Protocol (5.5.x) and routing refusals (5.4.1) are often how a server says the
             // recipient is unknown; their words decide.
@@ -178,13 +227,16 @@ pub fn verdict(action: Option<&str>, status: Option<&str>, diagnostic: &str) -> 
             {
                 BounceVerdict::Hard
             }
-            // Mailbox states (5.2.x: disabled, full), the sender's own address (5.1.7, 5.1.8),
-            // system and content problems: the address itself may be fine.
+            // Mailbox states (5.2.x: disabled, full), system and content problems: the address
+            // itself may be fine.
             _ => BounceVerdict::Soft,
         };
     }
     if class == "4" || contains_any(&text, SOFT_PHRASES) {
         return BounceVerdict::Soft;
+    }
+    if contains_any(&text, TOO_LARGE_PHRASES) {
+        return BounceVerdict::TooLarge;
     }
     if contains_any(&text, HARD_PHRASES) {
         return BounceVerdict::Hard;
@@ -227,7 +279,45 @@ mod tests {
         );
         assert_eq!(
             verdict(Some("failed"), Some("5.3.4"), "message too big"),
+            BounceVerdict::TooLarge
+        );
+        assert_eq!(
+            verdict(
+                Some("failed"),
+                Some("5.0.0"),
+                "552 Message size exceeds fixed limit"
+            ),
+            BounceVerdict::TooLarge
+        );
+        assert_eq!(
+            verdict(Some("failed"), Some("5.1.8"), "Sender address rejected"),
+            BounceVerdict::Policy
+        );
+        assert_eq!(
+            verdict(Some("failed"), Some("5.2.1"), "mailbox disabled"),
             BounceVerdict::Soft
         );
+    }
+
+    #[test]
+    fn enhanced_status_codes_are_found_in_reply_text() {
+        assert_eq!(
+            enhanced_status("550 5.1.1 <a@b>: user unknown").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            enhanced_status("permanent error (554): 5.7.1 blocked").as_deref(),
+            Some("5.7.1")
+        );
+        assert_eq!(
+            enhanced_status("452 4.2.2 Mailbox full").as_deref(),
+            Some("4.2.2")
+        );
+        assert_eq!(
+            enhanced_status("5.0.910 filtered").as_deref(),
+            Some("5.0.910")
+        );
+        assert_eq!(enhanced_status("version 1.2.3 from 10.5.1.2"), None);
+        assert_eq!(enhanced_status("550 no such user"), None);
     }
 }

@@ -1,18 +1,31 @@
 //! Taking in bounce mails after the fact: from one message, an mbox or a Maildir. Each mail is
-//! matched to the message it reports on (the VERP return path it was sent to names our
-//! message; failing that, the Message-ID or return path quoted in the returned part), its
-//! bounces are recorded and the suppression policy applied. Mails that match none of our
-//! messages are kept and listed, never dropped.
+//! matched to the message it reports on and acts, at most, on the one address we sent that
+//! message to, never on another address the report names:
+//!
+//! - A VERP return path whose MAC checks out (the address the bounce was delivered to, or the
+//!   return path quoted in the returned part) proves which message it is: its bounce is recorded
+//!   against that message's recipient and the suppression policy applied.
+//! - A Message-ID quoted in the returned part finds the message too, but proves nothing: anyone
+//!   who received the mail has seen it. Such a bounce is recorded as unproven, shown, and never
+//!   suppresses or counts.
+//!
+//! Mails that match none of our messages are kept and listed, never dropped. A mail is known by
+//! its Message-ID, else a hash of its content, and counts once however often it is read; a
+//! Maildir's mails move to `cur/` marked seen once handled.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use mail_parser::MessageParser;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 
-use super::parse::{parse_bounce, ParsedBounce};
-use super::suppression::{apply_bounce, SuppressionPolicy};
-use crate::store::{BounceRecord, OutboxRef, Store, StoreError};
+use super::maildir;
+use super::parse::{parse_bounce, ParsedBounce, RecipientReport};
+use super::suppression::{act_on_bounce, SuppressionPolicy};
+use super::verp::ReturnPaths;
+use crate::store::{BounceRecord, NewBounceMail, OutboxRef, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BounceIngestError {
@@ -29,8 +42,12 @@ pub enum BounceIngestError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BounceIngestReport {
     pub mails: u64,
+    /// Mails read before (the same Message-ID, or the same content): skipped.
+    pub duplicates: u64,
     pub not_bounces: u64,
     pub matched: u64,
+    /// Of the matched, those found only through a quoted Message-ID: recorded, never acted on.
+    pub unproven: u64,
     pub unmatched: u64,
     pub bounces_recorded: u64,
     pub suppressed: u64,
@@ -40,6 +57,18 @@ pub struct BounceIngestReport {
 pub struct SourceMail {
     pub source: String,
     pub raw: Vec<u8>,
+    /// The Maildir file it was read from, marked seen once the mail is handled.
+    pub maildir_file: Option<PathBuf>,
+}
+
+impl SourceMail {
+    pub fn new(source: impl Into<String>, raw: Vec<u8>) -> SourceMail {
+        SourceMail {
+            source: source.into(),
+            raw,
+            maildir_file: None,
+        }
+    }
 }
 
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> BounceIngestError + '_ {
@@ -77,8 +106,8 @@ pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
     messages
 }
 
-/// Reads the mails at `path`: `-` (standard input), a Maildir (its `new` and `cur`), a
-/// directory of message files, an mbox, or a single message.
+/// Reads the mails at `path`: `-` (standard input), a Maildir (its unseen mails), a directory
+/// of message files, an mbox, or a single message.
 pub fn read_mails(path: &Path) -> Result<Vec<SourceMail>, BounceIngestError> {
     if path == Path::new("-") {
         let mut data = Vec::new();
@@ -88,27 +117,27 @@ pub fn read_mails(path: &Path) -> Result<Vec<SourceMail>, BounceIngestError> {
         return Ok(split_file("<stdin>", data));
     }
     if path.is_dir() {
-        let mut dirs = vec![path.join("new"), path.join("cur")];
-        dirs.retain(|d| d.is_dir());
-        if dirs.is_empty() {
-            dirs.push(path.to_path_buf());
-        }
-        let mut files = Vec::new();
-        for dir in dirs {
-            for entry in std::fs::read_dir(&dir).map_err(read_error(&dir))? {
-                let entry = entry.map_err(read_error(&dir))?;
-                if entry.file_type().map_err(read_error(&dir))?.is_file() {
+        let in_maildir = maildir::is_maildir(path);
+        let files = if in_maildir {
+            maildir::unseen(path).map_err(read_error(path))?
+        } else {
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(path).map_err(read_error(path))? {
+                let entry = entry.map_err(read_error(path))?;
+                if entry.file_type().map_err(read_error(path))?.is_file() {
                     files.push(entry.path());
                 }
             }
-        }
-        files.sort();
+            files.sort();
+            files
+        };
         let mut mails = Vec::new();
         for file in files {
             let raw = std::fs::read(&file).map_err(read_error(&file))?;
             mails.push(SourceMail {
                 source: file.display().to_string(),
                 raw,
+                maildir_file: in_maildir.then(|| file.clone()),
             });
         }
         return Ok(mails);
@@ -122,49 +151,79 @@ fn split_file(name: &str, data: Vec<u8>) -> Vec<SourceMail> {
         split_mbox(&data)
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| SourceMail {
-                source: format!("{name}#{}", i + 1),
-                raw,
-            })
+            .map(|(i, raw)| SourceMail::new(format!("{name}#{}", i + 1), raw))
             .collect()
     } else {
-        vec![SourceMail {
-            source: name.to_string(),
-            raw: data,
-        }]
+        vec![SourceMail::new(name, data)]
     }
+}
+
+/// The key a mail is known by: its Message-ID, else a hash of its content.
+pub fn mail_key(raw: &[u8]) -> String {
+    let message_id = MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| m.message_id().map(str::to_string))
+        .filter(|id| !id.trim().is_empty());
+    match message_id {
+        Some(id) => format!("message-id:{}", id.trim().trim_matches(['<', '>'])),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+    }
+}
+
+/// Our message a bounce reports on, and whether the bounce proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub message: OutboxRef,
+    /// Found through a VERP return path whose MAC checked out; otherwise through a quoted
+    /// Message-ID, which proves nothing.
+    pub proven: bool,
 }
 
 /// The message a bounce reports on, if it is one of ours.
 pub async fn match_message<S: Store>(
     store: &S,
+    return_paths: &ReturnPaths,
     parsed: &ParsedBounce,
-) -> Result<Option<OutboxRef>, StoreError> {
-    for address in &parsed.delivered_to {
-        if address.contains('+') {
-            if let Some(found) = store.outbox_by_envelope(address).await? {
-                return Ok(Some(found));
-            }
+) -> Result<Option<Matched>, StoreError> {
+    let tokens = parsed.delivered_to.iter().chain(&parsed.returned_senders);
+    for outbox_id in tokens.filter_map(|a| return_paths.outbox_id(a)) {
+        if let Some(message) = store.outbox_by_id(outbox_id).await? {
+            return Ok(Some(Matched {
+                message,
+                proven: true,
+            }));
         }
     }
     for id in &parsed.returned_message_ids {
-        if let Some(found) = store.outbox_by_message_id(&format!("<{id}>")).await? {
-            return Ok(Some(found));
-        }
-    }
-    for sender in &parsed.returned_senders {
-        if sender.contains('+') {
-            if let Some(found) = store.outbox_by_envelope(sender).await? {
-                return Ok(Some(found));
-            }
+        if let Some(message) = store.outbox_by_message_id(&format!("<{id}>")).await? {
+            return Ok(Some(Matched {
+                message,
+                proven: false,
+            }));
         }
     }
     Ok(None)
 }
 
+/// The report about the address we sent `message` to: the one naming it, else the only one
+/// there is (forwarding may have rewritten the address). Other addresses are not ours to act on.
+fn report_on<'a>(
+    message: &OutboxRef,
+    reports: &'a [RecipientReport],
+) -> Option<&'a RecipientReport> {
+    reports
+        .iter()
+        .find(|r| r.address.eq_ignore_ascii_case(&message.recipient))
+        .or(match reports {
+            [only] => Some(only),
+            _ => None,
+        })
+}
+
 /// Records every mail's bounces and applies the suppression policy.
 pub async fn ingest_mails<S: Store>(
     store: &S,
+    return_paths: &ReturnPaths,
     policy: &SuppressionPolicy,
     mails: Vec<SourceMail>,
     now: DateTime<Utc>,
@@ -172,44 +231,93 @@ pub async fn ingest_mails<S: Store>(
     let mut report = BounceIngestReport::default();
     for mail in mails {
         report.mails += 1;
-        let parsed = parse_bounce(&mail.raw);
-        if parsed.recipients.is_empty() {
-            report.not_bounces += 1;
-            continue;
-        }
-        let message = match_message(store, &parsed).await?;
-        let mail_id = store
-            .store_bounce_mail(&mail.source, &mail.raw, message.is_some(), now)
-            .await?;
-        let Some(message) = message else {
-            report.unmatched += 1;
-            tracing::warn!(source = %mail.source, "bounce matches none of our messages; kept");
-            continue;
-        };
-        report.matched += 1;
-        let single = parsed.recipients.len() == 1;
-        for r in &parsed.recipients {
-            // With one recipient reported, it is the address we sent to, whatever forwarding
-            // rewrote it to.
-            let email = if single {
-                message.recipient.clone()
-            } else {
-                r.address.clone()
-            };
-            let bounce = BounceRecord {
-                at: now,
-                email,
-                verdict: r.verdict,
-                status: r.status.clone(),
-                detail: r.diagnostic.chars().take(500).collect(),
-                outbox_id: Some(message.outbox_id),
-                bounce_mail_id: Some(mail_id),
-            };
-            report.bounces_recorded += 1;
-            if apply_bounce(store, policy, &bounce).await?.is_some() {
-                report.suppressed += 1;
-            }
+        ingest_one(store, return_paths, policy, &mail, now, &mut report).await?;
+        if let Some(file) = &mail.maildir_file {
+            maildir::mark_seen(file).map_err(read_error(file))?;
         }
     }
     Ok(report)
+}
+
+async fn ingest_one<S: Store>(
+    store: &S,
+    return_paths: &ReturnPaths,
+    policy: &SuppressionPolicy,
+    mail: &SourceMail,
+    now: DateTime<Utc>,
+    report: &mut BounceIngestReport,
+) -> Result<(), BounceIngestError> {
+    let parsed = parse_bounce(&mail.raw);
+    if parsed.recipients.is_empty() {
+        report.not_bounces += 1;
+        return Ok(());
+    }
+    let matched = match_message(store, return_paths, &parsed).await?;
+    let mut bounces = Vec::new();
+    if let Some(Matched { message, proven }) = &matched {
+        let ours = report_on(message, &parsed.recipients);
+        for other in parsed
+            .recipients
+            .iter()
+            .filter(|r| ours.is_none_or(|o| o.address != r.address))
+        {
+            tracing::warn!(
+                source = %mail.source,
+                outbox_id = message.outbox_id,
+                address = %other.address,
+                "bounce names an address its message was not sent to; ignored"
+            );
+        }
+        bounces.extend(ours.map(|r| BounceRecord {
+            at: now,
+            email: message.recipient.clone(),
+            verdict: r.verdict,
+            status: r.status.clone(),
+            detail: r.diagnostic.chars().take(500).collect(),
+            outbox_id: Some(message.outbox_id),
+            bounce_mail_id: None,
+            proven: *proven,
+        }));
+    }
+    let key = mail_key(&mail.raw);
+    let stored = store
+        .store_bounce_mail(
+            &NewBounceMail {
+                key: &key,
+                source: &mail.source,
+                raw: &mail.raw,
+                matched: matched.is_some(),
+                at: now,
+            },
+            &bounces,
+        )
+        .await?;
+    let Some(bounce_ids) = stored else {
+        report.duplicates += 1;
+        return Ok(());
+    };
+    match &matched {
+        None => {
+            report.unmatched += 1;
+            tracing::warn!(source = %mail.source, "bounce matches none of our messages; kept");
+        }
+        Some(m) => {
+            report.matched += 1;
+            if !m.proven {
+                report.unproven += 1;
+                tracing::warn!(
+                    source = %mail.source,
+                    outbox_id = m.message.outbox_id,
+                    "bounce found its message by Message-ID only; recorded, not acted on"
+                );
+            }
+        }
+    }
+    for (bounce, id) in bounces.iter().zip(bounce_ids) {
+        report.bounces_recorded += 1;
+        if act_on_bounce(store, policy, bounce, id).await?.is_some() {
+            report.suppressed += 1;
+        }
+    }
+    Ok(())
 }

@@ -8,8 +8,7 @@
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
-use super::classify::verdict;
-use crate::delivery::classify::enhanced_status;
+use super::classify::{enhanced_status, verdict};
 use crate::model::BounceVerdict;
 
 /// One recipient a bounce reports on.

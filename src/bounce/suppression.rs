@@ -1,7 +1,9 @@
 //! Suppression: what a bounce does to an address. A hard bounce or a complaint suppresses it at
 //! once; soft bounces count, and suppress once enough of them fall within the window (Mailman's
-//! bounce score, by default 5 within 7 days). Policy blocks, auto-replies and delivery notices
-//! are recorded but never suppress: they say nothing against the address.
+//! bounce score, by default 5 within 7 days). Policy blocks, messages refused as too large,
+//! auto-replies and delivery notices are recorded but never suppress: they say nothing against
+//! the address. Nor does a bounce that is not proven to be about the address (see
+//! `BounceRecord::proven`).
 
 use chrono::Duration;
 
@@ -31,7 +33,24 @@ pub async fn apply_bounce<S: Store>(
     policy: &SuppressionPolicy,
     bounce: &BounceRecord,
 ) -> Result<Option<SuppressionReason>, StoreError> {
-    let bounce_id = store.record_bounce(bounce).await?;
+    match store.record_bounce(bounce).await? {
+        Some(bounce_id) => act_on_bounce(store, policy, bounce, bounce_id).await,
+        // Counted before: it has had its effect.
+        None => Ok(None),
+    }
+}
+
+/// Applies the policy to a recorded bounce (`bounce_id`); returns the reason when it newly
+/// suppressed the address.
+pub async fn act_on_bounce<S: Store>(
+    store: &S,
+    policy: &SuppressionPolicy,
+    bounce: &BounceRecord,
+    bounce_id: i64,
+) -> Result<Option<SuppressionReason>, StoreError> {
+    if !bounce.proven {
+        return Ok(None);
+    }
     let evidence = |what: &str| {
         format!(
             "{what} (bounce {bounce_id}{}{}): {}",
@@ -64,9 +83,10 @@ pub async fn apply_bounce<S: Store>(
                 )),
             )
         }
-        BounceVerdict::Policy | BounceVerdict::AutoReply | BounceVerdict::Delivered => {
-            return Ok(None)
-        }
+        BounceVerdict::Policy
+        | BounceVerdict::TooLarge
+        | BounceVerdict::AutoReply
+        | BounceVerdict::Delivered => return Ok(None),
     };
     let newly = store
         .suppress(&bounce.email, reason, &evidence, bounce.at)

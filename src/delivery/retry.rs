@@ -1,6 +1,7 @@
 //! When to try again: exponential backoff with jitter, modelled on Postfix's queue (first retry
-//! after about five minutes, doubling, capped near an hour), and a lifetime after which the
-//! message is given up and dead-lettered.
+//! after about five minutes, doubling, capped near an hour), a slower pace after a policy block
+//! (from an hour, doubling up to twelve), and a lifetime after which the message is given up and
+//! dead-lettered.
 
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ pub enum NextStep {
 pub struct RetryPolicy {
     pub first_delay: Duration,
     pub max_delay: Duration,
+    /// The pace after a policy block.
+    pub policy_first_delay: Duration,
+    pub policy_max_delay: Duration,
     pub lifetime: Duration,
     /// Each delay is spread by up to this fraction either way, so retries do not arrive in step.
     pub jitter: f64,
@@ -30,6 +34,8 @@ impl From<&RetrySettings> for RetryPolicy {
         RetryPolicy {
             first_delay: Duration::from_secs(s.first_delay_secs),
             max_delay: Duration::from_secs(s.max_delay_secs),
+            policy_first_delay: Duration::from_secs(s.policy_first_delay_secs),
+            policy_max_delay: Duration::from_secs(s.policy_max_delay_secs),
             lifetime: Duration::from_secs(s.lifetime_secs),
             jitter: s.jitter,
         }
@@ -37,6 +43,15 @@ impl From<&RetrySettings> for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The same policy on the slower pace kept for policy blocks.
+    pub fn after_policy_block(&self) -> RetryPolicy {
+        RetryPolicy {
+            first_delay: self.policy_first_delay,
+            max_delay: self.policy_max_delay,
+            ..*self
+        }
+    }
+
     /// The un-jittered delay after the `failures`-th consecutive failure (1-based).
     pub fn base_delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(30);
@@ -90,6 +105,14 @@ mod tests {
             .map(|n| policy().base_delay(n).as_secs() / 60)
             .collect();
         assert_eq!(minutes, vec![5, 10, 20, 40, 66, 66, 66]);
+    }
+
+    #[test]
+    fn policy_blocks_back_off_from_an_hour_up_to_twelve() {
+        let hours: Vec<u64> = (1..=6)
+            .map(|n| policy().after_policy_block().base_delay(n).as_secs() / 3600)
+            .collect();
+        assert_eq!(hours, vec![1, 2, 4, 8, 12, 12]);
     }
 
     #[test]

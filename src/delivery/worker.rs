@@ -1,7 +1,9 @@
 //! The delivery worker: claims due messages with a lease, sends them concurrently (bounded by a
 //! semaphore, optionally rate-limited, each send under a timeout), classifies every result, and
-//! records a whole batch of attempts in one transaction. A permanent failure bounces the address;
-//! transient ones retry with backoff until their lifetime ends, then are dead-lettered.
+//! records a whole batch of attempts in one transaction. Each message leaves with its own VERP
+//! return path, made from its outbox id. A permanent failure is dead-lettered, and bounces the
+//! address when the reply blames it; transient ones and policy blocks retry with backoff (policy
+//! blocks at a slower pace) until their lifetime ends, then are dead-lettered.
 //! A worker that dies leaves leases that expire, so its messages are sent again (with the same
 //! Message-ID): nothing is lost, and duplicates are bounded by what was in flight.
 //!
@@ -23,9 +25,8 @@ use tokio::task::JoinSet;
 use super::classify::{Classified, SendOutcome};
 use super::retry::{NextStep, RetryPolicy};
 use super::transport::{Transport, TransportError};
-use crate::bounce::{apply_bounce, SuppressionPolicy};
+use crate::bounce::{apply_bounce, ReturnPaths, SuppressionPolicy};
 use crate::config::Settings;
-use crate::model::BounceVerdict;
 use crate::store::{AttemptResult, BounceRecord, ClaimedMessage, Store, StoreError};
 
 /// Where the worker reads the time: the system clock, or a test's.
@@ -52,6 +53,7 @@ pub struct WorkerConfig {
     pub lease: Duration,
     pub retry: RetryPolicy,
     pub suppression: SuppressionPolicy,
+    pub return_paths: ReturnPaths,
 }
 
 impl From<&Settings> for WorkerConfig {
@@ -63,6 +65,7 @@ impl From<&Settings> for WorkerConfig {
             lease: Duration::from_secs(s.delivery.lease_secs),
             retry: RetryPolicy::from(&s.retry),
             suppression: SuppressionPolicy::from(&s.bounces),
+            return_paths: ReturnPaths::new(&s.mail),
         }
     }
 }
@@ -75,9 +78,10 @@ pub struct DeliveryReport {
     pub sent: u64,
     /// Transient failures that will be retried.
     pub deferred: u64,
-    /// Refusals on policy grounds (5.7.x): retried, flagged for operators.
+    /// Refusals aimed at us (5.7.x, our sender address or domain): retried at the slower
+    /// policy pace, flagged for operators, never held against the recipient.
     pub policy_blocked: u64,
-    /// Permanent failures: dead-lettered, the address bounced.
+    /// Permanent failures: dead-lettered; the address bounced when the reply blames it.
     pub bounced: u64,
     /// Transient failures past their lifetime: dead-lettered.
     pub expired: u64,
@@ -108,12 +112,14 @@ fn classify(error: &TransportError) -> Classified {
         TransportError::Smtp(e) => super::classify::classify_smtp_error(e),
         TransportError::Address { .. } => Classified {
             outcome: SendOutcome::Permanent,
+            bounce: None,
             reply_code: None,
             status: None,
             detail: error.to_string(),
         },
         other => Classified {
             outcome: SendOutcome::Transient,
+            bounce: None,
             reply_code: None,
             status: None,
             detail: other.to_string(),
@@ -181,6 +187,7 @@ async fn send_one(transport: Transport, message: ClaimedMessage) -> Sent {
     let classified = match transport.send(&message.mail).await {
         Ok(()) => Classified {
             outcome: SendOutcome::Sent,
+            bounce: None,
             reply_code: None,
             status: None,
             detail: "accepted".into(),
@@ -220,26 +227,15 @@ impl<S: Store> Pass<'_, S> {
                 }
                 SendOutcome::Permanent => {
                     report.bounced += 1;
-                    if c.reply_code.is_some() {
-                        bounces.push(BounceRecord {
-                            at,
-                            email: message.mail.recipient.clone(),
-                            verdict: BounceVerdict::Hard,
-                            status: c.status.clone(),
-                            detail: c.detail.clone(),
-                            outbox_id: Some(message.outbox_id),
-                            bounce_mail_id: None,
-                        });
-                    }
                     None
                 }
                 SendOutcome::Transient | SendOutcome::Policy => {
-                    let step = self.config.retry.next_step(
-                        message.lifetime_from,
-                        at,
-                        attempt,
-                        &mut self.rng,
-                    );
+                    let pace = if c.outcome == SendOutcome::Policy {
+                        self.config.retry.after_policy_block()
+                    } else {
+                        self.config.retry
+                    };
+                    let step = pace.next_step(message.lifetime_from, at, attempt, &mut self.rng);
                     match step {
                         NextStep::RetryAt(t) => {
                             if c.outcome == SendOutcome::Policy {
@@ -256,6 +252,18 @@ impl<S: Store> Pass<'_, S> {
                     }
                 }
             };
+            if let Some(verdict) = c.bounce {
+                bounces.push(BounceRecord {
+                    at,
+                    email: message.mail.recipient.clone(),
+                    verdict,
+                    status: c.status.clone(),
+                    detail: c.detail.clone(),
+                    outbox_id: Some(message.outbox_id),
+                    bounce_mail_id: None,
+                    proven: true,
+                });
+            }
             if c.outcome != SendOutcome::Sent {
                 tracing::warn!(
                     outbox_id = message.outbox_id,
@@ -349,7 +357,8 @@ pub async fn deliver_due<S: Store>(
                 if batch.is_empty() {
                     break;
                 }
-                for message in batch {
+                for mut message in batch {
+                    message.mail.envelope_from = config.return_paths.address(message.outbox_id);
                     if let Some(interval) = pacer.as_mut() {
                         interval.tick().await;
                     }

@@ -119,6 +119,8 @@ impl DropCounts {
 pub struct Mail {
     pub account_id: String,
     pub recipient: String,
+    /// The envelope sender: the bounce mailbox as queued; a message being sent carries its own
+    /// VERP return path, made from its outbox id.
     pub envelope_from: String,
     pub message_id: String,
     pub subject: String,
@@ -261,6 +263,19 @@ pub struct BounceRecord {
     pub detail: String,
     pub outbox_id: Option<i64>,
     pub bounce_mail_id: Option<i64>,
+    /// Shown to be about the message's own recipient: the reply to our send, or a bounce mail
+    /// carrying the message's VERP return path. Only proven bounces suppress or count.
+    pub proven: bool,
+}
+
+/// A bounce mail to keep, known by `key` (its Message-ID, else a hash of its content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBounceMail<'a> {
+    pub key: &'a str,
+    pub source: &'a str,
+    pub raw: &'a [u8],
+    pub matched: bool,
+    pub at: DateTime<Utc>,
 }
 
 /// The message a bounce refers to.
@@ -514,16 +529,20 @@ pub trait Store {
     /// would go.
     async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError>;
 
+    /// Keeps a bounce mail and records the bounces read from it (their `bounce_mail_id` is set
+    /// here), in one transaction; returns the bounce ids, or None, writing nothing, when a mail
+    /// with the same key was kept before.
     async fn store_bounce_mail(
         &self,
-        source: &str,
-        raw: &[u8],
-        matched: bool,
-        at: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+        mail: &NewBounceMail<'_>,
+        bounces: &[BounceRecord],
+    ) -> Result<Option<Vec<i64>>, StoreError>;
 
-    async fn record_bounce(&self, bounce: &BounceRecord) -> Result<i64, StoreError>;
+    /// Records a bounce; None when it is a send-time refusal already recorded for the same
+    /// message and verdict.
+    async fn record_bounce(&self, bounce: &BounceRecord) -> Result<Option<i64>, StoreError>;
 
+    /// Proven soft bounces of `email` since `since`.
     async fn soft_bounces_since(
         &self,
         email: &str,
@@ -544,11 +563,8 @@ pub trait Store {
     /// Lifts a suppression; false if there was none.
     async fn unsuppress(&self, email: &str) -> Result<bool, StoreError>;
 
-    /// The message sent with this envelope sender (a VERP return path names one message).
-    async fn outbox_by_envelope(
-        &self,
-        envelope_from: &str,
-    ) -> Result<Option<OutboxRef>, StoreError>;
+    /// The message with this outbox id (a verified VERP return path names one).
+    async fn outbox_by_id(&self, outbox_id: i64) -> Result<Option<OutboxRef>, StoreError>;
 
     async fn outbox_by_message_id(&self, message_id: &str)
         -> Result<Option<OutboxRef>, StoreError>;

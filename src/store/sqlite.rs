@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
-    LeaseInfo, Mail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange, PruneCounts,
-    QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError, Suppression,
-    UnmatchedBounce, Withheld,
+    LeaseInfo, Mail, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange,
+    PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError,
+    Suppression, UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -303,6 +303,29 @@ impl From<OutboxRefRow> for OutboxRef {
             message_id: r.message_id,
         }
     }
+}
+
+/// Records a bounce; None for a send-time refusal already recorded for its message and verdict.
+async fn insert_bounce(
+    conn: &mut SqliteConnection,
+    b: &BounceRecord,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO bounces (at, email, verdict, status, detail, outbox_id, bounce_mail_id, proven)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (outbox_id, verdict) WHERE bounce_mail_id IS NULL DO NOTHING
+         RETURNING bounce_id",
+    )
+    .bind(micros(b.at))
+    .bind(b.email.to_lowercase())
+    .bind(b.verdict.as_str())
+    .bind(b.status.as_deref())
+    .bind(&b.detail)
+    .bind(b.outbox_id)
+    .bind(b.bounce_mail_id)
+    .bind(b.proven)
+    .fetch_optional(conn)
+    .await?)
 }
 
 impl Store for SqliteStore {
@@ -910,37 +933,41 @@ impl Store for SqliteStore {
 
     async fn store_bounce_mail(
         &self,
-        source: &str,
-        raw: &[u8],
-        matched: bool,
-        at: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO bounce_mails (received_at, source, raw, matched) VALUES (?, ?, ?, ?)
-             RETURNING bounce_mail_id",
+        mail: &NewBounceMail<'_>,
+        bounces: &[BounceRecord],
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mail_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bounce_mails (received_at, source, raw, matched, mail_key)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (mail_key) DO NOTHING RETURNING bounce_mail_id",
         )
-        .bind(micros(at))
-        .bind(source)
-        .bind(raw)
-        .bind(matched)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(micros(mail.at))
+        .bind(mail.source)
+        .bind(mail.raw)
+        .bind(mail.matched)
+        .bind(mail.key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(mail_id) = mail_id else {
+            return Ok(None);
+        };
+        let mut ids = Vec::with_capacity(bounces.len());
+        for bounce in bounces {
+            let bounce = BounceRecord {
+                bounce_mail_id: Some(mail_id),
+                ..bounce.clone()
+            };
+            ids.push(insert_bounce(&mut tx, &bounce).await?.ok_or_else(|| {
+                StoreError::Corrupt("a bounce of a new bounce mail was already recorded".into())
+            })?);
+        }
+        tx.commit().await?;
+        Ok(Some(ids))
     }
 
-    async fn record_bounce(&self, b: &BounceRecord) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO bounces (at, email, verdict, status, detail, outbox_id, bounce_mail_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING bounce_id",
-        )
-        .bind(micros(b.at))
-        .bind(b.email.to_lowercase())
-        .bind(b.verdict.as_str())
-        .bind(b.status.as_deref())
-        .bind(&b.detail)
-        .bind(b.outbox_id)
-        .bind(b.bounce_mail_id)
-        .fetch_one(&self.pool)
-        .await?)
+    async fn record_bounce(&self, b: &BounceRecord) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_bounce(&mut conn, b).await
     }
 
     async fn soft_bounces_since(
@@ -949,7 +976,8 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM bounces WHERE email = ? AND verdict = 'soft' AND at >= ?",
+            "SELECT COUNT(*) FROM bounces
+             WHERE email = ? AND verdict = 'soft' AND proven = 1 AND at >= ?",
         )
         .bind(email.to_lowercase())
         .bind(micros(since))
@@ -1016,15 +1044,11 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn outbox_by_envelope(
-        &self,
-        envelope_from: &str,
-    ) -> Result<Option<OutboxRef>, StoreError> {
+    async fn outbox_by_id(&self, outbox_id: i64) -> Result<Option<OutboxRef>, StoreError> {
         let row: Option<OutboxRefRow> = sqlx::query_as(
-            "SELECT outbox_id, account_id, recipient, message_id FROM outbox
-             WHERE envelope_from = ? ORDER BY outbox_id LIMIT 1",
+            "SELECT outbox_id, account_id, recipient, message_id FROM outbox WHERE outbox_id = ?",
         )
-        .bind(envelope_from)
+        .bind(outbox_id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(OutboxRef::from))

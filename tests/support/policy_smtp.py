@@ -1,8 +1,10 @@
 """A test SMTP server that answers per recipient, by the first word of the local part.
 
-  hard-*    550 5.1.1 user unknown          full-*   552 5.2.2 mailbox full
-  soft-*    451 4.3.0 try again later       policy-* 554 5.7.1 blocked on policy grounds
-  drop-*    421 4.4.2 and the connection closes
+  hard-*     550 5.1.1 user unknown         full-*    552 5.2.2 mailbox full
+  soft-*     451 4.3.0 try again later      policy-*  554 5.7.1 blocked on policy grounds
+  sender-*   553 5.1.8 sender domain bad    disabled-* 550 5.2.1 mailbox disabled
+  big-*      552 5.3.4 message too big (after DATA)
+  drop-*     421 4.4.2 and the connection closes
   anything else is accepted; accepted messages are logged as JSON lines to LOG.
 
 usage: policy_smtp.py PORT LOG   (binds 127.0.0.1 only; stops on SIGTERM)
@@ -19,7 +21,17 @@ REPLIES = {
     "full": "552 5.2.2 <{rcpt}>: Mailbox full",
     "soft": "451 4.3.0 <{rcpt}>: Temporary lookup failure, try again later",
     "policy": "554 5.7.1 Client host rejected: blocked using bl.example.net",
+    "sender": "553 5.1.8 <{sender}>: Sender address rejected: Domain not found",
+    "disabled": "550 5.2.1 <{rcpt}>: Mailbox disabled, not accepting messages",
 }
+# Refused once the message has been read.
+DATA_REPLIES = {
+    "big": "552 5.3.4 Message size exceeds fixed maximum message size",
+}
+
+
+def kind_of(address):
+    return address.split("@")[0].split("-")[0]
 
 
 class Handler:
@@ -27,16 +39,19 @@ class Handler:
         self.log_path = log_path
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        kind = address.split("@")[0].split("-")[0]
+        kind = kind_of(address)
         if kind == "drop":
             asyncio.get_running_loop().call_soon(server.transport.close)
             return "421 4.4.2 Closing connection"
         if kind in REPLIES:
-            return REPLIES[kind].format(rcpt=address)
+            return REPLIES[kind].format(rcpt=address, sender=envelope.mail_from)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        for rcpt in envelope.rcpt_tos:
+            if kind_of(rcpt) in DATA_REPLIES:
+                return DATA_REPLIES[kind_of(rcpt)]
         message_id = ""
         for line in envelope.content.decode("utf-8", "replace").splitlines():
             if line.lower().startswith("message-id:"):
