@@ -83,7 +83,8 @@ impl App {
         let digest = &self.settings.digest;
         let renderer = Renderer::new(digest.style, digest.template_dir.as_deref())
             .context("loading the digest templates")?;
-        Ok(MessageFactory::new(&self.settings.mail, renderer)?)
+        Ok(MessageFactory::new(&self.settings.mail, renderer)?
+            .with_max_message_bytes(digest.max_message_bytes))
     }
 
     pub async fn ingest(&self, kind: FeedKind, path: &Path) -> anyhow::Result<IngestSummary> {

@@ -314,6 +314,9 @@ pub struct DigestSettings {
     pub style: DigestStyle,
     /// A directory whose `*.hbs` files replace the compiled-in templates of the same name.
     pub template_dir: Option<PathBuf>,
+    /// The largest message one digest may make; an account's news beyond it is split over
+    /// several messages, each saying which part it is.
+    pub max_message_bytes: usize,
 }
 
 impl Default for DigestSettings {
@@ -321,6 +324,7 @@ impl Default for DigestSettings {
         DigestSettings {
             style: DigestStyle::Detailed,
             template_dir: None,
+            max_message_bytes: 1_000_000,
         }
     }
 }
@@ -439,6 +443,13 @@ impl Settings {
                     "`{}` is not a supported database URL (expected sqlite://PATH)",
                     self.database.url
                 ),
+            });
+        }
+        if self.digest.max_message_bytes < 50_000 {
+            return Err(ConfigError::Invalid {
+                key: "digest.max_message_bytes",
+                reason: "must be at least 50000 (one docket entry with its full text must fit)"
+                    .into(),
             });
         }
         if self.database.max_connections < 2 {

@@ -43,6 +43,7 @@ fn sample_digest() -> Digest {
         email: "keisha.brooks@example.com".into(),
         email_verified: true,
         suppressed: false,
+        part: None,
         cases: vec![
             CaseChanges {
                 case_number: "2616-CR01411".into(),

@@ -13,6 +13,9 @@ pub struct Digest {
     pub email_verified: bool,
     pub suppressed: bool,
     pub cases: Vec<CaseChanges>,
+    /// Set when the account's news was split over several messages to keep each under the
+    /// size cap: (this part, of how many).
+    pub part: Option<(usize, usize)>,
 }
 
 /// The new entries of one tracked case.
@@ -55,6 +58,35 @@ impl Digest {
         self.cases.iter().map(|c| c.subscription_id).collect()
     }
 
+    /// The digest cut in two at the middle entry, each half keeping its cases' headings.
+    /// None for a digest of one entry.
+    pub fn split_in_two(&self) -> Option<(Digest, Digest)> {
+        let total = self.entry_count();
+        if total < 2 {
+            return None;
+        }
+        let mut first = Digest {
+            cases: Vec::new(),
+            ..self.clone()
+        };
+        let mut second = first.clone();
+        let mut taken = 0;
+        for case in &self.cases {
+            let room = (total / 2).saturating_sub(taken);
+            let (head, tail) = case.entries.split_at(room.min(case.entries.len()));
+            taken += head.len();
+            for (half, entries) in [(&mut first, head), (&mut second, tail)] {
+                if !entries.is_empty() {
+                    half.cases.push(CaseChanges {
+                        entries: entries.to_vec(),
+                        ..case.clone()
+                    });
+                }
+            }
+        }
+        Some((first, second))
+    }
+
     fn start(row: &MatchRow) -> Digest {
         Digest {
             account_id: row.account_id.clone(),
@@ -62,6 +94,7 @@ impl Digest {
             email_verified: row.email_verified,
             suppressed: row.suppressed,
             cases: Vec::new(),
+            part: None,
         }
     }
 
@@ -141,6 +174,24 @@ mod tests {
             filed_by: "Clerk".into(),
             posted_at: DateTime::from_timestamp(1_700_000_000 + seq, 0).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_split_keeps_every_entry_once_in_order_under_its_case() {
+        let mut g = DigestGrouper::default();
+        for (case, seq) in [("C1", 1), ("C1", 2), ("C1", 3), ("C2", 4), ("C2", 5)] {
+            assert!(g.push(row("a", case, seq)).is_none());
+        }
+        let digest = g.finish().unwrap();
+        let (first, second) = digest.split_in_two().unwrap();
+        assert_eq!(first.entry_seqs(), vec![1, 2]);
+        assert_eq!(second.entry_seqs(), vec![3, 4, 5]);
+        let cases =
+            |d: &Digest| -> Vec<String> { d.cases.iter().map(|c| c.case_number.clone()).collect() };
+        assert_eq!(cases(&first), vec!["C1"]);
+        assert_eq!(cases(&second), vec!["C1", "C2"]);
+        let (one, _) = first.split_in_two().unwrap();
+        assert!(one.split_in_two().is_none(), "one entry cannot be split");
     }
 
     #[test]

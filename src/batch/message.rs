@@ -70,6 +70,13 @@ impl Header for ListUnsubscribe {
     }
 }
 
+/// One message of a digest, with how many cases it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltPart {
+    pub cases: usize,
+    pub message: QueuedMessage,
+}
+
 /// Builds queued messages from digests.
 #[derive(Debug)]
 pub struct MessageFactory {
@@ -80,6 +87,7 @@ pub struct MessageFactory {
     token_secret: String,
     bounce_address: String,
     renderer: Renderer,
+    max_message_bytes: usize,
 }
 
 impl MessageFactory {
@@ -102,7 +110,58 @@ impl MessageFactory {
             token_secret: mail.token_secret.expose().to_string(),
             bounce_address: mail.bounce_address.clone(),
             renderer,
+            max_message_bytes: usize::MAX,
         })
+    }
+
+    /// Caps the size of one message: [`MessageFactory::build_parts`] splits a digest over it.
+    pub fn with_max_message_bytes(mut self, max_message_bytes: usize) -> Self {
+        self.max_message_bytes = max_message_bytes;
+        self
+    }
+
+    /// Builds the digest as one message, or, when that would exceed the size cap, as several
+    /// that each fit, numbered "part 1 of N" in their subjects. A single entry too large for
+    /// the cap still goes, alone.
+    pub fn build_parts(
+        &self,
+        run_id: i64,
+        digest: &Digest,
+        date: DateTime<Utc>,
+    ) -> Result<Vec<BuiltPart>, MessageError> {
+        let whole = self.build(run_id, digest, date)?;
+        if whole.mail.raw.len() <= self.max_message_bytes {
+            return Ok(vec![BuiltPart {
+                cases: digest.cases.len(),
+                message: whole,
+            }]);
+        }
+        // Room for the part number the subjects gain.
+        let cap = self.max_message_bytes.saturating_sub(64);
+        let mut parts = Vec::new();
+        let mut pending = vec![digest.clone()];
+        while let Some(piece) = pending.pop() {
+            let fits = self.build(run_id, &piece, date)?.mail.raw.len() <= cap;
+            match piece.split_in_two() {
+                Some((first, second)) if !fits => {
+                    pending.push(second);
+                    pending.push(first);
+                }
+                _ => parts.push(piece),
+            }
+        }
+        let of = parts.len();
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut part)| {
+                part.part = Some((i + 1, of));
+                Ok(BuiltPart {
+                    cases: part.cases.len(),
+                    message: self.build(run_id, &part, date)?,
+                })
+            })
+            .collect()
     }
 
     /// A key naming one digest: its run, its account and the first entry it reports. A run

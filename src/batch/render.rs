@@ -267,6 +267,9 @@ impl Renderer {
                 })
         };
         view.subject = single_line(&render(&self.text, "subject", &view)?);
+        if let Some((part, of)) = digest.part {
+            view.subject = format!("{} (part {part} of {of})", view.subject);
+        }
         let text = render(&self.text, "text", &view)?;
         let html = render(&self.html, "html", &view)?;
         Ok(RenderedDigest {

@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::digest::{Digest, DigestGrouper};
-use super::message::MessageFactory;
+use super::message::{BuiltPart, MessageFactory};
 use crate::config::BatchSettings;
 use crate::store::{HeldDigest, QueuedMessage, RunScope, RunTotals, Store, StoreError};
 
@@ -312,8 +312,8 @@ fn take_digest(
         report.totals.skipped_suppressed += 1;
         return Ok(());
     }
-    let message = match factory.build(report.run_id.unwrap_or(0), digest, now) {
-        Ok(message) => message,
+    let parts = match factory.build_parts(report.run_id.unwrap_or(0), digest, now) {
+        Ok(parts) => parts,
         Err(e) => {
             tracing::warn!(
                 run_id = report.run_id,
@@ -330,19 +330,21 @@ fn take_digest(
             return Ok(());
         }
     };
-    report.totals.digests_queued += 1;
-    if report.dry_run {
-        if report.previews.len() < PREVIEW_LIMIT {
-            report.previews.push(DigestPreview {
-                account_id: digest.account_id.clone(),
-                recipient: message.mail.recipient.clone(),
-                subject: message.mail.subject.clone(),
-                cases: digest.cases.len(),
-                entries: digest.entry_count(),
-            });
+    for BuiltPart { cases, message } in parts {
+        report.totals.digests_queued += 1;
+        if report.dry_run {
+            if report.previews.len() < PREVIEW_LIMIT {
+                report.previews.push(DigestPreview {
+                    account_id: digest.account_id.clone(),
+                    recipient: message.mail.recipient.clone(),
+                    subject: message.mail.subject.clone(),
+                    cases,
+                    entries: message.entry_seqs.len(),
+                });
+            }
+            continue;
         }
-        return Ok(());
+        chunk.messages.push(message);
     }
-    chunk.messages.push(message);
     Ok(())
 }
