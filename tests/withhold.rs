@@ -4,7 +4,9 @@
 
 mod common;
 
+use common::gate_server::GateServer;
 use common::*;
+use mcap_notify::config::{Secret, TransportKind};
 use mcap_notify::ingest::FeedKind;
 use serde_json::json;
 
@@ -154,5 +156,88 @@ async fn an_entry_voided_after_queueing_is_withheld() {
     assert_eq!(
         withheld_pairs(&t).await,
         vec![("open-entry".into(), "entry voided".into())]
+    );
+}
+
+/// A case sealed while its digest is already claimed by a worker, before its turn to be sent:
+/// the worker's check right before the send finds it and withholds it.
+#[tokio::test]
+async fn a_case_sealed_while_its_digest_waits_in_a_workers_claim_is_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = GateServer::start(dir.path());
+    let url = server.url();
+    let t = TestApp::with(move |s| {
+        s.delivery.transport = TransportKind::Smtp;
+        s.smtp.url = Some(Secret::new(url));
+        s.smtp.timeout_secs = 20;
+        // One at a time: the second message waits in the claim while the first is held.
+        s.delivery.concurrency = 1;
+    })
+    .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[
+            case(OPEN, "CT16", "CV", "Doe v. Roe"),
+            case(SEALED, "CT16", "CV", "Smith v. Jones"),
+        ],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[
+            account("a", "gate-a@example.org", true),
+            account("b", "b@example.org", true),
+        ],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[
+            track("a", OPEN, "2026-01-01T00:00:00Z"),
+            track("b", SEALED, "2026-01-01T00:00:00Z"),
+        ],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[
+            entry("open-entry", OPEN, "JE", "2026-02-02T10:00:00Z"),
+            entry("sealed-entry", SEALED, "MOT", "2026-02-02T11:00:00Z"),
+        ],
+    )
+    .await;
+    t.run().await;
+
+    let deliver = t.app.deliver(true);
+    let seal = async {
+        assert_eq!(server.held().await, "gate-a@example.org");
+        let mut sealed = case(SEALED, "CT16", "CV", "Smith v. Jones");
+        sealed["confidential"] = json!(true);
+        t.ingest(FeedKind::Cases, &[sealed]).await;
+        server.release();
+    };
+    let (report, ()) = tokio::join!(deliver, seal);
+    assert_eq!(report.unwrap().sent, 1);
+    assert_eq!(server.received(), vec!["gate-a@example.org"]);
+    let waiting: (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT state, lease_owner, last_error FROM outbox WHERE recipient = 'b@example.org'",
+    )
+    .fetch_one(t.app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        waiting,
+        (
+            "cancelled".into(),
+            None,
+            Some("withheld: case confidential".into())
+        )
+    );
+    let next = t.app.deliver(true).await.unwrap();
+    assert_eq!(next.sent, 0);
+    assert_eq!(server.received(), vec!["gate-a@example.org"]);
+    assert_eq!(
+        withheld_pairs(&t).await,
+        vec![("sealed-entry".into(), "case confidential".into())]
     );
 }

@@ -18,3 +18,21 @@ ALTER TABLE runs ADD COLUMN accounts_held INTEGER NOT NULL DEFAULT 0;
 -- for the next run to queue again without it.
 ALTER TABLE notification_ledger ADD COLUMN withheld_reason TEXT;
 ALTER TABLE notification_ledger ADD COLUMN withheld_at INTEGER;
+
+-- Every entry that may not be notified now, with the first reason that applies.
+CREATE VIEW entries_not_notifiable AS
+SELECT e.seq,
+       CASE
+           WHEN e.voided_at IS NOT NULL THEN 'entry voided'
+           WHEN c.confidential = 1 THEN 'case confidential'
+           WHEN ct.mcap = 0 THEN 'court left MCAP'
+           ELSE 'case type excluded from tracking'
+       END AS reason
+FROM docket_entries e
+JOIN cases c ON c.case_number = e.case_number
+JOIN courts ct ON ct.court_id = c.court_id
+WHERE e.voided_at IS NOT NULL
+   OR c.confidential = 1
+   OR ct.mcap = 0
+   OR EXISTS (SELECT 1 FROM court_excluded_case_types x
+              WHERE x.court_id = c.court_id AND x.case_type = c.case_type);

@@ -483,7 +483,9 @@ pub trait Store {
 
     /// The fence before a send: extends `owner`'s lease on the message to `lease_until` if it
     /// is still queued and `owner` still holds a live lease on it at `now`; false if the claim
-    /// has run out or another worker has taken the message over (it must not be sent).
+    /// has run out or another worker has taken the message over (it must not be sent). False
+    /// too if something it reports may no longer be sent (a case sealed since it was queued):
+    /// then the message is withheld there and then, as [`Store::withhold_unnotifiable`] does.
     async fn renew_lease(
         &self,
         owner: &str,

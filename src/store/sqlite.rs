@@ -328,6 +328,76 @@ async fn insert_bounce(
     .await?)
 }
 
+/// Withholds what may no longer be sent from queued messages not under a live lease, or from
+/// the one message `only` (its worker's check before sending found it).
+async fn withhold_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    now: DateTime<Utc>,
+    only: Option<i64>,
+) -> Result<Withheld, StoreError> {
+    let pairs: Vec<(i64, String, i64)> = sqlx::query_as(UNNOTIFIABLE_PAIRS)
+        .bind(micros(now))
+        .bind(only)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut done = Withheld::default();
+    let mut outbox_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
+    outbox_ids.dedup();
+    for (outbox_id, reason, seq) in &pairs {
+        sqlx::query(
+            "UPDATE notification_ledger SET withheld_reason = ?, withheld_at = ?
+                 WHERE outbox_id = ? AND entry_seq = ?",
+        )
+        .bind(reason)
+        .bind(micros(now))
+        .bind(outbox_id)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+        done.pairs += 1;
+    }
+    for outbox_id in outbox_ids {
+        let reasons: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT withheld_reason FROM notification_ledger
+                 WHERE outbox_id = ? AND withheld_reason IS NOT NULL ORDER BY 1",
+        )
+        .bind(outbox_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'cancelled', finished_at = ?, lease_owner = NULL,
+                    lease_until = NULL, last_error = ?
+                 WHERE outbox_id = ?",
+        )
+        .bind(micros(now))
+        .bind(format!("withheld: {}", reasons.join(", ")))
+        .bind(outbox_id)
+        .execute(&mut **tx)
+        .await?;
+        let requeued = sqlx::query(
+            "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)
+                 SELECT l.account_id, l.entry_seq, o.run_id,
+                        'to be queued again: its digest was withheld', ?
+                 FROM notification_ledger l JOIN outbox o ON o.outbox_id = l.outbox_id
+                 WHERE l.outbox_id = ? AND l.withheld_reason IS NULL
+                 ON CONFLICT (account_id, entry_seq) DO NOTHING",
+        )
+        .bind(micros(now))
+        .bind(outbox_id)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM notification_ledger WHERE outbox_id = ? AND withheld_reason IS NULL",
+        )
+        .bind(outbox_id)
+        .execute(&mut **tx)
+        .await?;
+        done.messages += 1;
+        done.requeued += requeued.rows_affected();
+    }
+    Ok(done)
+}
+
 impl Store for SqliteStore {
     type Ingest<'a> = StagedIngest;
 
@@ -613,65 +683,7 @@ impl Store for SqliteStore {
 
     async fn withhold_unnotifiable(&self, now: DateTime<Utc>) -> Result<Withheld, StoreError> {
         let mut tx = self.begin_write().await?;
-        let pairs: Vec<(i64, String, i64)> = sqlx::query_as(UNNOTIFIABLE_PAIRS)
-            .bind(micros(now))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut done = Withheld::default();
-        let mut outbox_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
-        outbox_ids.dedup();
-        for (outbox_id, reason, seq) in &pairs {
-            sqlx::query(
-                "UPDATE notification_ledger SET withheld_reason = ?, withheld_at = ?
-                 WHERE outbox_id = ? AND entry_seq = ?",
-            )
-            .bind(reason)
-            .bind(micros(now))
-            .bind(outbox_id)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-            done.pairs += 1;
-        }
-        for outbox_id in outbox_ids {
-            let reasons: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT withheld_reason FROM notification_ledger
-                 WHERE outbox_id = ? AND withheld_reason IS NOT NULL ORDER BY 1",
-            )
-            .bind(outbox_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE outbox SET state = 'cancelled', finished_at = ?, lease_owner = NULL,
-                    lease_until = NULL, last_error = ?
-                 WHERE outbox_id = ?",
-            )
-            .bind(micros(now))
-            .bind(format!("withheld: {}", reasons.join(", ")))
-            .bind(outbox_id)
-            .execute(&mut *tx)
-            .await?;
-            let requeued = sqlx::query(
-                "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)
-                 SELECT l.account_id, l.entry_seq, o.run_id,
-                        'to be queued again: its digest was withheld', ?
-                 FROM notification_ledger l JOIN outbox o ON o.outbox_id = l.outbox_id
-                 WHERE l.outbox_id = ? AND l.withheld_reason IS NULL
-                 ON CONFLICT (account_id, entry_seq) DO NOTHING",
-            )
-            .bind(micros(now))
-            .bind(outbox_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM notification_ledger WHERE outbox_id = ? AND withheld_reason IS NULL",
-            )
-            .bind(outbox_id)
-            .execute(&mut *tx)
-            .await?;
-            done.messages += 1;
-            done.requeued += requeued.rows_affected();
-        }
+        let done = withhold_in(&mut tx, now, None).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -726,16 +738,34 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = ?1
-             WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4",
+             WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4
+               AND NOT EXISTS (SELECT 1 FROM notification_ledger l
+                               JOIN entries_not_notifiable n ON n.seq = l.entry_seq
+                               WHERE l.outbox_id = ?2 AND l.withheld_reason IS NULL)",
         )
         .bind(micros(lease_until))
         .bind(outbox_id)
         .bind(owner)
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            let ours: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM outbox WHERE outbox_id = ? AND lease_owner = ? AND state = 'queued'",
+            )
+            .bind(outbox_id)
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if ours.is_some() {
+                // Still ours, so something in it may no longer be sent: withhold it now.
+                withhold_in(&mut tx, now, Some(outbox_id)).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
