@@ -1,7 +1,8 @@
 //! Accuracy on real bounce mails: the corpus in ../shared/corpus/bounces (612 mails with the
-//! expected recipient and hard/soft verdict, and two mails that are no bounce). Where that folder
-//! is absent the test fails under CI (the `CI` environment variable set, as `.ci/run` does) and
-//! is skipped, with the reason printed, elsewhere. Set MCAP_BOUNCE_MISSES=1 to list misses.
+//! expected recipient and hard/soft verdict, and two mails that are no bounce), or in
+//! `$MCAP_NOTIFY_SHARED_DIR/corpus/bounces` when that is set. Where the corpus is absent the
+//! test fails under CI (the `CI` environment variable set, as `.ci/run` does) and is skipped,
+//! with the reason printed, elsewhere. Set MCAP_BOUNCE_MISSES=1 to list misses.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,10 @@ use mcap_notify::bounce::parse_bounce;
 use mcap_notify::model::BounceVerdict;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/bounces");
+    let shared = std::env::var_os("MCAP_NOTIFY_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = shared.join("corpus/bounces");
     dir.join("expected.tsv").exists().then_some(dir)
 }
 
@@ -25,7 +29,8 @@ fn the_parser_finds_the_recipients_and_verdicts_of_real_bounces() {
         let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
         assert!(
             !ci,
-            "../shared/corpus/bounces is not present, and under CI the corpus must be checked"
+            "the bounce corpus (../shared/corpus/bounces, or $MCAP_NOTIFY_SHARED_DIR/corpus/bounces) \
+             is not present, and under CI the corpus must be checked"
         );
         println!("skipped: ../shared/corpus/bounces is not present");
         return;
