@@ -148,6 +148,8 @@ impl App {
                 return Err(LeaseHeld(held).into());
             }
         }
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::process_pause("batch-lease", 0).await;
         // Keep the lease alive while the run goes on.
         let renewer = {
             let store = self.store.clone();

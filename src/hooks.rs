@@ -74,3 +74,29 @@ pub(crate) fn crash_point(commits_done: usize) -> bool {
         .try_with(|limit| commits_done >= *limit)
         .unwrap_or(false)
 }
+
+/// The environment variable that stops a process at a point, for tests that kill or signal a
+/// running command: `POINT:N` (see [`process_pause`]).
+#[cfg(feature = "test-hooks")]
+pub const PAUSE_VARIABLE: &str = "MCAP_NOTIFY_TEST_PAUSE";
+
+/// When [`PAUSE_VARIABLE`] names this point and count, says `paused at POINT N` on standard
+/// error and waits until a line arrives on standard input (or it closes): the test knows where
+/// the process is when it kills or signals it. Points: `batch-lease` (the batch lease is held,
+/// count 0), `batch-commit` (before a run's commit number N+1, count N), `deliver-sent` (the
+/// transport has accepted N messages, before they are recorded).
+#[cfg(feature = "test-hooks")]
+pub(crate) async fn process_pause(point: &str, count: usize) {
+    let Ok(spec) = std::env::var(PAUSE_VARIABLE) else {
+        return;
+    };
+    if spec != format!("{point}:{count}") {
+        return;
+    }
+    eprintln!("paused at {point} {count}");
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)
+    })
+    .await;
+}

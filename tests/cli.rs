@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
 use mcap_notify::ingest::FeedKind;
@@ -252,22 +251,24 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         let mut c = t.command();
         c.env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
             .args(["run-now", "--ignore-windows"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stdout(std::process::Stdio::null());
         c
     };
     let mut queued_at_kill = Vec::new();
-    for delay_ms in [60u64, 90, 120, 150] {
-        let mut child = run_now().spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+    // Killed at chosen points: before the second commit, the fifth, the tenth, the sixteenth
+    // of each attempt (every attempt resumes the same run).
+    for commits in [1, 4, 9, 15] {
+        let paused = start_paused(run_now(), &format!("batch-commit:{commits}"));
+        paused.signal("KILL");
+        paused.finish();
         let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(t.app.store.pool())
             .await
             .unwrap();
         queued_at_kill.push(queued);
     }
+    // Each attempt resumed where the last one stopped: 5 digests a commit.
+    assert_eq!(queued_at_kill, vec![5, 25, 70, 145]);
     let last = run_now()
         .stderr(std::process::Stdio::piped())
         .output()
@@ -277,7 +278,6 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         "{}",
         String::from_utf8_lossy(&last.stderr)
     );
-    eprintln!("messages queued when each kill landed: {queued_at_kill:?}");
     assert_eq!(digests_with_ids(&t).await, expected);
     let runs: Vec<(i64, String)> =
         sqlx::query_as("SELECT run_id, status FROM runs ORDER BY run_id")

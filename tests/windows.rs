@@ -396,25 +396,14 @@ async fn a_second_run_while_one_is_active_exits_75_and_names_the_holder() {
         c.args(["run-now", "--ignore-windows"]);
         c
     };
-    // One account per commit: the first run takes long enough for the second to find it.
-    let mut first = run_now()
-        .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "1")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the first run holds the lease.
-    for _ in 0..200 {
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM batch_lease")
-            .fetch_one(t.app.store.pool())
-            .await
-            .unwrap();
-        if held > 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    // The first run stops while it holds the lease.
+    let mut first_command = run_now();
+    first_command.stdout(std::process::Stdio::null());
+    let mut first = start_paused(first_command, "batch-lease:0");
+    let first_pid = first.child.id();
     let second = run_now().output().unwrap();
-    let first_done = first.wait().unwrap();
+    first.resume();
+    let (first_done, _) = first.finish();
     assert!(first_done.success());
     assert_eq!(
         second.status.code(),
@@ -424,7 +413,7 @@ async fn a_second_run_while_one_is_active_exits_75_and_names_the_holder() {
     );
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(
-        message.contains("holds the lease") && message.contains(&format!("pid {}", first.id())),
+        message.contains("holds the lease") && message.contains(&format!("pid {first_pid}")),
         "{message}"
     );
 }
@@ -438,29 +427,23 @@ async fn sigterm_during_a_run_leaves_nothing_half_written() {
 
     let t = TestApp::new().await;
     busy(&t, 1500).await;
-    let child = t
-        .command()
+    let mut command = t.command();
+    command
         .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
         .args(["run-now", "--ignore-windows"])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
-    let stopped_early = !out.status.success();
-    if stopped_early {
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("interrupted"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        .stdout(std::process::Stdio::null());
+    // SIGTERM lands between the third and the fourth commit.
+    let mut run = start_paused(command, "batch-commit:3");
+    run.signal("TERM");
+    run.resume();
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        t.digests().await.len(),
+        15,
+        "three commits of five, nothing half-written"
+    );
     // Every queued message has its ledger rows and every ledger row its message.
     let orphans: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM outbox o WHERE NOT EXISTS
@@ -477,10 +460,6 @@ async fn sigterm_during_a_run_leaves_nothing_half_written() {
         .await
         .unwrap();
     assert_eq!(lease, 0, "the lease was released");
-    eprintln!(
-        "stopped early: {stopped_early}, digests before resuming: {}",
-        t.digests().await.len()
-    );
     t.run().await;
     assert_eq!(t.digests().await.len(), expected.len());
     let mut got: Vec<_> = t.digests().await.into_iter().map(|d| (d.0, d.2)).collect();

@@ -194,6 +194,8 @@ pub async fn run_batch<S: Store>(
         }
         if chunk.len() >= chunk_size || (stream_done && !chunk.is_empty()) {
             if let Some(run_id) = report.run_id {
+                #[cfg(feature = "test-hooks")]
+                crate::hooks::process_pause("batch-commit", gate.done).await;
                 gate.check()?;
                 let t = Instant::now();
                 let newly_held = commit_chunk(store, run_id, &mut chunk, now).await?;

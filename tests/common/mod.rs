@@ -286,3 +286,66 @@ pub fn entry(id: &str, case: &str, code: &str, posted_at: &str) -> Value {
 pub fn void(id: &str, at: &str) -> Value {
     json!({"entry_id": id, "voided_at": at})
 }
+
+/// A program stopped at a point of its work by [`start_paused`].
+pub struct Paused {
+    pub child: std::process::Child,
+    /// What it says on standard error after the pause, gathered until it ends.
+    rest: std::thread::JoinHandle<String>,
+}
+
+impl Paused {
+    /// Lets it go on.
+    pub fn resume(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        stdin
+            .write_all(b"go\n")
+            .expect("the paused program reads its stdin");
+    }
+
+    /// Sends it a signal (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits for it to end: its exit status and what it said on standard error.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        (status, self.rest.join().unwrap())
+    }
+}
+
+/// Starts `command` so that it stops at a point of its work (`POINT:N`, see
+/// `mcap_notify::hooks::process_pause`) and returns once it says it is there: the caller then
+/// kills or signals it where it wants, and lets it go on with [`Paused::resume`].
+pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
+    use std::io::BufRead;
+    let mut child = command
+        .env(mcap_notify::hooks::PAUSE_VARIABLE, point)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("paused at ") => break,
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!(
+                "the program ended before reaching {point}: {}",
+                seen.join("\n")
+            ),
+        }
+    }
+    // Keep reading what it says, so that it never blocks on a full pipe.
+    let rest =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    Paused { child, rest }
+}
