@@ -1,10 +1,11 @@
 //! A big feed never locks the other commands out: the file is checked without the write lock
-//! and written in one short transaction, so a run, a delivery pass and `status` go on while it
-//! is checked; and if what it was checked against changed meanwhile, nothing of it is written.
+//! and written in one short transaction, so a run, a delivery pass, `status` and bounce ingest
+//! go on while it is checked; and if what it was checked against changed meanwhile, nothing of it is written.
 
 mod common;
 
 use common::*;
+use mcap_notify::bounce::ReturnPaths;
 use mcap_notify::hooks::{pause_ingest, Pause};
 use mcap_notify::ingest::FeedKind;
 use serde_json::Value;
@@ -29,6 +30,19 @@ async fn world() -> TestApp {
     .await;
     t.ingest(FeedKind::Entries, &entries("early", 1)).await;
     t
+}
+
+/// A hard bounce, as a receiving server sends it back to the message's return path.
+fn dsn(return_path: &str, recipient: &str) -> String {
+    format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: {return_path}\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b1--\r\n"
+    )
 }
 
 fn feed(t: &TestApp, lines: &[Value]) -> std::path::PathBuf {
@@ -59,10 +73,37 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
             .status()
             .await
             .expect("status while a feed is checked");
+        // A bounce for the message just sent, read by the command an operator's cron runs.
+        let (outbox_id, recipient): (i64, String) =
+            sqlx::query_as("SELECT outbox_id, recipient FROM outbox")
+                .fetch_one(t.app.store.pool())
+                .await
+                .unwrap();
+        let return_path = ReturnPaths::new(&t.app.settings.mail).address(outbox_id);
+        let bounce = t.dir.path().join("bounce.eml");
+        std::fs::write(&bounce, dsn(&return_path, &recipient)).unwrap();
+        let ingested = t
+            .command()
+            .env("MCAP_NOTIFY__DATABASE__BUSY_TIMEOUT_MS", "500")
+            .arg("bounces")
+            .arg("ingest")
+            .arg(&bounce)
+            .output()
+            .unwrap();
         pause.resume();
-        (run, delivered, status)
+        (run, delivered, status, ingested)
     };
-    let (ingested, (run, delivered, status)) = tokio::join!(ingest, others);
+    let (ingested, (run, delivered, status, bounce)) = tokio::join!(ingest, others);
+    assert!(
+        bounce.status.success(),
+        "bounce ingest while a feed is checked: {}",
+        String::from_utf8_lossy(&bounce.stderr)
+    );
+    let suppressed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(suppressed, 1, "the hard bounce was recorded and acted on");
     assert_eq!(run.totals.digests_queued, 1);
     assert_eq!(delivered.sent, 1);
     assert_eq!(
