@@ -47,19 +47,6 @@ async fn ingest_path(t: &TestApp, path: &std::path::Path) -> BounceIngestReport 
     ingest(t, read_mails(path).unwrap(), Utc::now()).await
 }
 
-/// A delivery-status report as a receiving server would send it back to `return_path`.
-fn dsn(return_path: &str, recipient: &str, status: &str, diagnostic: &str) -> String {
-    format!(
-        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: {return_path}\r\n\
-Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
---b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
---b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
-Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\
-Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--b1--\r\n"
-    )
-}
-
 fn mbox(mails: &[String]) -> String {
     mails
         .iter()

@@ -32,19 +32,6 @@ async fn world() -> TestApp {
     t
 }
 
-/// A hard bounce, as a receiving server sends it back to the message's return path.
-fn dsn(return_path: &str, recipient: &str) -> String {
-    format!(
-        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: {return_path}\r\n\
-Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
---b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
---b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
-Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
-Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n--b1--\r\n"
-    )
-}
-
 fn feed(t: &TestApp, lines: &[Value]) -> std::path::PathBuf {
     let text: Vec<String> = lines.iter().map(Value::to_string).collect();
     t.feed_file(&text)
@@ -81,7 +68,11 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
                 .unwrap();
         let return_path = ReturnPaths::new(&t.app.settings.mail).address(outbox_id);
         let bounce = t.dir.path().join("bounce.eml");
-        std::fs::write(&bounce, dsn(&return_path, &recipient)).unwrap();
+        std::fs::write(
+            &bounce,
+            dsn(&return_path, &recipient, "5.1.1", "550 5.1.1 no such user"),
+        )
+        .unwrap();
         let ingested = t
             .command()
             .env("MCAP_NOTIFY__DATABASE__BUSY_TIMEOUT_MS", "500")

@@ -83,7 +83,8 @@ async fn message_ids(t: &TestApp) -> Vec<String> {
         .unwrap()
 }
 
-async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String)>) {
+/// The scenario's cases, accounts and tracking, ingested into a new application.
+async fn world(s: &Scenario) -> TestApp {
     let t = TestApp::with(|settings| {
         settings.batch.accounts_per_commit = s.accounts_per_commit;
         settings.batch.max_entries_per_run = s.max_entries_per_run;
@@ -113,20 +114,29 @@ async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String
     if !subs.is_empty() {
         t.ingest(FeedKind::Subscriptions, &subs).await;
     }
-    for (w, wave) in s.waves.iter().enumerate() {
-        let mut lines: Vec<Value> = wave
-            .iter()
+    t
+}
+
+/// A wave's entries, then the voids of those voided before the run.
+fn wave_lines(w: usize, wave: &[(usize, i64, bool)]) -> Vec<Value> {
+    let mut lines: Vec<Value> = wave
+        .iter()
+        .enumerate()
+        .map(|(i, (c, hour, _))| entry(&format!("w{w}e{i}"), &case_number(*c), "MOT", &at(*hour)))
+        .collect();
+    lines.extend(
+        wave.iter()
             .enumerate()
-            .map(|(i, (c, hour, _))| {
-                entry(&format!("w{w}e{i}"), &case_number(*c), "MOT", &at(*hour))
-            })
-            .collect();
-        lines.extend(
-            wave.iter()
-                .enumerate()
-                .filter(|(_, (_, _, voided))| *voided)
-                .map(|(i, _)| void(&format!("w{w}e{i}"), &at(100))),
-        );
+            .filter(|(_, (_, _, voided))| *voided)
+            .map(|(i, _)| void(&format!("w{w}e{i}"), &at(100))),
+    );
+    lines
+}
+
+async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String)>) {
+    let t = world(s).await;
+    for (w, wave) in s.waves.iter().enumerate() {
+        let lines = wave_lines(w, wave);
         if !lines.is_empty() {
             t.ingest(FeedKind::Entries, &lines).await;
         }
@@ -431,35 +441,7 @@ async fn apply(t: &TestApp, s: &Scenario, world: &mut World, change: &Change) {
 /// the one it arrived in to the last).
 async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<World>, Vec<usize>) {
     let s = &c.base;
-    let t = TestApp::with(|settings| {
-        settings.batch.accounts_per_commit = s.accounts_per_commit;
-        settings.batch.max_entries_per_run = s.max_entries_per_run;
-    })
-    .await;
-    let cases: Vec<Value> = (0..s.cases)
-        .map(|i| case(&case_number(i), "CT16", "CV", &format!("Case {i}")))
-        .collect();
-    t.ingest(FeedKind::Cases, &cases).await;
-    let accounts: Vec<Value> = s
-        .verified
-        .iter()
-        .enumerate()
-        .map(|(a, v)| account(&format!("acct{a}"), &format!("a{a}@example.org"), *v))
-        .collect();
-    t.ingest(FeedKind::Accounts, &accounts).await;
-    let mut subs = Vec::new();
-    for (i, tracking) in s.tracking.iter().enumerate() {
-        if let Some((start, stop_after)) = tracking {
-            let (a, c) = (i / s.cases, i % s.cases);
-            subs.push(track(&format!("acct{a}"), &case_number(c), &at(*start)));
-            if let Some(len) = stop_after {
-                subs.push(stop(&format!("acct{a}"), &case_number(c), &at(start + len)));
-            }
-        }
-    }
-    if !subs.is_empty() {
-        t.ingest(FeedKind::Subscriptions, &subs).await;
-    }
+    let t = world(s).await;
     let mut world = World {
         verified: s.verified.clone(),
         sealed: vec![false; s.cases],
@@ -475,19 +457,7 @@ async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<Worl
     // Per wave: the index in `worlds` of the world its entries arrived in.
     let mut arrived = Vec::new();
     for (w, wave) in s.waves.iter().enumerate() {
-        let mut lines: Vec<Value> = wave
-            .iter()
-            .enumerate()
-            .map(|(i, (c, hour, _))| {
-                entry(&format!("w{w}e{i}"), &case_number(*c), "MOT", &at(*hour))
-            })
-            .collect();
-        lines.extend(
-            wave.iter()
-                .enumerate()
-                .filter(|(_, (_, _, voided))| *voided)
-                .map(|(i, _)| void(&format!("w{w}e{i}"), &at(100))),
-        );
+        let lines = wave_lines(w, wave);
         arrived.push(worlds.len() - 1);
         let run = async {
             match s.crashes[w % s.crashes.len()] {

@@ -349,3 +349,16 @@ pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
         std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     Paused { child, rest }
 }
+
+/// A delivery-status report as a receiving server would send it back to `return_path`.
+pub fn dsn(return_path: &str, recipient: &str, status: &str, diagnostic: &str) -> String {
+    format!(
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.net\r\nTo: {return_path}\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\
+Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--b1--\r\n"
+    )
+}
