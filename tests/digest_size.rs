@@ -65,15 +65,27 @@ async fn a_digest_over_the_size_cap_is_split_into_numbered_parts_that_fit() {
 }
 
 #[test]
-fn a_cap_below_one_entry_is_refused_at_start() {
+fn a_cap_below_one_entry_is_refused_at_start_and_a_larger_one_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let out = binary()
-        .current_dir(dir.path())
-        .env("MCAP_NOTIFY__DIGEST__MAX_MESSAGE_BYTES", "1000")
-        .arg("status")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("digest.max_message_bytes"), "{stderr}");
+    let status_with = |cap: &str| {
+        binary()
+            .current_dir(dir.path())
+            .env("MCAP_NOTIFY__DIGEST__MAX_MESSAGE_BYTES", cap)
+            .arg("status")
+            .output()
+            .unwrap()
+    };
+    let refused = status_with("1000");
+    assert_eq!(refused.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("digest.max_message_bytes") && stderr.contains("at least 50000"),
+        "{stderr}"
+    );
+    let taken = status_with("100000");
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
 }
