@@ -441,7 +441,7 @@ impl Settings {
                 key: "database.url",
                 reason: format!(
                     "`{}` is not a supported database URL (expected sqlite://PATH)",
-                    self.database.url
+                    self.database.shown_url()
                 ),
             });
         }
@@ -741,6 +741,13 @@ mod tests {
         assert_eq!(db.shown_url(), "sqlite://mcap-notify.db");
         db.url = "postgres://notify:hunter2@db.example.org/mcap".into();
         assert_eq!(db.shown_url(), "postgres://notify:***@db.example.org/mcap");
+        let settings = Settings {
+            database: db,
+            ..Settings::default()
+        };
+        let refused = settings.validate().unwrap_err().to_string();
+        assert!(refused.contains("notify:***@"), "{refused}");
+        assert!(!refused.contains("hunter2"), "{refused}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ enum Applied {
 #[serde(deny_unknown_fields)]
 struct EntryVoid {
     entry_id: String,
+    #[serde(deserialize_with = "crate::model::micros::instant")]
     voided_at: DateTime<Utc>,
 }
 
@@ -93,6 +94,7 @@ struct EntryVoid {
 struct TrackStart {
     account_id: String,
     case_number: String,
+    #[serde(deserialize_with = "crate::model::micros::instant")]
     tracked_at: DateTime<Utc>,
 }
 
@@ -101,6 +103,7 @@ struct TrackStart {
 struct TrackStop {
     account_id: String,
     case_number: String,
+    #[serde(deserialize_with = "crate::model::micros::instant")]
     stopped_at: DateTime<Utc>,
 }
 

@@ -32,8 +32,10 @@ pub struct Case {
     pub court_id: String,
     pub case_type: String,
     pub caption: String,
+    #[serde(deserialize_with = "micros::instant")]
     pub filed_at: DateTime<Utc>,
     pub confidential: bool,
+    #[serde(default, deserialize_with = "micros::optional_instant")]
     pub closed_at: Option<DateTime<Utc>>,
     pub parties: Vec<Party>,
 }
@@ -48,6 +50,7 @@ pub struct DocketEntry {
     pub description: String,
     pub text: String,
     pub filed_by: String,
+    #[serde(deserialize_with = "micros::instant")]
     pub posted_at: DateTime<Utc>,
 }
 
@@ -238,5 +241,26 @@ mod tests {
         ] {
             assert!(!is_circuit_case_number(bad), "{bad}");
         }
+    }
+}
+
+/// Feed instants as the store keeps them: to the microsecond. A feed that writes nanoseconds
+/// sends the same instant again when it re-sends a line, and must be seen to.
+pub mod micros {
+    use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
+        t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+    }
+
+    pub fn instant<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        DateTime::<Utc>::deserialize(d).map(truncate)
+    }
+
+    pub fn optional_instant<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(d).map(|t| t.map(truncate))
     }
 }

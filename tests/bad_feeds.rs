@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use mcap_notify::ingest::FeedKind;
+use serde_json::json;
 
 const C1: &str = "2616-CV00001";
 
@@ -227,4 +228,24 @@ async fn a_missing_file_is_named() {
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("/nonexistent/feed.jsonl: cannot open"));
+}
+
+#[tokio::test]
+async fn a_feed_with_nanosecond_times_sent_again_changes_nothing() {
+    let t = TestApp::one_case(|_| {}, "2616-CV00001", None).await;
+    let lines = [json!({"account_id": "ann", "case_number": "2616-CV00001",
+               "tracked_at": "2026-01-01T09:00:00.123456789-06:00"})];
+    t.ingest(FeedKind::Subscriptions, &lines).await;
+    let entries = [json!({
+        "entry_id": "e1", "case_number": "2616-CV00001", "code": "MOT",
+        "description": "Motion Filed", "text": "", "filed_by": "Clerk",
+        "posted_at": "2026-02-02T11:00:00.123456789-06:00"
+    })];
+    t.ingest(FeedKind::Entries, &entries).await;
+    let before = t.dump().await;
+    let again = t.ingest(FeedKind::Entries, &entries).await;
+    assert_eq!((again.applied, again.unchanged), (0, 1));
+    let again = t.ingest(FeedKind::Subscriptions, &lines).await;
+    assert_eq!((again.applied, again.unchanged), (0, 1));
+    assert_eq!(t.dump().await, before);
 }
