@@ -226,7 +226,21 @@ fn progress_bar(size: Option<u64>, name: &str) -> ProgressBar {
 /// Parses one JSON object, naming the field at fault.
 fn parse<T: DeserializeOwned>(line: &str) -> Result<T, IngestFault> {
     let mut de = serde_json::Deserializer::from_str(line);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = parse_value(&mut de, line)?;
+    // One record a line: anything after it (a second record, stray text) refuses the line.
+    de.end().map_err(|_| {
+        IngestFault::Rejected(
+            "not valid JSON: more than one record on the line (one JSON object per line)".into(),
+        )
+    })?;
+    Ok(value)
+}
+
+fn parse_value<T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+    line: &str,
+) -> Result<T, IngestFault> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();

@@ -249,3 +249,23 @@ async fn a_feed_with_nanosecond_times_sent_again_changes_nothing() {
     assert_eq!((again.applied, again.unchanged), (0, 1));
     assert_eq!(t.dump().await, before);
 }
+
+#[tokio::test]
+async fn two_records_on_one_line_refuse_the_file() {
+    let t = TestApp::one_case(|_| {}, "2616-CV00001", None).await;
+    let one = entry("j1", "2616-CV00001", "JE", "2026-02-02T10:00:00Z");
+    let two = entry("j2", "2616-CV00001", "JE", "2026-02-02T10:00:00Z");
+    let before = t.dump().await;
+    for line in [format!("{one}{two}"), format!("{one} trailing words")] {
+        let path = t.feed_file(&[line]);
+        let err = t
+            .app
+            .ingest(FeedKind::Entries, &path)
+            .await
+            .expect_err("refused");
+        let message = format!("{err:#}");
+        assert!(message.contains(":1: "), "{message}");
+        assert!(message.contains("more than one record"), "{message}");
+    }
+    assert_eq!(t.dump().await, before);
+}

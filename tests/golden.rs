@@ -183,7 +183,7 @@ fn every_message_carries_the_required_headers_and_both_parts() {
         message.mail.message_id, again.mail.message_id,
         "Message-ID is deterministic"
     );
-    assert_ne!(message.mail.message_id, f.message_id(13, "U010042", 1));
+    assert_ne!(message.mail.message_id, f.message_id(13, "U010042", &[1]));
     let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
     assert_eq!(
         format!("<{}>", parsed.message_id().unwrap()),

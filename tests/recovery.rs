@@ -207,3 +207,32 @@ async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued
     );
     assert!(t.app.status().await.unwrap().0.held.is_empty());
 }
+
+#[tokio::test]
+async fn a_digest_withheld_between_crash_and_resume_is_rebuilt_in_the_same_run() {
+    let t = two_accounts_two_cases(1).await;
+    // Both digests are committed (acct1's reports e1 and e2), then the run dies before closing.
+    crash_after(&t, 2).await;
+    // The second case is sealed before the resume: acct1's digest must not go as it is.
+    let mut sealed = case(C2, "CT16", "CV", "Doe v. Roe");
+    sealed["confidential"] = true.into();
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+    let resumed = t.run().await;
+    assert!(resumed.resumed);
+    assert_eq!(resumed.totals.accounts_held, 0, "{resumed:?}");
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT account_id, state FROM outbox ORDER BY outbox_id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            ("acct0".to_string(), "queued".to_string()),
+            ("acct1".into(), "cancelled".into()),
+            ("acct1".into(), "queued".into()),
+        ],
+        "acct1's digest is rebuilt without the sealed entry by the resumed run itself"
+    );
+    assert!(t.app.status().await.unwrap().0.held.is_empty());
+}

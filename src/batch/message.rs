@@ -164,25 +164,28 @@ impl MessageFactory {
             .collect()
     }
 
-    /// A key naming one digest: its run, its account and the first entry it reports. A run
-    /// that resumes after a crash may owe an account a second digest (a subscription or a case
-    /// changed meanwhile); that digest starts at another entry, so it gets another key. The
-    /// hash is keyed with the token secret, so the key cannot be derived from what a recipient
-    /// or a third party can see.
-    fn message_key(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
+    /// A key naming one digest: its run, its account and the entries it reports. A run that
+    /// resumes after a crash may owe an account another digest (a subscription or a case
+    /// changed meanwhile, a digest withheld and rebuilt without a sealed entry); that digest
+    /// reports other entries, so it gets another key. The hash is keyed with the token secret,
+    /// so the key cannot be derived from what a recipient or a third party can see.
+    fn message_key(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.token_secret.as_bytes())
             .expect("HMAC takes a key of any length");
-        mac.update(format!("digest\n{run_id}\n{account_id}\n{first_seq}").as_bytes());
+        mac.update(format!("digest\n{run_id}\n{account_id}\n").as_bytes());
+        for seq in entry_seqs {
+            mac.update(format!("{seq},").as_bytes());
+        }
         let hash = mac.finalize().into_bytes();
         format!("{run_id}.{}", hex::encode(&hash[..10]))
     }
 
     /// The same digest always gets the same id, so a message rebuilt after a crash, or sent
     /// again after a lost acknowledgement, is recognisably the same message.
-    pub fn message_id(&self, run_id: i64, account_id: &str, first_seq: i64) -> String {
+    pub fn message_id(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
         format!(
             "<digest.{}@{}>",
-            self.message_key(run_id, account_id, first_seq),
+            self.message_key(run_id, account_id, entry_seqs),
             self.domain
         )
     }
@@ -239,8 +242,7 @@ impl MessageFactory {
             .parse()
             .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
         let rendered = self.render(digest)?;
-        let first_seq = digest.entry_seqs().first().copied().unwrap_or_default();
-        let message_id = self.message_id(run_id, &digest.account_id, first_seq);
+        let message_id = self.message_id(run_id, &digest.account_id, &digest.entry_seqs());
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
