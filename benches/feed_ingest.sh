@@ -23,7 +23,7 @@ with open(f"{work}/entries.jsonl", "w") as f:
             "code": "MOT", "description": "Motion Filed", "text": "", "filed_by": "Clerk",
             "posted_at": "2026-02-02T10:00:00Z"}) + "\n")
 PY
-export MCAP_NOTIFY__MAIL__TOKEN_SECRET=bench MCAP_NOTIFY__LOG__LEVEL=info MCAP_NOTIFY__LOG__FORMAT=json
+export MCAP_NOTIFY__MAIL__TOKEN_SECRET=a-benchmark-secret-of-enough-length MCAP_NOTIFY__LOG__LEVEL=info MCAP_NOTIFY__LOG__FORMAT=json
 export MCAP_NOTIFY__DATABASE__URL="sqlite://$work/bench.db"
 for round in $(seq "$rounds"); do
     for which in baseline candidate; do

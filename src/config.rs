@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 /// The prefix of every environment variable that configures the program.
 pub const ENV_PREFIX: &str = "MCAP_NOTIFY";
+
+/// The shortest token secret accepted outside the demo.
+pub const MIN_SECRET_CHARS: usize = 16;
 /// The file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "mcap-notify.toml";
 
@@ -578,7 +581,8 @@ impl Settings {
         Ok(())
     }
 
-    /// Refuses the built-in placeholder secrets: anything but the demo must set its own.
+    /// Refuses a token secret anyone could guess (anything but the demo must set its own): the placeholder, or one under
+    /// [`MIN_SECRET_CHARS`] characters.
     pub fn refuse_placeholder_secrets(&self) -> Result<(), ConfigError> {
         if self.mail.token_secret == MailSettings::default().token_secret {
             return Err(ConfigError::Invalid {
@@ -587,6 +591,17 @@ impl Settings {
                     "is still the built-in placeholder, which anyone can use to forge \
                      unsubscribe links; set a secret of your own in {ENV_PREFIX}__MAIL__TOKEN_SECRET \
                      or under [mail] in the configuration file (only `demo` runs without one)"
+                ),
+            });
+        }
+        let length = self.mail.token_secret.expose().chars().count();
+        if length < MIN_SECRET_CHARS {
+            return Err(ConfigError::Invalid {
+                key: "mail.token_secret",
+                reason: format!(
+                    "is {length} characters long; a secret that short (an unset variable left it \
+                     empty?) lets anyone forge unsubscribe links and bounces: use at least \
+                     {MIN_SECRET_CHARS} random characters, e.g. from `openssl rand -hex 32`"
                 ),
             });
         }

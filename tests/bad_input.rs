@@ -207,6 +207,22 @@ fn the_default_token_secret_is_refused_outside_the_demo() {
 }
 
 #[test]
+fn an_empty_or_short_token_secret_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for secret in ["", "x", "fifteen-chars!!"] {
+        let out = binary()
+            .current_dir(dir.path())
+            .env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", secret)
+            .arg("status")
+            .output()
+            .unwrap();
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(78), "{secret:?}: {text}");
+        assert!(text.contains("at least 16"), "{text}");
+    }
+}
+
+#[test]
 fn a_look_alike_environment_variable_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let out = binary()

@@ -24,7 +24,10 @@ pub fn binary() -> std::process::Command {
             command.env_remove(key);
         }
     }
-    command.env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", "test-secret");
+    command.env(
+        "MCAP_NOTIFY__MAIL__TOKEN_SECRET",
+        "a-test-secret-of-32-characters!!",
+    );
     command
 }
 
@@ -38,7 +41,8 @@ pub fn settings_in(dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.database.url = format!("sqlite://{}", dir.join("test.db").display());
     settings.delivery.file_dir = dir.join("outbox");
-    settings.mail.token_secret = mcap_notify::config::Secret::new("test-secret");
+    settings.mail.token_secret =
+        mcap_notify::config::Secret::new("a-test-secret-of-32-characters!!");
     // Tests run at any hour; the ones about windows set them explicitly.
     settings.delivery.respect_windows = false;
     settings
