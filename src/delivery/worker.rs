@@ -335,7 +335,11 @@ pub async fn deliver_due<S: Store>(
     pass.report.cancelled += store.cancel_suppressed(clock.now()).await?;
     pass.report.withheld += crate::batch::withhold(store, clock.now()).await?.messages;
     let owner = pass.owner.clone();
-    let (results_tx, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+    // Bounded, and a send keeps its permit until its result is handed over: when recording
+    // falls behind, sending waits, so a crash leaves at most this many accepted messages
+    // unrecorded (beside those in flight and the group being written), to go again.
+    let (results_tx, mut results_rx) =
+        tokio::sync::mpsc::channel::<Sent>(config.concurrency.max(1) * 2);
 
     let sender = async move {
         let mut pacer = config.rate_per_second.map(|rate| {
@@ -393,9 +397,9 @@ pub async fn deliver_due<S: Store>(
                             let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
                             crate::hooks::process_pause("deliver-sent", n).await;
                         }
-                        drop(permit);
                         // A closed channel means the recorder failed; the lease will expire.
-                        let _ = results.send(sent);
+                        let _ = results.send(sent).await;
+                        drop(permit);
                     });
                     while let Some(finished) = tasks.try_join_next() {
                         finished?;
