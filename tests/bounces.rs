@@ -294,6 +294,25 @@ Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n--b1--",
 }
 
 #[tokio::test]
+async fn an_address_named_only_in_a_reply_suppresses_nobody() {
+    let t = TestApp::new().await;
+    let sent = queued(&t, &["ann@example.org"]).await;
+    let (_, ann_return_path, _) = &sent[0];
+    // Ann writes back (to the return path) about a colleague: her text holds another address
+    // and a status code, and nothing about her own.
+    let mail = format!(
+        "From: ann@example.org\r\nTo: {ann_return_path}\r\nSubject: Re: New filings\r\n\r\n\
+My colleague said your mail to him bounced with 550 5.1.1 user unknown.\r\n\
+His address is carl@firm.example.com\r\n"
+    );
+    let path = t.dir.path().join("reply.eml");
+    std::fs::write(&path, mail).unwrap();
+    let report = ingest_path(&t, &path).await;
+    assert_eq!(report.suppressed, 0, "{report:?}");
+    assert!(suppressed_emails(&t).await.is_empty());
+}
+
+#[tokio::test]
 async fn reading_the_same_bounces_again_counts_nothing_twice() {
     let t = TestApp::new().await;
     let sent = queued(&t, &["full@example.org"]).await;

@@ -205,8 +205,9 @@ pub async fn match_message<S: Store>(
     Ok(None)
 }
 
-/// The report about the address we sent `message` to: the one naming it, else the only one
-/// there is (forwarding may have rewritten the address). Other addresses are not ours to act on.
+/// The report about the address we sent `message` to: the one naming it. A report naming any
+/// other address (one a forwarder rewrote, or one scraped from the text of a reply) is not
+/// ours to act on: a wrongly suppressed subscriber is a silent loss.
 fn report_on<'a>(
     message: &OutboxRef,
     reports: &'a [RecipientReport],
@@ -214,10 +215,6 @@ fn report_on<'a>(
     reports
         .iter()
         .find(|r| r.address.eq_ignore_ascii_case(&message.recipient))
-        .or(match reports {
-            [only] => Some(only),
-            _ => None,
-        })
 }
 
 /// Records every mail's bounces and applies the suppression policy.
