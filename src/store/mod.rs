@@ -544,7 +544,8 @@ pub trait Store {
     /// message and verdict.
     async fn record_bounce(&self, bounce: &BounceRecord) -> Result<Option<i64>, StoreError>;
 
-    /// Proven soft bounces of `email` since `since`.
+    /// How many of our messages to `email` soft-bounced (proven) since `since`: a message
+    /// refused again and again, or reported by many bounce mails, counts once.
     async fn soft_bounces_since(
         &self,
         email: &str,

@@ -1006,7 +1006,7 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM bounces
+            "SELECT COUNT(DISTINCT outbox_id) FROM bounces
              WHERE email = ? AND verdict = 'soft' AND proven = 1 AND at >= ?",
         )
         .bind(email.to_lowercase())
