@@ -19,24 +19,6 @@ async fn world() -> TestApp {
     t
 }
 
-/// Ingests raw lines and returns the error text, asserting the database did not change.
-async fn rejected(t: &TestApp, kind: FeedKind, lines: &[String]) -> String {
-    let before = t.dump().await;
-    let path = t.feed_file(lines);
-    let err = t
-        .app
-        .ingest(kind, &path)
-        .await
-        .expect_err("the file must be rejected");
-    assert_eq!(t.dump().await, before, "a rejected file changes nothing");
-    let text = format!("{err:#}");
-    assert!(
-        text.starts_with(&path.display().to_string()),
-        "error names the file: {text}"
-    );
-    text
-}
-
 fn good_entry(id: &str) -> String {
     entry(id, C1, "JE", "2026-02-02T10:00:00Z").to_string()
 }
@@ -44,16 +26,16 @@ fn good_entry(id: &str) -> String {
 #[tokio::test]
 async fn a_malformed_line_rejects_the_file() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[
-            good_entry("e1"),
-            good_entry("e2"),
-            "{\"entry_id\": \"e3\",".into(),
-        ],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[
+                good_entry("e1"),
+                good_entry("e2"),
+                "{\"entry_id\": \"e3\",".into(),
+            ],
+        )
+        .await;
     assert!(err.contains(":3: not valid JSON"), "{err}");
 }
 
@@ -62,22 +44,24 @@ async fn a_missing_field_is_named() {
     let t = world().await;
     let mut line = entry("e2", C1, "JE", "2026-02-02T10:00:00Z");
     line.as_object_mut().unwrap().remove("filed_by");
-    let err = rejected(&t, FeedKind::Entries, &[good_entry("e1"), line.to_string()]).await;
+    let err = t
+        .ingest_rejected(FeedKind::Entries, &[good_entry("e1"), line.to_string()])
+        .await;
     assert!(err.contains(":2: missing field `filed_by`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_wrong_type_is_named_with_its_field() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Accounts,
-        &[
-            account("bob", "bob@example.org", true).to_string(),
-            r#"{"account_id":"cy","email":"cy@example.org","email_verified":"yes"}"#.into(),
-        ],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Accounts,
+            &[
+                account("bob", "bob@example.org", true).to_string(),
+                r#"{"account_id":"cy","email":"cy@example.org","email_verified":"yes"}"#.into(),
+            ],
+        )
+        .await;
     assert!(
         err.contains(":2: field `email_verified`: invalid type"),
         "{err}"
@@ -87,51 +71,51 @@ async fn a_wrong_type_is_named_with_its_field() {
 #[tokio::test]
 async fn a_timestamp_without_offset_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[entry("e1", C1, "JE", "2026-02-02T10:00:00").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[entry("e1", C1, "JE", "2026-02-02T10:00:00").to_string()],
+        )
+        .await;
     assert!(err.contains(":1: field `posted_at`"), "{err}");
 }
 
 #[tokio::test]
 async fn an_entry_for_an_unknown_case_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[
-            good_entry("e1"),
-            entry("e2", "2699-CV99999", "JE", "2026-02-02T10:00:00Z").to_string(),
-        ],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[
+                good_entry("e1"),
+                entry("e2", "2699-CV99999", "JE", "2026-02-02T10:00:00Z").to_string(),
+            ],
+        )
+        .await;
     assert!(err.contains(":2: unknown case `2699-CV99999`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_case_in_an_unknown_court_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Cases,
-        &[case("2601-CV00002", "CT99", "CV", "A v. B").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Cases,
+            &[case("2601-CV00002", "CT99", "CV", "A v. B").to_string()],
+        )
+        .await;
     assert!(err.contains(":1: unknown court `CT99`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_ticket_number_is_not_a_case_number() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Cases,
-        &[case("171155061", "CT16", "TR", "State v. Roe").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Cases,
+            &[case("171155061", "CT16", "TR", "State v. Roe").to_string()],
+        )
+        .await;
     assert!(err.contains("is not a circuit case number"), "{err}");
 }
 
@@ -140,45 +124,47 @@ async fn an_unknown_field_is_refused() {
     let t = world().await;
     let mut line = account("bob", "bob@example.org", true);
     line["emial"] = serde_json::json!("x");
-    let err = rejected(&t, FeedKind::Accounts, &[line.to_string()]).await;
+    let err = t
+        .ingest_rejected(FeedKind::Accounts, &[line.to_string()])
+        .await;
     assert!(err.contains("unknown field `emial`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_bad_address_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Accounts,
-        &[account("bob", "bob@example.org\r\nBcc: x@example.net", true).to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Accounts,
+            &[account("bob", "bob@example.org\r\nBcc: x@example.net", true).to_string()],
+        )
+        .await;
     assert!(err.contains("field `email`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_subscription_for_an_unknown_account_or_case_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Subscriptions,
-        &[track("nobody", C1, "2026-01-01T00:00:00Z").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Subscriptions,
+            &[track("nobody", C1, "2026-01-01T00:00:00Z").to_string()],
+        )
+        .await;
     assert!(err.contains("unknown account `nobody`"), "{err}");
-    let err = rejected(
-        &t,
-        FeedKind::Subscriptions,
-        &[track("ann", "2699-CV99999", "2026-01-01T00:00:00Z").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Subscriptions,
+            &[track("ann", "2699-CV99999", "2026-01-01T00:00:00Z").to_string()],
+        )
+        .await;
     assert!(err.contains("unknown case"), "{err}");
-    let err = rejected(
-        &t,
-        FeedKind::Subscriptions,
-        &[stop("ann", C1, "2026-01-01T00:00:00Z").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Subscriptions,
+            &[stop("ann", C1, "2026-01-01T00:00:00Z").to_string()],
+        )
+        .await;
     assert!(err.contains("is not tracking"), "{err}");
 }
 
@@ -192,12 +178,12 @@ async fn changing_an_entry_is_refused_but_resending_it_is_a_no_op() {
         )
         .await;
     assert_eq!((same.applied, same.unchanged), (0, 1));
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[entry("e0", C1, "JE", "2026-02-01T10:00:00Z").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[entry("e0", C1, "JE", "2026-02-01T10:00:00Z").to_string()],
+        )
+        .await;
     assert!(
         err.contains("already exists with a different code"),
         "{err}"
@@ -207,12 +193,12 @@ async fn changing_an_entry_is_refused_but_resending_it_is_a_no_op() {
 #[tokio::test]
 async fn voiding_an_unknown_entry_is_refused() {
     let t = world().await;
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[void("nope", "2026-02-01T10:00:00Z").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[void("nope", "2026-02-01T10:00:00Z").to_string()],
+        )
+        .await;
     assert!(err.contains("cannot void unknown entry `nope`"), "{err}");
 }
 
@@ -255,17 +241,9 @@ async fn two_records_on_one_line_refuse_the_file() {
     let t = TestApp::one_case(|_| {}, "2616-CV00001", None).await;
     let one = entry("j1", "2616-CV00001", "JE", "2026-02-02T10:00:00Z");
     let two = entry("j2", "2616-CV00001", "JE", "2026-02-02T10:00:00Z");
-    let before = t.dump().await;
     for line in [format!("{one}{two}"), format!("{one} trailing words")] {
-        let path = t.feed_file(&[line]);
-        let err = t
-            .app
-            .ingest(FeedKind::Entries, &path)
-            .await
-            .expect_err("refused");
-        let message = format!("{err:#}");
+        let message = t.ingest_rejected(FeedKind::Entries, &[line]).await;
         assert!(message.contains(":1: "), "{message}");
         assert!(message.contains("more than one record"), "{message}");
     }
-    assert_eq!(t.dump().await, before);
 }

@@ -15,34 +15,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Ingests raw lines that must be rejected; returns the message, checking nothing changed.
-async fn rejected(t: &TestApp, kind: FeedKind, lines: &[String]) -> String {
-    let before = t.dump().await;
-    let path = t.feed_file(lines);
-    let err = t
-        .app
-        .ingest(kind, &path)
-        .await
-        .expect_err("the file must be rejected");
-    assert_eq!(t.dump().await, before, "a rejected file changes nothing");
-    let text = format!("{err:#}");
-    assert!(
-        text.starts_with(&path.display().to_string()),
-        "error names the file: {text}"
-    );
-    text
-}
-
 #[tokio::test]
 async fn a_non_ascii_case_number_is_refused_not_a_panic() {
     let t = TestApp::new().await;
     for number in ["1éA-CV01093", "14BA-Cé12345", "14BA-CV01093-é"] {
-        let err = rejected(
-            &t,
-            FeedKind::Cases,
-            &[case(number, "CT16", "CV", "Smith v. Jones").to_string()],
-        )
-        .await;
+        let err = t
+            .ingest_rejected(
+                FeedKind::Cases,
+                &[case(number, "CT16", "CV", "Smith v. Jones").to_string()],
+            )
+            .await;
         assert!(
             err.contains(":1: field `case_number`") && err.contains("not a circuit case number"),
             "{err}"
@@ -67,12 +49,12 @@ async fn a_byte_order_mark_at_the_start_is_accepted() {
 #[tokio::test]
 async fn a_timestamp_without_offset_says_an_offset_is_needed() {
     let t = TestApp::one_case(|_| {}, C1, None).await;
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[entry("e1", C1, "JE", "2026-02-02T10:00:00").to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[entry("e1", C1, "JE", "2026-02-02T10:00:00").to_string()],
+        )
+        .await;
     assert!(err.contains(":1: field `posted_at`"), "{err}");
     assert!(err.contains("has no UTC offset"), "{err}");
     assert!(err.contains("2026-02-02T10:00:00-06:00"), "{err}");
@@ -83,25 +65,25 @@ async fn a_field_over_its_limit_is_refused_with_file_and_line() {
     let t = TestApp::one_case(|_| {}, C1, None).await;
     let mut long = entry("e2", C1, "JE", "2026-02-02T10:00:00Z");
     long["text"] = serde_json::json!("x".repeat(20_001));
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[
-            entry("e1", C1, "JE", "2026-02-02T10:00:00Z").to_string(),
-            long.to_string(),
-        ],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[
+                entry("e1", C1, "JE", "2026-02-02T10:00:00Z").to_string(),
+                long.to_string(),
+            ],
+        )
+        .await;
     assert!(
         err.contains(":2: field `text` has 20001 characters; at most 20000 are allowed"),
         "{err}"
     );
-    let err = rejected(
-        &t,
-        FeedKind::Accounts,
-        &[account(&"a".repeat(65), "ann@example.org", true).to_string()],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Accounts,
+            &[account(&"a".repeat(65), "ann@example.org", true).to_string()],
+        )
+        .await;
     assert!(
         err.contains(":1: field `account_id` has 65 characters"),
         "{err}"
@@ -112,15 +94,15 @@ async fn a_field_over_its_limit_is_refused_with_file_and_line() {
 async fn a_line_over_the_limit_is_refused_without_reading_it_whole() {
     let t = TestApp::one_case(|_| {}, C1, None).await;
     let huge = format!("{{\"entry_id\": \"{}\"}}", "x".repeat(2 << 20));
-    let err = rejected(
-        &t,
-        FeedKind::Entries,
-        &[
-            entry("e1", C1, "JE", "2026-02-02T10:00:00Z").to_string(),
-            huge,
-        ],
-    )
-    .await;
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[
+                entry("e1", C1, "JE", "2026-02-02T10:00:00Z").to_string(),
+                huge,
+            ],
+        )
+        .await;
     assert!(
         err.contains(":2: the line is longer than 1048576 bytes"),
         "{err}"

@@ -113,7 +113,6 @@ pub async fn run_batch<S: Store>(
 ) -> Result<RunReport, RunError> {
     let mut timings = StageTimings::default();
     let run_clock = Instant::now();
-    let started = Instant::now();
     // What earlier attempts of a resumed run queued: its totals cover the whole run.
     let mut queued_before = RunTotals::default();
     // (scope, run id, resumed, first seq, last seq, entries)
@@ -164,7 +163,7 @@ pub async fn run_batch<S: Store>(
         timings: StageTimings::default(),
         previews: Vec::new(),
     };
-    timings.snapshot_ms = ms_since(started);
+    timings.snapshot_ms = ms_since(run_clock);
 
     let started = Instant::now();
     report.totals.drops = store.drop_counts(scope).await?;

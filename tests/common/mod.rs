@@ -150,6 +150,25 @@ impl TestApp {
         self.app.ingest(kind, &path).await
     }
 
+    /// Ingests raw lines that must be rejected; returns the message, checking that it names
+    /// the file and that the database did not change.
+    pub async fn ingest_rejected(&self, kind: FeedKind, lines: &[String]) -> String {
+        let before = self.dump().await;
+        let path = self.feed_file(lines);
+        let err = self
+            .app
+            .ingest(kind, &path)
+            .await
+            .expect_err("the file must be rejected");
+        assert_eq!(self.dump().await, before, "a rejected file changes nothing");
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with(&path.display().to_string()),
+            "error names the file: {text}"
+        );
+        text
+    }
+
     pub async fn ingest(&self, kind: FeedKind, lines: &[Value]) -> IngestSummary {
         self.try_ingest(kind, lines).await.expect("feed accepted")
     }
