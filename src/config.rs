@@ -72,6 +72,8 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub retention: RetentionSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -376,6 +378,59 @@ impl Default for LogSettings {
     }
 }
 
+/// Where metrics are exposed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The daemon's `/metrics`, `/healthz` and `/readyz` listen here (`host:port`); empty turns
+    /// the listener off.
+    pub listen: String,
+    /// When set, `run-now`, `deliver` and `bounces ingest` write the metrics to this file (for
+    /// node_exporter's textfile collector), replacing it atomically.
+    pub textfile: Option<PathBuf>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: "127.0.0.1:9464".into(),
+            textfile: None,
+        }
+    }
+}
+
+/// The thresholds of the alert conditions `status` reports; the defaults are those of
+/// `deploy/prometheus/alerts.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// No successful batch run for this long while the service is open.
+    pub batch_stale_minutes: u64,
+    /// No finished delivery pass for this long while the service is open: the daemon looks down.
+    pub deliver_stale_minutes: u64,
+    /// The oldest entry not yet in a finished run was posted this long ago.
+    pub watermark_lag_minutes: u64,
+    /// A queued message has been due this long without being sent.
+    pub oldest_due_minutes: u64,
+    /// Hard and soft bounces per message sent over the last hour above this share...
+    pub bounce_rate: f64,
+    /// ...once at least this many messages were sent in that hour.
+    pub bounce_rate_min_sent: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            batch_stale_minutes: 30,
+            deliver_stale_minutes: 10,
+            watermark_lag_minutes: 60,
+            oldest_due_minutes: 30,
+            bounce_rate: 0.05,
+            bounce_rate_min_sent: 20,
+        }
+    }
+}
+
 impl Settings {
     /// Loads defaults, then `file` (or `mcap-notify.toml` in the working directory if present),
     /// then the process environment.
@@ -528,6 +583,24 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "mail.unsubscribe_url",
                 reason: format!("`{}` is not an http(s) URL", self.mail.unsubscribe_url),
+            });
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.listen",
+                reason: format!(
+                    "`{}` is not host:port with a numeric address (e.g. 127.0.0.1:9464); \
+                     leave it empty to turn the listener off",
+                    self.metrics.listen
+                ),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.alerts.bounce_rate) {
+            return Err(ConfigError::Invalid {
+                key: "alerts.bounce_rate",
+                reason: "must be a share between 0 and 1".into(),
             });
         }
         if self.delivery.transport == TransportKind::Smtp && self.smtp.url.is_none() {
