@@ -211,6 +211,7 @@ impl App {
         if self.settings.delivery.respect_windows && !ignore_windows {
             let state = self.calendar().await?.state_at(clock.now());
             if let Some(reason) = state.closed {
+                tracing::info!(reason = %reason.describe(), "delivery held: service closed");
                 return Ok(DeliveryReport {
                     held: Some(reason.describe()),
                     ..DeliveryReport::default()

@@ -537,6 +537,11 @@ async fn suppressions(
     match action {
         Some(SuppressionAction::Remove { email }) => {
             if app.store.unsuppress(&email).await? {
+                tracing::info!(
+                    address = %crate::mask::Address(&email),
+                    reason = "operator request",
+                    "suppression lifted"
+                );
                 outln!("{email} is no longer suppressed");
             } else {
                 anyhow::bail!("{email} is not suppressed");

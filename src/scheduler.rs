@@ -94,7 +94,10 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
                     reason = state.closed.map(|c| c.describe()).unwrap_or_default(),
                     "scheduled run skipped: service closed"
                 ),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "scheduled run failed"),
+                Err(e) => tracing::warn!(
+                    error = %crate::mask::Text(&format!("{e:#}")),
+                    "scheduled run failed"
+                ),
             }
         })
     })?;
@@ -139,7 +142,10 @@ async fn deliver_continuously(app: Arc<App>, stop: Arc<AtomicBool>) {
                 )
             }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "delivery pass failed"),
+            Ok(Err(e)) => tracing::warn!(
+                error = %crate::mask::Text(&format!("{e:#}")),
+                "delivery pass failed"
+            ),
             Err(e) => tracing::warn!(error = %e, "delivery pass ended abnormally"),
         }
         let deadline = tokio::time::Instant::now() + every;

@@ -103,7 +103,12 @@ impl CommitGate {
     }
 }
 
-/// Does one batch run at instant `now`.
+/// Does one batch run at instant `now`, in a span that carries the run id once it is known.
+#[tracing::instrument(
+    name = "batch_run",
+    skip_all,
+    fields(run_id = tracing::field::Empty, dry_run = options.dry_run)
+)]
 pub async fn run_batch<S: Store>(
     store: &S,
     factory: &MessageFactory,
@@ -135,6 +140,7 @@ pub async fn run_batch<S: Store>(
         super::withhold(store, now).await?;
         let run = store.open_run(settings.max_entries_per_run, now).await?;
         queued_before = run.queued_before;
+        tracing::Span::current().record("run_id", run.run_id);
         tracing::info!(
             run_id = run.run_id,
             resumed = run.resumed,
@@ -219,10 +225,19 @@ pub async fn run_batch<S: Store>(
         let now = now + run_clock.elapsed();
         store.finish_run(run_id, &report.totals, now).await?;
         commit_time += t.elapsed();
+        let totals = &report.totals;
         tracing::info!(
             run_id,
-            digests = report.totals.digests_queued,
-            pairs = report.totals.pairs_matched,
+            entries = report.entries_scanned,
+            dropped_voided = totals.drops.voided,
+            dropped_confidential = totals.drops.confidential,
+            dropped_excluded_court = totals.drops.excluded_court,
+            dropped_excluded_type = totals.drops.excluded_case_type,
+            pairs = totals.pairs_matched,
+            digests = totals.digests_queued,
+            skipped_unverified = totals.skipped_unverified,
+            skipped_suppressed = totals.skipped_suppressed,
+            held = totals.accounts_held,
             "batch run finished"
         );
     }
@@ -268,7 +283,11 @@ async fn commit_chunk<S: Store>(
         .await
     {
         Err(e) if e.is_about_the_data() && !chunk.messages.is_empty() => {
-            tracing::warn!(run_id, error = %e, "a batch of digests was refused; trying each alone");
+            tracing::warn!(
+                run_id,
+                error = %crate::mask::Text(&e.to_string()),
+                "a batch of digests was refused; trying each alone"
+            );
         }
         other => return other.map(|()| 0),
     }
@@ -280,8 +299,13 @@ async fn commit_chunk<S: Store>(
         {
             Ok(()) => {}
             Err(e) if e.is_about_the_data() => {
-                tracing::warn!(run_id, account_id = %message.mail.account_id, error = %e,
-                    "digest held aside: the database refused it");
+                tracing::warn!(
+                    account_id = %message.mail.account_id,
+                    reason = "held",
+                    cause = "the database refused its digest",
+                    error = %crate::mask::Text(&e.to_string()),
+                    "account skipped"
+                );
                 newly_held += 1;
                 chunk.held.push(HeldDigest {
                     account_id: message.mail.account_id.clone(),
@@ -307,20 +331,23 @@ fn take_digest(
 ) -> Result<(), RunError> {
     if !digest.email_verified {
         report.totals.skipped_unverified += 1;
+        tracing::info!(account_id = %digest.account_id, reason = "unverified", "account skipped");
         return Ok(());
     }
     if digest.suppressed {
         report.totals.skipped_suppressed += 1;
+        tracing::info!(account_id = %digest.account_id, reason = "suppressed", "account skipped");
         return Ok(());
     }
     let parts = match factory.build_parts(report.run_id.unwrap_or(0), digest, now) {
         Ok(parts) => parts,
         Err(e) => {
             tracing::warn!(
-                run_id = report.run_id,
                 account_id = %digest.account_id,
-                error = %e,
-                "digest held aside: it cannot be built"
+                reason = "held",
+                cause = "its digest cannot be built",
+                error = %crate::mask::Text(&e.to_string()),
+                "account skipped"
             );
             report.totals.accounts_held += 1;
             chunk.held.push(HeldDigest {

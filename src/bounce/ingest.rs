@@ -236,6 +236,7 @@ pub async fn ingest_mails<S: Store>(
     Ok(report)
 }
 
+#[tracing::instrument(name = "bounce_mail", skip_all, fields(source = %mail.source))]
 async fn ingest_one<S: Store>(
     store: &S,
     return_paths: &ReturnPaths,
@@ -261,7 +262,7 @@ async fn ingest_one<S: Store>(
             tracing::warn!(
                 source = %mail.source,
                 outbox_id = message.outbox_id,
-                address = %other.address,
+                address = %crate::mask::Address(&other.address),
                 "bounce names an address its message was not sent to; ignored"
             );
         }
@@ -312,6 +313,14 @@ async fn ingest_one<S: Store>(
     }
     for (bounce, id) in bounces.iter().zip(bounce_ids) {
         report.bounces_recorded += 1;
+        tracing::info!(
+            bounce_id = id,
+            outbox_id = bounce.outbox_id,
+            verdict = bounce.verdict.as_str(),
+            status = bounce.status.as_deref(),
+            proven = bounce.proven,
+            "bounce recorded"
+        );
         if act_on_bounce(store, policy, bounce, id).await?.is_some() {
             report.suppressed += 1;
         }

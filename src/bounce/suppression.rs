@@ -92,7 +92,13 @@ pub async fn act_on_bounce<S: Store>(
         .suppress(&bounce.email, reason, &evidence, bounce.at)
         .await?;
     if newly {
-        tracing::warn!(email = %bounce.email, reason = reason.as_str(), "address suppressed");
+        tracing::warn!(
+            address = %crate::mask::Address(&bounce.email),
+            reason = reason.as_str(),
+            bounce_id,
+            outbox_id = bounce.outbox_id,
+            "address suppressed"
+        );
     }
     Ok(newly.then_some(reason))
 }

@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::classify::{Classified, SendOutcome};
 use super::retry::{NextStep, RetryPolicy};
@@ -216,6 +217,7 @@ impl<S: Store> Pass<'_, S> {
         }
         let at = self.clock.now();
         let mut results = Vec::with_capacity(sent.len());
+        let mut recipients = Vec::with_capacity(sent.len());
         let mut bounces = Vec::new();
         for (message, c) in sent {
             let attempt = message.attempts + 1;
@@ -265,13 +267,6 @@ impl<S: Store> Pass<'_, S> {
                 });
             }
             if c.outcome != SendOutcome::Sent {
-                tracing::warn!(
-                    outbox_id = message.outbox_id,
-                    recipient = %message.mail.recipient,
-                    outcome = c.outcome.as_str(),
-                    detail = %c.detail,
-                    "delivery attempt failed"
-                );
                 if report.failures.len() < FAILURES_KEPT {
                     report.failures.push((
                         message.outbox_id,
@@ -280,6 +275,7 @@ impl<S: Store> Pass<'_, S> {
                     ));
                 }
             }
+            recipients.push(message.mail.recipient.clone());
             results.push(AttemptResult {
                 outbox_id: message.outbox_id,
                 attempt,
@@ -298,6 +294,9 @@ impl<S: Store> Pass<'_, S> {
             || store.record_attempts(owner, &results),
         )
         .await?;
+        for (result, recipient) in results.iter().zip(&recipients) {
+            log_result(result, recipient);
+        }
         for bounce in &bounces {
             if apply_bounce(self.store, &self.config.suppression, bounce)
                 .await?
@@ -310,10 +309,47 @@ impl<S: Store> Pass<'_, S> {
     }
 }
 
+/// Says what became of a message, once its attempt is recorded: one line per attempt, with the
+/// message's outbox id; a dead letter says why.
+fn log_result(result: &AttemptResult, recipient: &str) {
+    let recipient = crate::mask::Address(recipient);
+    let detail = crate::mask::Text(&result.detail);
+    let (outbox_id, attempt, class) = (result.outbox_id, result.attempt, result.outcome.as_str());
+    match (result.outcome, result.retry_at) {
+        (SendOutcome::Sent, _) => {
+            tracing::info!(outbox_id, attempt, %recipient, "message sent")
+        }
+        (_, Some(retry_at)) => tracing::warn!(
+            outbox_id,
+            attempt,
+            %recipient,
+            class,
+            retry_at = %retry_at.to_rfc3339(),
+            %detail,
+            "delivery failed; will retry"
+        ),
+        (outcome, None) => tracing::warn!(
+            outbox_id,
+            attempt,
+            %recipient,
+            class,
+            reason = if outcome == SendOutcome::Permanent {
+                "permanent failure"
+            } else {
+                "retries exhausted"
+            },
+            %detail,
+            "message dead-lettered"
+        ),
+    }
+}
+
 /// Delivers every message due now, batch after batch, until none is due or `stop` is set (then
 /// the sends in flight finish and are recorded, and nothing new starts). Sending and
 /// bookkeeping run side by side: sends never wait for the database, and the recorder writes
-/// results in groups as large as have accumulated.
+/// results in groups as large as have accumulated. The pass runs in a span carrying its id (the
+/// name its claims hold).
+#[tracing::instrument(name = "delivery_pass", skip_all, fields(pass_id = tracing::field::Empty))]
 pub async fn deliver_due<S: Store>(
     store: &S,
     transport: &Transport,
@@ -330,9 +366,17 @@ pub async fn deliver_due<S: Store>(
         rng: rand::rngs::StdRng::from_entropy(),
         report: DeliveryReport::default(),
     };
+    tracing::Span::current().record("pass_id", pass.owner.as_str());
     // Suppressing an address cancels its queue at once; this sweeps up any that raced it.
     // Claims skip suppressed addresses in any case.
     pass.report.cancelled += store.cancel_suppressed(clock.now()).await?;
+    if pass.report.cancelled > 0 {
+        tracing::info!(
+            messages = pass.report.cancelled,
+            reason = "suppressed",
+            "queued messages cancelled"
+        );
+    }
     pass.report.withheld += crate::batch::withhold(store, clock.now()).await?.messages;
     let owner = pass.owner.clone();
     // Bounded, and a send keeps its permit until its result is handed over: when recording
@@ -388,19 +432,22 @@ pub async fn deliver_due<S: Store>(
                     }
                     let transport = transport.clone();
                     let results = results_tx.clone();
-                    tasks.spawn(async move {
-                        let sent = send_one(transport, message).await;
-                        #[cfg(feature = "test-hooks")]
-                        if sent.1.outcome == SendOutcome::Sent {
-                            static ACCEPTED: std::sync::atomic::AtomicUsize =
-                                std::sync::atomic::AtomicUsize::new(0);
-                            let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
-                            crate::hooks::process_pause("deliver-sent", n).await;
+                    tasks.spawn(
+                        async move {
+                            let sent = send_one(transport, message).await;
+                            #[cfg(feature = "test-hooks")]
+                            if sent.1.outcome == SendOutcome::Sent {
+                                static ACCEPTED: std::sync::atomic::AtomicUsize =
+                                    std::sync::atomic::AtomicUsize::new(0);
+                                let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
+                                crate::hooks::process_pause("deliver-sent", n).await;
+                            }
+                            // A closed channel means the recorder failed; the lease will expire.
+                            let _ = results.send(sent).await;
+                            drop(permit);
                         }
-                        // A closed channel means the recorder failed; the lease will expire.
-                        let _ = results.send(sent).await;
-                        drop(permit);
-                    });
+                        .in_current_span(),
+                    );
                     while let Some(finished) = tasks.try_join_next() {
                         finished?;
                     }
@@ -444,6 +491,9 @@ pub async fn deliver_due<S: Store>(
         store.release_leases(&pass.owner)
     })
     .await;
+    if let Ok(n @ 1..) = released {
+        tracing::info!(claims = n, "unsent claims released");
+    }
     recorded?;
     sent?;
     released?;
