@@ -99,8 +99,7 @@ fn is_local_char(c: char) -> bool {
 /// Where the local part ending at the end of `before` starts: a quoted string ending there, or
 /// the run of local-part characters; None when there is none.
 fn local_part_start(before: &str) -> Option<usize> {
-    if before.ends_with('"') {
-        let inner = &before[..before.len() - 1];
+    if let Some(inner) = before.strip_suffix('"') {
         if let Some(open) = inner.rfind('"') {
             return Some(open);
         }
@@ -111,7 +110,10 @@ fn local_part_start(before: &str) -> Option<usize> {
         .take_while(|&(_, c)| is_local_char(c))
         .last()
         .map(|(i, _)| i)?;
-    Some(start)
+    // Quotes that open a quotation in prose (`like this`) are not part of the address.
+    let run = &before[start..];
+    let unquoted = run.trim_start_matches(['`', '\'']);
+    (!unquoted.is_empty()).then(|| start + run.len() - unquoted.len())
 }
 
 #[cfg(test)]

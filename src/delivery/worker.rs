@@ -266,14 +266,12 @@ impl<S: Store> Pass<'_, S> {
                     proven: true,
                 });
             }
-            if c.outcome != SendOutcome::Sent {
-                if report.failures.len() < FAILURES_KEPT {
-                    report.failures.push((
-                        message.outbox_id,
-                        message.mail.recipient.clone(),
-                        c.detail.clone(),
-                    ));
-                }
+            if c.outcome != SendOutcome::Sent && report.failures.len() < FAILURES_KEPT {
+                report.failures.push((
+                    message.outbox_id,
+                    message.mail.recipient.clone(),
+                    c.detail.clone(),
+                ));
             }
             recipients.push(message.mail.recipient.clone());
             results.push(AttemptResult {
