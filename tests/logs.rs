@@ -18,6 +18,7 @@ const CASE: &str = "2616-CV00001";
 const ANN: &str = "ann.logcheck@example.org";
 const HAL: &str = "hard-hal.logcheck@example.org";
 const UMA: &str = "uma.logcheck@example.org";
+const SAM: &str = "soft-sam.logcheck@example.org";
 const PASSWORD: &str = "Sm7p-pa55word-in-the-url";
 const TOKEN_SECRET: &str = "a-test-secret-of-32-characters!!";
 const BODY_PHRASE: &str = "quokka inventory";
@@ -129,10 +130,11 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
             account("acct-a", ANN, true),
             account("acct-h", HAL, true),
             account("acct-u", UMA, false),
+            account("acct-s", SAM, true),
         ],
     )
     .await;
-    let tracks: Vec<_> = ["acct-a", "acct-h", "acct-u"]
+    let tracks: Vec<_> = ["acct-a", "acct-h", "acct-u", "acct-s"]
         .iter()
         .map(|a| track(a, CASE, "2026-01-01T00:00:00Z"))
         .collect();
@@ -144,7 +146,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     .await;
     let mut all = Vec::new();
 
-    // Run 1: Ann and Hal get a digest, Uma is skipped as unverified.
+    // Run 1: Ann, Hal and Sam get a digest, Uma is skipped as unverified.
     let run1 = logged(
         program(&t, None)
             .args(["run-now", "--ignore-windows"])
@@ -155,7 +157,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     assert_eq!(finished.len(), 1, "{}", run1.raw);
     let run_id = field(finished[0], "run_id").unwrap().clone();
     assert!(run_id.is_i64(), "{}", finished[0]);
-    assert_eq!(finished[0]["digests"], 2);
+    assert_eq!(finished[0]["digests"], 3);
     assert_eq!(finished[0]["skipped_unverified"], 1);
     // Every line of the run carries its id, from the span it runs in.
     let in_run: Vec<_> = run1
@@ -185,9 +187,10 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
         .collect();
     assert!(bodies.iter().all(|b| b.contains(BODY_PHRASE)), "{bodies:?}");
     let unsubscribe_tokens = unsubscribe_tokens(&bodies);
-    assert_eq!(unsubscribe_tokens.len(), 2, "{bodies:?}");
+    assert_eq!(unsubscribe_tokens.len(), 3, "{bodies:?}");
 
-    // Delivery 1, through a server that refuses Hal's address and echoes it in its reply.
+    // Delivery 1, through a server that refuses Hal's address for good and Sam's for now,
+    // echoing each in its reply.
     let dir = tempfile::tempdir().unwrap();
     let policy = PolicyServer::start(dir.path());
     let deliver1 = logged(
@@ -203,6 +206,21 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     assert_ne!(ann_first, hal_id);
     assert_eq!(dead[0]["reason"], "permanent failure");
     assert_eq!(dead[0]["recipient"], "h***@example.org");
+    let retry = deliver1.with_message("delivery failed; will retry");
+    assert_eq!(retry.len(), 1, "{}", deliver1.raw);
+    let sam_id = outbox_ids(&retry)[0];
+    assert_eq!(
+        (&retry[0]["class"], &retry[0]["recipient"]),
+        (&"transient".into(), &"s***@example.org".into())
+    );
+    assert!(retry[0]["retry_at"].is_string(), "{}", retry[0]);
+    assert!(
+        retry[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("<s***@example.org>")),
+        "{}",
+        retry[0]
+    );
     let detail = dead[0]["detail"].as_str().unwrap();
     assert!(
         detail.contains("5.1.1") && detail.contains("<h***@example.org>"),
@@ -221,7 +239,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     }
     all.push(deliver1);
 
-    // Run 2: Ann again; Hal is skipped as suppressed, Uma as unverified.
+    // Run 2: Ann and Sam again; Hal is skipped as suppressed, Uma as unverified.
     t.ingest(
         FeedKind::Entries,
         &[entry_with_body("e2", "2026-02-02T10:00:00Z")],
@@ -258,7 +276,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
             &finished[0]["skipped_suppressed"],
             &finished[0]["skipped_unverified"]
         ),
-        (&1.into(), &1.into(), &1.into())
+        (&2.into(), &1.into(), &1.into())
     );
     all.push(run2);
 
@@ -271,10 +289,16 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
             .output()
             .unwrap(),
     );
+    // Sam's first message waits for its retry; both second digests go.
     let sent = deliver2.with_message("message sent");
-    assert_eq!(sent.len(), 1, "{}", deliver2.raw);
-    let ann_second = outbox_ids(&sent)[0];
-    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sent.len(), 2, "{}", deliver2.raw);
+    assert!(!outbox_ids(&sent).contains(&sam_id));
+    let ann_sent: Vec<_> = sent
+        .into_iter()
+        .filter(|l| l["recipient"] == "a***@example.org")
+        .collect();
+    let ann_second = outbox_ids(&ann_sent)[0];
+    assert_eq!(sink.messages().len(), 2);
     all.push(deliver2);
 
     // A bounce mail for Ann's second message, back through its VERP return path.
@@ -333,9 +357,10 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
         verp_token.to_string(),
         other_verp,
         return_paths.address(hal_id),
+        return_paths.address(sam_id),
         BODY_PHRASE.to_string(),
     ];
-    for address in [ANN, HAL, UMA] {
+    for address in [ANN, HAL, UMA, SAM] {
         forbidden.push(address.to_string());
         forbidden.push(address.split('@').next().unwrap()[1..].to_string());
     }
