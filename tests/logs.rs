@@ -387,3 +387,39 @@ fn unsubscribe_tokens(bodies: &[String]) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn rust_log_chooses_what_is_said() {
+    let t = TestApp::one_case(|_| {}, CASE, Some("2026-01-01T00:00:00Z")).await;
+    let run = |filter: &str| {
+        let out = t
+            .command()
+            // RUST_LOG wins over the configured level.
+            .env("MCAP_NOTIFY__LOG__LEVEL", "info")
+            .env("RUST_LOG", filter)
+            .args(["run-now", "--ignore-windows"])
+            .output()
+            .unwrap();
+        logged(out)
+    };
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", CASE, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
+    let quiet = run("warn");
+    assert!(quiet.lines.is_empty(), "{}", quiet.raw);
+
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e2", CASE, "MOT", "2026-02-02T10:00:00Z")],
+    )
+    .await;
+    let batch = run("warn,mcap_notify::batch=info");
+    let finished = batch.with_message("batch run finished");
+    assert_eq!(finished.len(), 1, "{}", batch.raw);
+    assert_eq!(finished[0]["digests"], 1);
+    assert!(batch.lines.iter().all(|l| l["target"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("mcap_notify::batch"))));
+}
