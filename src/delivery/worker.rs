@@ -430,22 +430,19 @@ pub async fn deliver_due<S: Store>(
                     }
                     let transport = transport.clone();
                     let results = results_tx.clone();
-                    tasks.spawn(
-                        async move {
-                            let sent = send_one(transport, message).await;
-                            #[cfg(feature = "test-hooks")]
-                            if sent.1.outcome == SendOutcome::Sent {
-                                static ACCEPTED: std::sync::atomic::AtomicUsize =
-                                    std::sync::atomic::AtomicUsize::new(0);
-                                let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
-                                crate::hooks::process_pause("deliver-sent", n).await;
-                            }
-                            // A closed channel means the recorder failed; the lease will expire.
-                            let _ = results.send(sent).await;
-                            drop(permit);
+                    tasks.spawn(Instrument::in_current_span(async move {
+                        let sent = send_one(transport, message).await;
+                        #[cfg(feature = "test-hooks")]
+                        if sent.1.outcome == SendOutcome::Sent {
+                            static ACCEPTED: std::sync::atomic::AtomicUsize =
+                                std::sync::atomic::AtomicUsize::new(0);
+                            let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
+                            crate::hooks::process_pause("deliver-sent", n).await;
                         }
-                        .in_current_span(),
-                    );
+                        // A closed channel means the recorder failed; the lease will expire.
+                        let _ = results.send(sent).await;
+                        drop(permit);
+                    }));
                     while let Some(finished) = tasks.try_join_next() {
                         finished?;
                     }
