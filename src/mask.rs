@@ -77,6 +77,17 @@ pub fn addresses_in(text: &str) -> String {
     out
 }
 
+/// `text` about `address` (an error about one account): `address` masked wherever it appears,
+/// even when it is too malformed to look like one (`jane at example.org`), then any other
+/// address as [`addresses_in`] does.
+pub fn text_about(text: &str, address: &str) -> String {
+    let address = address.trim();
+    if address.is_empty() {
+        return addresses_in(text);
+    }
+    addresses_in(&text.replace(address, &self::address(address)))
+}
+
 /// Free text with its addresses masked, as a field value: see [`addresses_in`].
 pub struct Text<'a>(pub &'a str);
 
@@ -155,6 +166,22 @@ mod tests {
             addresses_in("address `bounces+42-0a1b2c@mail.example.org`: bad"),
             "address `b***@mail.example.org`: bad"
         );
+    }
+
+    #[test]
+    fn a_malformed_address_is_masked_in_text_about_it() {
+        assert_eq!(
+            text_about(
+                "account a0: address `jane at example.org` is not usable",
+                "jane at example.org"
+            ),
+            "account a0: address `j***` is not usable"
+        );
+        assert_eq!(
+            text_about("refused for jane@example.org", "jane@example.org"),
+            "refused for j***@example.org"
+        );
+        assert_eq!(text_about("to b@x.org", ""), "to b***@x.org");
     }
 
     #[test]

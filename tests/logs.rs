@@ -423,3 +423,40 @@ async fn rust_log_chooses_what_is_said() {
         .as_str()
         .is_some_and(|t| t.starts_with("mcap_notify::batch"))));
 }
+
+#[tokio::test]
+async fn an_account_held_aside_is_logged_with_its_reason_and_no_address() {
+    let t = TestApp::one_case(|_| {}, CASE, Some("2026-01-01T00:00:00Z")).await;
+    // An address the mailer refuses, written by an older import straight into the table.
+    let malformed = "zed.logcheck at example.org";
+    sqlx::query("UPDATE accounts SET email = ? WHERE account_id = 'ann'")
+        .bind(malformed)
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", CASE, "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
+    let run = logged(
+        program(&t, None)
+            .args(["run-now", "--ignore-windows"])
+            .output()
+            .unwrap(),
+    );
+    let held = run.with_message("account skipped");
+    assert_eq!(held.len(), 1, "{}", run.raw);
+    assert_eq!(
+        (
+            &held[0]["account_id"],
+            &held[0]["reason"],
+            &held[0]["level"]
+        ),
+        (&"ann".into(), &"held".into(), &"WARN".into())
+    );
+    let error = held[0]["error"].as_str().unwrap();
+    assert!(error.contains("z***"), "{error}");
+    assert!(!run.raw.contains("zed.logcheck"), "{}", run.raw);
+    assert_eq!(run.with_message("batch run finished")[0]["held"], 1);
+}

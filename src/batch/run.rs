@@ -303,7 +303,7 @@ async fn commit_chunk<S: Store>(
                     account_id = %message.mail.account_id,
                     reason = "held",
                     cause = "the database refused its digest",
-                    error = %crate::mask::Text(&e.to_string()),
+                    error = %crate::mask::text_about(&e.to_string(), &message.mail.recipient),
                     "account skipped"
                 );
                 newly_held += 1;
@@ -346,7 +346,7 @@ fn take_digest(
                 account_id = %digest.account_id,
                 reason = "held",
                 cause = "its digest cannot be built",
-                error = %crate::mask::Text(&e.to_string()),
+                error = %crate::mask::text_about(&e.to_string(), &digest.email),
                 "account skipped"
             );
             report.totals.accounts_held += 1;
