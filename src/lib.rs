@@ -14,6 +14,7 @@ pub mod exit;
 pub mod feed_limits;
 pub mod hooks;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod prune;
 pub mod scheduler;
