@@ -783,6 +783,22 @@ async fn the_daemon_serves_metrics_health_and_readiness() {
     let said = ready["lease"].as_str().unwrap();
     assert!(said.starts_with("held by runner:7:7 until "), "{said}");
 
+    // A database that cannot answer the question: not ready, with the reason.
+    sqlx::query("ALTER TABLE batch_lease RENAME TO batch_lease_away")
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    let (status, _, body) = daemon.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let said = ready["database"].as_str().unwrap();
+    assert!(said.contains("batch_lease"), "the reason is given: {said}");
+    sqlx::query("ALTER TABLE batch_lease_away RENAME TO batch_lease")
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(daemon.get("/readyz").0, 200);
+
     let (status, _, _) = daemon.get("/nothing-here");
     assert_eq!(status, 404);
     daemon.stop();
