@@ -291,8 +291,25 @@ pub fn describe_run(report: &RunReport) -> String {
     out
 }
 
-/// Runs one command against an opened application.
+/// Runs one command against an opened application. The commands that timers run leave the
+/// metrics in `metrics.textfile` afterwards, whether or not their work succeeded.
 pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
+    let leaves_metrics = matches!(
+        command,
+        Command::RunNow(_)
+            | Command::Deliver { .. }
+            | Command::Bounces {
+                action: BounceAction::Ingest { .. }
+            }
+    );
+    let result = run_command(app, command).await;
+    if leaves_metrics {
+        crate::metrics::textfile::refresh(app).await;
+    }
+    result
+}
+
+async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Migrate => outln!("database is up to date"),
         Command::Ingest { kind, file } => {

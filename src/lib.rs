@@ -15,6 +15,7 @@ pub mod feed_limits;
 pub mod hooks;
 pub mod ingest;
 pub mod mask;
+pub mod metrics;
 pub mod model;
 pub mod prune;
 pub mod scheduler;

@@ -65,6 +65,8 @@ pub fn next_working_runs(
 
 /// Runs until `stop` is set: the batch on its cadence, delivery in a loop.
 pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    // Serves until this function returns.
+    let _metrics = crate::metrics::server::start(app.clone()).await?;
     let mut scheduler = JobScheduler::new().await?;
     let batch_app = app.clone();
     let batch_stop = stop.clone();

@@ -352,6 +352,30 @@ pub struct StatusReport {
     pub held: Vec<HeldAccount>,
 }
 
+/// Everything the metrics report, read from one snapshot of the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Entries claimed by all runs so far.
+    pub entries_claimed: u64,
+    /// The figures of all finished runs, summed.
+    pub run_totals: RunTotals,
+    /// Batch attempts by (outcome, reason): done, skipped by the kind of closure, failed,
+    /// interrupted.
+    pub runs: Vec<(String, String, u64)>,
+    /// Stage times of finished runs: (stage, milliseconds, how many runs took that long).
+    pub stage_times: Vec<(String, u64, u64)>,
+    /// Event counters: (name, label, value).
+    pub counters: Vec<(String, String, u64)>,
+    /// Messages by outbox state (states with none are absent).
+    pub outbox: Vec<(String, u64)>,
+    /// When the longest-due queued message became due (None when nothing is due).
+    pub oldest_due_at: Option<DateTime<Utc>>,
+    /// The posting time of the oldest entry no finished run has taken.
+    pub oldest_unfinished_posted_at: Option<DateTime<Utc>>,
+    /// Each job's last success.
+    pub last_success: Vec<(String, DateTime<Utc>)>,
+}
+
 /// Why one feed record could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestFault {
@@ -607,4 +631,10 @@ pub trait Store {
     async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
+
+    /// Who holds the batch lease, live or expired; None when nobody does.
+    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
+
+    /// The figures the metrics report, all read in one transaction; `now` bounds what is due.
+    async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError>;
 }

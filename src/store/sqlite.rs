@@ -13,9 +13,9 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, T
 use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
-    LeaseInfo, Mail, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange,
-    PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError,
-    Suppression, UnmatchedBounce, Withheld,
+    LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef,
+    PreviewRange, PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store,
+    StoreError, Suppression, UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -23,6 +23,11 @@ use crate::model::{MatchRow, SendOutcome, SuppressionReason};
 const MATCH_ROWS: &str = include_str!("../../sql/sqlite/queries/match_rows.sql");
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../sql/sqlite/queries/unnotifiable_pairs.sql");
 const DROP_COUNTS: &str = include_str!("../../sql/sqlite/queries/drop_counts.sql");
+const METRICS_RUN_TOTALS: &str = include_str!("../../sql/sqlite/queries/metrics_run_totals.sql");
+const METRICS_RUNS_BY_OUTCOME: &str =
+    include_str!("../../sql/sqlite/queries/metrics_runs_by_outcome.sql");
+const METRICS_STAGE_TIMES: &str = include_str!("../../sql/sqlite/queries/metrics_stage_times.sql");
+const METRICS_LAG: &str = include_str!("../../sql/sqlite/queries/metrics_lag.sql");
 
 /// Instants are stored as microseconds since the epoch.
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
@@ -36,6 +41,29 @@ pub(super) fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
 
 pub(super) fn opt_instant(us: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     us.map(instant).transpose()
+}
+
+/// Adds `n` to an event counter (see `counter_totals`), in the caller's transaction, so the
+/// count moves with the event it counts.
+async fn bump_counter(
+    conn: &mut SqliteConnection,
+    name: &str,
+    label: &str,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO counter_totals (name, label, value) VALUES (?, ?, ?)
+         ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value",
+    )
+    .bind(name)
+    .bind(label)
+    .bind(n as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The bounds of a scope as the two query parameters: the claiming run (NULL for the unclaimed
@@ -215,6 +243,22 @@ impl TryFrom<RunRow> for RunRecord {
     }
 }
 
+/// The row of `metrics_run_totals.sql`.
+#[derive(sqlx::FromRow)]
+struct RunSumsRow {
+    entries_claimed: i64,
+    entries_notifiable: i64,
+    dropped_voided: i64,
+    dropped_confidential: i64,
+    dropped_excluded_court: i64,
+    dropped_excluded_type: i64,
+    pairs_matched: i64,
+    digests_queued: i64,
+    skipped_unverified: i64,
+    skipped_suppressed: i64,
+    accounts_held: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
     outbox_id: i64,
@@ -310,7 +354,7 @@ async fn insert_bounce(
     conn: &mut SqliteConnection,
     b: &BounceRecord,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
+    let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO bounces (at, email, verdict, status, detail, outbox_id, bounce_mail_id, proven)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (outbox_id, verdict) WHERE bounce_mail_id IS NULL DO NOTHING
@@ -324,8 +368,12 @@ async fn insert_bounce(
     .bind(b.outbox_id)
     .bind(b.bounce_mail_id)
     .bind(b.proven)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if id.is_some() {
+        bump_counter(conn, "bounces", b.verdict.as_str(), 1).await?;
+    }
+    Ok(id)
 }
 
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
@@ -816,11 +864,13 @@ impl Store for SqliteStore {
                     ids.push_bind(r.outbox_id);
                 }
                 update.push(")");
-                update.build().execute(&mut *tx).await?;
+                let sent = update.build().execute(&mut *tx).await?.rows_affected();
+                bump_counter(&mut tx, "messages_sent", "", sent).await?;
             }
             for r in chunk.iter().filter(|r| r.outcome != SendOutcome::Sent) {
                 let dead = r.retry_at.is_none();
-                sqlx::query(
+                bump_counter(&mut tx, "delivery_failures", r.outcome.as_str(), 1).await?;
+                let moved = sqlx::query(
                     "UPDATE outbox SET state = ?1, next_attempt_at = COALESCE(?2, next_attempt_at),
                         attempts = attempts + 1, last_error = ?3,
                         policy_flag = MAX(policy_flag, ?4), finished_at = ?5,
@@ -835,7 +885,11 @@ impl Store for SqliteStore {
                 .bind(r.outbox_id)
                 .bind(owner)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if dead {
+                    bump_counter(&mut tx, "messages_dead", "", moved).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -996,8 +1050,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_bounce(&self, b: &BounceRecord) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        insert_bounce(&mut conn, b).await
+        let mut tx = self.begin_write().await?;
+        let id = insert_bounce(&mut tx, b).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn soft_bounces_since(
@@ -1036,6 +1092,9 @@ impl Store for SqliteStore {
         .await?
         .rows_affected()
             > 0;
+        if inserted {
+            bump_counter(&mut tx, "suppressions", reason.as_str(), 1).await?;
+        }
         sqlx::query(
             "UPDATE outbox SET state = 'cancelled', finished_at = ?, last_error = 'address suppressed'
              WHERE state = 'queued' AND lower(recipient) = ? AND lease_owner IS NULL",
@@ -1318,6 +1377,93 @@ impl Store for SqliteStore {
                         held_at: instant(held_at)?,
                     })
                 })
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+
+    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT holder, host, pid, since, expires_at FROM batch_lease WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(holder, host, pid, since, expires)| {
+            Ok(LeaseInfo {
+                holder,
+                host,
+                pid,
+                since: instant(since)?,
+                expires_at: instant(expires)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError> {
+        let n = |v: i64| v.max(0) as u64;
+        // One read transaction: every figure comes from the same state of the database.
+        let mut tx = self.pool.begin().await?;
+        let sums: RunSumsRow = sqlx::query_as(METRICS_RUN_TOTALS)
+            .fetch_one(&mut *tx)
+            .await?;
+        let runs: Vec<(String, String, i64)> = sqlx::query_as(METRICS_RUNS_BY_OUTCOME)
+            .fetch_all(&mut *tx)
+            .await?;
+        let stage_times: Vec<(String, i64, i64)> = sqlx::query_as(METRICS_STAGE_TIMES)
+            .fetch_all(&mut *tx)
+            .await?;
+        let counters: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT name, label, value FROM counter_totals ORDER BY name, label")
+                .fetch_all(&mut *tx)
+                .await?;
+        let outbox: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
+                .fetch_all(&mut *tx)
+                .await?;
+        let (oldest_due_at, oldest_unfinished): (Option<i64>, Option<i64>) =
+            sqlx::query_as(METRICS_LAG)
+                .bind(micros(now))
+                .fetch_one(&mut *tx)
+                .await?;
+        let last_success: Vec<(String, i64)> =
+            sqlx::query_as("SELECT job, last_success_at FROM job_successes ORDER BY job")
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(MetricsSnapshot {
+            entries_claimed: n(sums.entries_claimed),
+            run_totals: RunTotals {
+                drops: DropCounts {
+                    voided: n(sums.dropped_voided),
+                    confidential: n(sums.dropped_confidential),
+                    excluded_court: n(sums.dropped_excluded_court),
+                    excluded_case_type: n(sums.dropped_excluded_type),
+                    notifiable: n(sums.entries_notifiable),
+                },
+                pairs_matched: n(sums.pairs_matched),
+                digests_queued: n(sums.digests_queued),
+                skipped_unverified: n(sums.skipped_unverified),
+                skipped_suppressed: n(sums.skipped_suppressed),
+                accounts_held: n(sums.accounts_held),
+            },
+            runs: runs
+                .into_iter()
+                .map(|(outcome, reason, count)| (outcome, reason, n(count)))
+                .collect(),
+            stage_times: stage_times
+                .into_iter()
+                .map(|(stage, ms, runs)| (stage, n(ms), n(runs)))
+                .collect(),
+            counters: counters
+                .into_iter()
+                .map(|(name, label, value)| (name, label, n(value)))
+                .collect(),
+            outbox: outbox.into_iter().map(|(s, c)| (s, n(c))).collect(),
+            oldest_due_at: opt_instant(oldest_due_at)?,
+            oldest_unfinished_posted_at: opt_instant(oldest_unfinished)?,
+            last_success: last_success
+                .into_iter()
+                .map(|(job, at)| Ok((job, instant(at)?)))
                 .collect::<Result<_, StoreError>>()?,
         })
     }

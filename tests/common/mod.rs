@@ -28,6 +28,8 @@ pub fn binary() -> std::process::Command {
         "MCAP_NOTIFY__MAIL__TOKEN_SECRET",
         "a-test-secret-of-32-characters!!",
     );
+    // Daemons of tests running side by side each take a free port for their metrics.
+    command.env("MCAP_NOTIFY__METRICS__LISTEN", "127.0.0.1:0");
     command
 }
 
