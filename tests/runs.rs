@@ -20,8 +20,11 @@ fn at(s: &str) -> DateTime<Utc> {
 
 /// `accounts` verified accounts tracking one case since January, and one new entry on it.
 async fn news_for(t: &TestApp, accounts: usize) {
-    t.ingest(FeedKind::Cases, &[case(CASE, "CT16", "CV", "Smith v. Jones")])
-        .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[case(CASE, "CT16", "CV", "Smith v. Jones")],
+    )
+    .await;
     let list: Vec<_> = (0..accounts)
         .map(|i| account(&format!("acct{i}"), &format!("a{i}@example.org"), true))
         .collect();
