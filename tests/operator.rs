@@ -418,3 +418,42 @@ async fn status_is_quiet_when_all_is_well_and_names_each_condition_that_holds() 
     assert!(json["watermark_lag_seconds"].as_i64().unwrap() > 3600);
     assert_eq!(json["window"]["open"], true);
 }
+
+/// A clock standing still at one instant.
+struct At(DateTime<Utc>);
+
+impl mcap_notify::delivery::Clock for At {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn an_idle_delivery_pass_notes_its_success_at_most_once_a_minute() {
+    let t = TestApp::new().await;
+    t.digests_for(&["a@example.org"]).await;
+    let last = || async {
+        t.app
+            .status()
+            .await
+            .unwrap()
+            .2
+            .last_success
+            .deliver
+            .unwrap()
+    };
+    // Stored to the microsecond.
+    let t0 = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let report = t.app.deliver_at(&At(t0), true).await.unwrap();
+    assert_eq!(report.sent, 1);
+    assert_eq!(last().await, t0);
+    // Nothing to do half a minute later: the success kept is recent enough, nothing is written.
+    t.app
+        .deliver_at(&At(t0 + chrono::Duration::seconds(30)), true)
+        .await
+        .unwrap();
+    assert_eq!(last().await, t0);
+    let later = t0 + chrono::Duration::seconds(61);
+    t.app.deliver_at(&At(later), true).await.unwrap();
+    assert_eq!(last().await, later);
+}
