@@ -104,14 +104,17 @@ pub async fn history<S: RunHistory>(store: &S, limit: u32) -> anyhow::Result<Vec
     Ok(lines)
 }
 
-/// How a run ended, in words: `done`, `skipped (weekend), 3 ticks until ...`, `running`, with
-/// the attempts that did not finish.
-fn outcome_text(line: &RunLine, local: &impl Fn(DateTime<Utc>) -> String) -> String {
+/// How a run ended, in words: `done`, `skipped (weekend), 3 ticks[ until ...]`, `running`,
+/// with the attempts that did not finish.
+fn outcome_text(line: &RunLine, until: Option<&dyn Fn(DateTime<Utc>) -> String>) -> String {
     let mut text = match &line.skip_reason {
         Some(reason) => {
             let mut t = format!("skipped ({reason})");
-            if let (2.., Some(last)) = (line.ticks, line.finished_at) {
-                t.push_str(&format!(", {} ticks until {}", line.ticks, local(last)));
+            if line.ticks > 1 {
+                t.push_str(&format!(", {} ticks", line.ticks));
+                if let (Some(local), Some(last)) = (until, line.finished_at) {
+                    t.push_str(&format!(" until {}", local(last)));
+                }
             }
             t
         }
@@ -147,6 +150,26 @@ fn local_in(zone: Tz) -> impl Fn(DateTime<Utc>) -> String {
     }
 }
 
+/// The end of something that started at `start`, short: the time alone on the same local day.
+fn end_in(zone: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let (start, end) = (start.with_timezone(&zone), end.with_timezone(&zone));
+    let format = if start.date_naive() == end.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%a %m-%d %H:%M"
+    };
+    end.format(format).to_string()
+}
+
+/// One line of the `runs` table.
+fn row(cells: [&str; 11]) -> String {
+    let [run, started, ended, took, entries, pairs, digests, drops, skipped, held, outcome] = cells;
+    format!(
+        "{run:>5}  {started:<27}  {ended:<15}  {took:>7}  {entries:>7}  {pairs:>7}  {digests:>7}  \
+         {drops:>5}  {skipped:>7}  {held:>4}  {outcome}"
+    )
+}
+
 /// `runs`: the history, a table or a JSON array.
 pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
     let lines = history(&app.store, limit).await?;
@@ -158,25 +181,48 @@ pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
         outln!("no runs yet");
         return Ok(());
     }
-    let local = local_in(app.calendar().await?.zone());
+    let zone = app.calendar().await?.zone();
+    let local = local_in(zone);
     outln!(
-        "{:>5}  {:<27}  {:>8}  {:>7}  {:>7}  {:>7}  {:>5}  {:>7}  {:>4}  outcome",
-        "run",
-        "started",
-        "took",
-        "entries",
-        "pairs",
-        "digests",
-        "drops",
-        "skipped",
-        "held"
+        "{}",
+        row([
+            "run", "started", "ended", "took", "entries", "pairs", "digests", "drops", "skipped",
+            "held", "outcome"
+        ])
     );
     for line in &lines {
-        match line {
-            HistoryLine::Run(r) if r.skip_reason.is_some() => outln!(
-                "{:>5}  {:<27}  {:>8}  {:>7}  {:>7}  {:>7}  {:>5}  {:>7}  {:>4}  {}",
-                r.run_id,
-                local(r.started_at),
+        let text = match line {
+            HistoryLine::Run(r) => {
+                let ended = r
+                    .finished_at
+                    .map(|end| end_in(zone, r.started_at, end))
+                    .unwrap_or_else(|| "-".into());
+                let took = r.duration_ms.map(seconds).unwrap_or_else(|| "-".into());
+                let outcome = outcome_text(r, None);
+                let n = |v: u64| {
+                    if r.skip_reason.is_some() {
+                        "-".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                row([
+                    &r.run_id.to_string(),
+                    &local(r.started_at),
+                    &ended,
+                    &took,
+                    &n(r.entries),
+                    &n(r.pairs),
+                    &n(r.digests),
+                    &n(r.drops),
+                    &n(r.skipped_accounts),
+                    &n(r.held),
+                    &outcome,
+                ])
+            }
+            HistoryLine::Attempt(a) => row([
+                "-",
+                &local(a.at),
                 "-",
                 "-",
                 "-",
@@ -184,36 +230,11 @@ pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
                 "-",
                 "-",
                 "-",
-                outcome_text(r, &local)
-            ),
-            HistoryLine::Run(r) => outln!(
-                "{:>5}  {:<27}  {:>8}  {:>7}  {:>7}  {:>7}  {:>5}  {:>7}  {:>4}  {}",
-                r.run_id,
-                local(r.started_at),
-                r.duration_ms.map(seconds).unwrap_or_else(|| "-".into()),
-                r.entries,
-                r.pairs,
-                r.digests,
-                r.drops,
-                r.skipped_accounts,
-                r.held,
-                outcome_text(r, &local)
-            ),
-            HistoryLine::Attempt(a) => outln!(
-                "{:>5}  {:<27}  {:>8}  {:>7}  {:>7}  {:>7}  {:>5}  {:>7}  {:>4}  {} before opening a run: {}",
                 "-",
-                local(a.at),
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                a.outcome,
-                a.error
-            ),
-        }
+                &format!("{} before opening a run: {}", a.outcome, a.error),
+            ]),
+        };
+        outln!("{text}");
     }
     Ok(())
 }
@@ -242,12 +263,16 @@ pub async fn show(app: &App, run_id: i64, json: bool) -> anyhow::Result<()> {
 fn describe(
     detail: &RunDetail,
     line: &RunLine,
-    local: &impl Fn(DateTime<Utc>) -> String,
+    local: &dyn Fn(DateTime<Utc>) -> String,
 ) -> Vec<String> {
     let r = &detail.summary.record;
     let t = &r.totals;
     let d = &t.drops;
-    let mut out = vec![format!("run {}: {}", r.run_id, outcome_text(line, local))];
+    let mut out = vec![format!(
+        "run {}: {}",
+        r.run_id,
+        outcome_text(line, Some(local))
+    )];
     out.push(format!("  started    {}", local(r.started_at)));
     match (r.finished_at, line.duration_ms) {
         (Some(end), Some(ms)) => out.push(format!(
