@@ -231,7 +231,7 @@ pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
                 "-",
                 "-",
                 "-",
-                &format!("{} before opening a run: {}", a.outcome, a.error),
+                &format!("{} with no run open: {}", a.outcome, a.error),
             ]),
         };
         outln!("{text}");

@@ -119,7 +119,7 @@ async fn runs_lists_done_skipped_and_failed_runs_newest_first() {
     assert_eq!(skipped["ticks"], 2);
 
     let text = output(&t, &["runs"]);
-    assert!(text.contains("failed before opening a run"), "{text}");
+    assert!(text.contains("failed with no run open: "), "{text}");
     assert!(text.contains("done (attempts: 1 failed;"), "{text}");
     let weekend = text
         .lines()

@@ -157,7 +157,8 @@ pub trait RunHistory {
     /// The newest `limit` runs, newest first.
     async fn run_history(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError>;
 
-    /// The newest `limit` attempts that failed before opening a run, newest first.
+    /// The newest `limit` attempts that ended with no run open (failed before opening one, or
+    /// after closing it), newest first.
     async fn runless_failures(&self, limit: u32) -> Result<Vec<RunFailure>, StoreError>;
 
     async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>, StoreError>;
