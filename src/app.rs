@@ -14,8 +14,9 @@ use crate::config::Settings;
 use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
 use crate::ingest::{ingest_path, FeedKind, IngestSummary};
 use crate::status::Status;
+use crate::store::history::Job;
 use crate::store::LeaseInfo;
-use crate::store::{SqliteStore, Store};
+use crate::store::{RunHistory, SqliteStore, Store};
 
 /// What `run-now` did.
 #[derive(Debug)]
@@ -103,7 +104,23 @@ impl App {
         self.run_at(options, Utc::now()).await
     }
 
+    /// As [`App::run_now`] at instant `now`. An attempt that fails or is stopped is recorded
+    /// (see [`crate::batch::attempt`]); one refused the lease is no attempt at all.
     pub async fn run_at(
+        &self,
+        options: &RunOptions,
+        now: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<RunOutcome> {
+        let outcome = self.attempt_run(options, now).await;
+        if let Err(error) = &outcome {
+            if !options.dry_run && error.downcast_ref::<LeaseHeld>().is_none() {
+                crate::batch::attempt::record_failure(&self.store, error, Utc::now()).await;
+            }
+        }
+        outcome
+    }
+
+    async fn attempt_run(
         &self,
         options: &RunOptions,
         now: chrono::DateTime<Utc>,
@@ -134,6 +151,14 @@ impl App {
             since: Utc::now(),
             expires_at: Utc::now() + lease_for,
         };
+        // A lease still there when we take it was never released: its process died.
+        let left_behind = self
+            .store
+            .batch_lease()
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| l.holder != holder);
         if let Err(held) = self.store.acquire_batch_lease(&lease, Utc::now()).await? {
             // A holder on this host whose process is gone (killed) cannot finish its run:
             // take its lease over now rather than wait for it to expire.
@@ -147,6 +172,9 @@ impl App {
             if let Err(held) = self.store.acquire_batch_lease(&lease, Utc::now()).await? {
                 return Err(LeaseHeld(held).into());
             }
+        }
+        if let Some(left) = &left_behind {
+            crate::batch::attempt::record_dead_holder(&self.store, left, Utc::now()).await;
         }
         #[cfg(feature = "test-hooks")]
         crate::hooks::process_pause("batch-lease", 0).await;
@@ -208,6 +236,31 @@ impl App {
         ignore_windows: bool,
         stop: Option<&AtomicBool>,
     ) -> anyhow::Result<DeliveryReport> {
+        let report = self.delivery_pass(clock, ignore_windows, stop).await?;
+        // A pass held by a closed window did its job too. An idle pass writes its success at
+        // most once a minute, so an idle loop rarely takes the write lock.
+        let changed = report != DeliveryReport::default() && report.held.is_none();
+        if let Err(e) = self
+            .store
+            .record_job_success(
+                Job::Deliver,
+                clock.now(),
+                changed,
+                chrono::Duration::minutes(1),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "the delivery pass's success could not be recorded");
+        }
+        Ok(report)
+    }
+
+    async fn delivery_pass(
+        &self,
+        clock: &dyn Clock,
+        ignore_windows: bool,
+        stop: Option<&AtomicBool>,
+    ) -> anyhow::Result<DeliveryReport> {
         if self.settings.delivery.respect_windows && !ignore_windows {
             let state = self.calendar().await?.state_at(clock.now());
             if let Some(reason) = state.closed {
@@ -224,9 +277,17 @@ impl App {
     }
 
     pub async fn status(&self) -> anyhow::Result<Status> {
+        let health = crate::health::check(
+            &self.store,
+            &self.calendar().await?,
+            &self.settings.alerts,
+            Utc::now(),
+        )
+        .await?;
         Ok(Status(
             self.store.status(5).await?,
             self.settings.database.shown_url(),
+            health,
         ))
     }
 }

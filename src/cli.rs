@@ -99,7 +99,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the watermark, the queue and the last runs.
+    /// List the batch runs, newest first, with how each ended; or show one run in full.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        #[command(flatten)]
+        list: RunsListArgs,
+    },
+    /// Show the watermark, the queue, the service window, how late the work is, the alert
+    /// conditions that hold now, and the last runs.
     Status {
         /// Print as JSON.
         #[arg(long)]
@@ -165,6 +174,29 @@ pub enum OutboxAction {
         /// Requeue every dead message.
         #[arg(long)]
         all_dead: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunsListArgs {
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// List runs (the default).
+    List(RunsListArgs),
+    /// Show one run: its stage times, counts, range, unfinished attempts and messages.
+    Show {
+        id: i64,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -407,6 +439,10 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::Suppressions { action, json } => suppressions(app, action, json).await?,
         Command::Bounces { action } => bounces(app, action).await?,
+        Command::Runs { action, list } => match action.unwrap_or(RunsAction::List(list)) {
+            RunsAction::List(args) => crate::runs::list(app, args.limit, args.json).await?,
+            RunsAction::Show { id, json } => crate::runs::show(app, id, json).await?,
+        },
         Command::Status { json } => {
             let status = app.status().await?;
             if json {

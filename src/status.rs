@@ -1,26 +1,102 @@
 //! The `status` report for operators: the database it read (so nobody mistakes one database
-//! for another), watermark, pending entries, queue counts, recent runs, as a table for people or
-//! JSON for scripts.
+//! for another), watermark, pending entries, queue counts, the service window, how late the
+//! work is, the last success of each job, the alert conditions that hold now, and recent runs,
+//! as a table for people or JSON for scripts.
 
 use std::fmt;
 
 use crate::batch::render::central_time;
+use crate::health::{span, Health};
 use crate::store::StatusReport;
 
-/// The report, and the database it was read from (its URL with any password masked).
-pub struct Status(pub StatusReport, pub String);
+/// The report, the database it was read from (its URL with any password masked), and the
+/// health of the service when it was read.
+pub struct Status(pub StatusReport, pub String, pub Health);
 
 impl Status {
     pub fn database(&self) -> &str {
         &self.1
     }
 
-    /// The report as JSON, with a `database` field naming where it was read.
+    /// The report as JSON, with a `database` field naming where it was read and the health
+    /// fields beside the others; each alert carries its `name` and `message`.
     pub fn to_json(&self) -> String {
         let mut value = serde_json::to_value(&self.0).expect("status serialises");
         value["database"] = serde_json::Value::String(self.1.clone());
+        let health = serde_json::to_value(&self.2).expect("health serialises");
+        if let serde_json::Value::Object(fields) = health {
+            for (key, field) in fields {
+                value[key] = field;
+            }
+        }
+        value["alerts"] = self
+            .2
+            .alerts
+            .iter()
+            .map(|alert| {
+                let mut v = serde_json::to_value(alert).expect("alert serialises");
+                v["name"] = alert.name().into();
+                v["message"] = alert.sentence().into();
+                v
+            })
+            .collect();
         serde_json::to_string_pretty(&value).expect("status serialises")
     }
+}
+
+/// The health lines of the report.
+fn write_health(f: &mut fmt::Formatter<'_>, h: &Health) -> fmt::Result {
+    let w = &h.window;
+    match (&w.closed_reason, w.next_open_at) {
+        (None, _) => writeln!(f, "window           open")?,
+        (Some(reason), Some(next)) => writeln!(
+            f,
+            "window           closed ({reason}); opens {}",
+            central_time(next)
+        )?,
+        (Some(reason), None) => writeln!(
+            f,
+            "window           closed ({reason}); no opening within a year"
+        )?,
+    }
+    match h.watermark_lag_seconds {
+        Some(lag) => writeln!(
+            f,
+            "watermark lag    {} (the oldest entry not yet in a finished run)",
+            span(lag)
+        )?,
+        None => writeln!(
+            f,
+            "watermark lag    none (every entry is in a finished run)"
+        )?,
+    }
+    match h.oldest_due_seconds {
+        Some(due) => writeln!(
+            f,
+            "oldest due       {} (the longest a queued message has been due)",
+            span(due)
+        )?,
+        None => writeln!(f, "oldest due       none (no queued message is due)")?,
+    }
+    let ago = |at: Option<chrono::DateTime<chrono::Utc>>| match at {
+        Some(at) => format!(
+            "{} ({} ago)",
+            central_time(at),
+            span((h.at - at).num_seconds())
+        ),
+        None => "never".to_string(),
+    };
+    writeln!(f, "last batch       {}", ago(h.last_success.batch))?;
+    writeln!(f, "last delivery    {}", ago(h.last_success.deliver))?;
+    if h.alerts.is_empty() {
+        writeln!(f, "alerts           none")?;
+    } else {
+        writeln!(f, "alerts           {}", h.alerts.len())?;
+        for alert in &h.alerts {
+            writeln!(f, "  ALERT {}", alert.sentence())?;
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for Status {
@@ -43,6 +119,7 @@ impl fmt::Display for Status {
                 .join(", ")
         };
         writeln!(f, "outbox           {queue}")?;
+        write_health(f, &self.2)?;
         if !s.held.is_empty() {
             writeln!(
                 f,

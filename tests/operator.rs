@@ -1,14 +1,18 @@
 //! The operator always knows what they touch: `status` names its database, the demo's directory
 //! configures the commands run in it, and the run history says when runs really finished, what
-//! a resumed run did in all, and folds a closed weekend into one line.
+//! a resumed run did in all, and folds a closed weekend into one line. `status` says whether the
+//! service is open (and if not, why and until when), how late the work is, and each alert
+//! condition that holds now, and nothing when all is well.
 
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::policy_server::PolicyServer;
 use common::*;
 use mcap_notify::app::RunOutcome;
 use mcap_notify::batch::{RunError, RunOptions};
 use mcap_notify::ingest::FeedKind;
+use mcap_notify::store::Store;
 use serde_json::Value;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -209,4 +213,247 @@ async fn consecutive_skips_for_one_reason_are_one_row_with_a_count() {
     assert_eq!(night.ticks, 2);
     let shown = status.to_string();
     assert!(shown.contains("3 ticks"), "{shown}");
+}
+
+/// A calendar open all day, every day: only outages close it.
+const ALWAYS_OPEN: &str = "[calendar]\nopen_days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]\nopens = \"00:00\"\ncloses = \"00:00\"\n";
+
+fn always_open(s: &mut mcap_notify::config::Settings) {
+    s.calendar.open_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        .map(String::from)
+        .to_vec();
+    s.calendar.opens = "00:00".into();
+    s.calendar.closes = "00:00".into();
+}
+
+#[tokio::test]
+async fn status_says_why_the_service_is_closed_and_when_it_opens() {
+    let t = TestApp::with(always_open).await;
+    let now = Utc::now();
+    let ends = at("2031-01-06T09:30:00-06:00");
+    t.app
+        .store
+        .add_outages(
+            &[mcap_notify::store::NewOutage {
+                starts_at: now - chrono::Duration::hours(1),
+                ends_at: ends,
+                reason: "database upgrade".into(),
+            }],
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let status = t.app.status().await.unwrap();
+    let window = &status.2.window;
+    assert!(!window.open);
+    assert_eq!(
+        window.closed_reason.as_deref(),
+        Some("outage: database upgrade")
+    );
+    assert_eq!(window.next_open_at, Some(ends));
+    // Nothing ever ran, but the service is closed: nothing is late.
+    assert_eq!(status.2.alerts, vec![]);
+    let shown = status.to_string();
+    assert!(
+        shown.contains(
+            "window           closed (outage: database upgrade); opens Mon Jan 6, 2031 9:30 AM CST"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("alerts           none"), "{shown}");
+
+    let config = t.dir.path().join("open.toml");
+    std::fs::write(&config, ALWAYS_OPEN).unwrap();
+    let out = t
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["window"]["open"], false);
+    assert_eq!(json["window"]["closed_reason"], "outage: database upgrade");
+    assert_eq!(
+        json["window"]["next_open_at"].as_str().map(at),
+        Some(ends),
+        "{json}"
+    );
+    assert_eq!(json["alerts"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn status_is_quiet_when_all_is_well_and_names_each_condition_that_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = PolicyServer::start(dir.path());
+    let t = TestApp::with(|s| {
+        always_open(s);
+        s.delivery.transport = mcap_notify::config::TransportKind::Smtp;
+        s.smtp.url = Some(mcap_notify::config::Secret::new(server.url()));
+        s.smtp.timeout_secs = 5;
+    })
+    .await;
+    t.digests_for(&["a-ok@example.org"]).await;
+    let report = t.app.deliver(false).await.unwrap();
+    assert_eq!(report.sent, 1);
+    let status = t.app.status().await.unwrap();
+    assert_eq!(status.2.alerts, vec![], "{}", status);
+    assert_eq!(status.2.watermark_lag_seconds, None);
+    assert_eq!(status.2.oldest_due_seconds, None);
+    assert!(status.2.last_success.batch.is_some());
+    assert!(status.2.last_success.deliver.is_some());
+    let shown = status.to_string();
+    for line in [
+        "window           open",
+        "watermark lag    none",
+        "oldest due       none",
+        "alerts           none",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    assert!(!shown.contains("last delivery    never"), "{shown}");
+
+    // Trouble: a message refused for good (a dead letter) and one refused on policy grounds...
+    t.ingest(
+        FeedKind::Accounts,
+        &[
+            account("gone", "hard-gone@example.org", true),
+            account("blocked", "policy-x@example.org", true),
+        ],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[
+            track("gone", "2616-CV00001", "2026-01-01T00:00:00Z"),
+            track("blocked", "2616-CV00001", "2026-01-01T00:00:00Z"),
+        ],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e2", "2616-CV00001", "JE", "2026-02-03T10:00:00Z")],
+    )
+    .await;
+    t.run().await;
+    let report = t.app.deliver(false).await.unwrap();
+    assert_eq!(
+        (report.bounced, report.policy_blocked),
+        (1, 1),
+        "{report:?}"
+    );
+    // ...a digest queued two hours ago and due since...
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e3", "2616-CV00001", "JE", "2026-02-04T10:00:00Z")],
+    )
+    .await;
+    let options = RunOptions {
+        ignore_windows: true,
+        ..RunOptions::default()
+    };
+    t.app
+        .run_at(&options, Utc::now() - chrono::Duration::hours(2))
+        .await
+        .unwrap();
+    // ...and an entry posted long ago that no run has taken yet.
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e4", "2616-CV00001", "JE", "2026-02-05T10:00:00Z")],
+    )
+    .await;
+
+    let status = t.app.status().await.unwrap();
+    let names: Vec<&str> = status.2.alerts.iter().map(|a| a.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "McapNotifyWatermarkLag",
+            "McapNotifyOldestDueMessage",
+            "McapNotifyDeadLetters",
+            "McapNotifyPolicyBlock"
+        ],
+        "{status}"
+    );
+    let due = status.2.oldest_due_seconds.unwrap();
+    assert!((7200..7300).contains(&due), "{due}");
+    assert!(status.2.watermark_lag_seconds.unwrap() > 3600);
+    let shown = status.to_string();
+    assert!(shown.contains("alerts           4"), "{shown}");
+    assert!(
+        shown.contains("ALERT oldest due message: a queued message has been due for 2h 00m"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("ALERT dead letters: 1 message(s) dead-lettered in the last hour"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("ALERT policy block: 1 delivery attempt(s)"),
+        "{shown}"
+    );
+
+    let config = t.dir.path().join("open.toml");
+    std::fs::write(&config, ALWAYS_OPEN).unwrap();
+    let out = t
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alerts = json["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 4, "{json}");
+    assert_eq!(alerts[2]["name"], "McapNotifyDeadLetters");
+    assert_eq!(alerts[2]["condition"], "dead_letters");
+    assert_eq!(alerts[2]["count"], 1);
+    assert!(alerts[2]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("dead letters"));
+    assert!(json["watermark_lag_seconds"].as_i64().unwrap() > 3600);
+    assert_eq!(json["window"]["open"], true);
+}
+
+/// A clock standing still at one instant.
+struct At(DateTime<Utc>);
+
+impl mcap_notify::delivery::Clock for At {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn an_idle_delivery_pass_notes_its_success_at_most_once_a_minute() {
+    let t = TestApp::new().await;
+    t.digests_for(&["a@example.org"]).await;
+    let last = || async {
+        t.app
+            .status()
+            .await
+            .unwrap()
+            .2
+            .last_success
+            .deliver
+            .unwrap()
+    };
+    // Stored to the microsecond.
+    let t0 = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    let report = t.app.deliver_at(&At(t0), true).await.unwrap();
+    assert_eq!(report.sent, 1);
+    assert_eq!(last().await, t0);
+    // Nothing to do half a minute later: the success kept is recent enough, nothing is written.
+    t.app
+        .deliver_at(&At(t0 + chrono::Duration::seconds(30)), true)
+        .await
+        .unwrap();
+    assert_eq!(last().await, t0);
+    let later = t0 + chrono::Duration::seconds(61);
+    t.app.deliver_at(&At(later), true).await.unwrap();
+    assert_eq!(last().await, later);
 }

@@ -145,7 +145,7 @@ async fn an_account_whose_digest_cannot_be_built_is_held_aside_and_sent_once_fix
         "{}",
         held[0].reason
     );
-    let shown = mcap_notify::status::Status(status.0.clone(), status.1.clone()).to_string();
+    let shown = status.to_string();
     assert!(shown.contains("held aside"), "{shown}");
     assert!(shown.contains("acct0"), "{shown}");
 

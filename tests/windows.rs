@@ -416,6 +416,12 @@ async fn a_second_run_while_one_is_active_exits_75_and_names_the_holder() {
         message.contains("holds the lease") && message.contains(&format!("pid {first_pid}")),
         "{message}"
     );
+    // Refused the lease, the second run made no attempt: nothing failed.
+    let failures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_failures")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(failures, 0);
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The batch: from docket entries past the watermark to one queued digest per account.
 //! `digest` groups, `render` fills templates, `message` assembles mail, `run` drives a run,
-//! `withhold` takes back queued digests that may no longer go out.
+//! `withhold` takes back queued digests that may no longer go out, `attempt` remembers attempts
+//! that did not finish.
 
+pub mod attempt;
 pub mod digest;
 pub mod message;
 pub mod render;

@@ -48,14 +48,7 @@ pub struct DigestPreview {
     pub entries: usize,
 }
 
-/// Milliseconds spent per stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StageTimings {
-    pub snapshot_ms: u64,
-    pub filter_ms: u64,
-    pub match_render_ms: u64,
-    pub commit_ms: u64,
-}
+pub use crate::store::StageTimings;
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -218,13 +211,15 @@ pub async fn run_batch<S: Store>(
     drop(rows);
     timings.match_render_ms = (started.elapsed() - commit_time).as_millis() as u64;
 
+    // The closing write stores the stage times, so it is not among them.
+    timings.commit_ms = commit_time.as_millis() as u64;
     if let Some(run_id) = report.run_id {
         gate.check()?;
-        let t = Instant::now();
         // The clock at the finish: the run's instant plus the time it took.
         let now = now + run_clock.elapsed();
-        store.finish_run(run_id, &report.totals, now).await?;
-        commit_time += t.elapsed();
+        store
+            .finish_run(run_id, &report.totals, &timings, now)
+            .await?;
         let totals = &report.totals;
         tracing::info!(
             run_id,
@@ -241,7 +236,6 @@ pub async fn run_batch<S: Store>(
             "batch run finished"
         );
     }
-    timings.commit_ms = commit_time.as_millis() as u64;
     report.timings = timings;
     Ok(report)
 }

@@ -13,7 +13,7 @@ use chrono::Utc;
 
 use crate::app::App;
 use crate::config::ConfigError;
-use crate::store::Store;
+use crate::store::RunHistory;
 
 /// The content type of the Prometheus text format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";

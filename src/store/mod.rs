@@ -1,7 +1,9 @@
 //! The storage interface: everything the pipeline asks of a database, in plain values.
 //! Stages never see SQL; each backend implements [`Store`] with its own migrations.
 
+pub mod history;
 pub mod sqlite;
+mod sqlite_history;
 mod sqlite_ingest;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +15,7 @@ use crate::model::{
     SuppressionReason,
 };
 
+pub use history::{RunHistory, StageTimings};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -479,11 +482,13 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Closes the run with its totals and moves the watermark.
+    /// Closes the run with its totals and stage times, moves the watermark and notes the
+    /// batch's success.
     async fn finish_run(
         &self,
         run_id: i64,
         totals: &RunTotals,
+        timings: &StageTimings,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
@@ -598,9 +603,9 @@ pub trait Store {
 
     async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
 
-    /// Records a run that did not happen because the service was closed. A skip right after a
-    /// skip for the same reason extends that row (one more tick, a later last time) rather than
-    /// adding one; returns the row's id.
+    /// Records a run that did not happen because the service was closed (a success of the
+    /// batch). A skip right after a skip for the same reason extends that row (one more tick, a
+    /// later last time) rather than adding one; returns the row's id.
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
 
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;
@@ -631,9 +636,6 @@ pub trait Store {
     async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
-
-    /// Who holds the batch lease, live or expired; None when nobody does.
-    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
 
     /// The figures the metrics report, all read in one transaction; `now` bounds what is due.
     async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError>;

@@ -14,7 +14,8 @@ use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
     LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef,
-    PreviewRange, PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store,
+    PreviewRange, PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StageTimings,
+    StatusReport, Store,
     StoreError, Suppression, UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
@@ -189,7 +190,7 @@ impl TryFrom<MatchRecord> for MatchRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(super) struct RunRow {
     run_id: i64,
     status: String,
     skip_reason: Option<String>,
@@ -679,6 +680,7 @@ impl Store for SqliteStore {
         &self,
         run_id: i64,
         totals: &RunTotals,
+        timings: &StageTimings,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -688,7 +690,8 @@ impl Store for SqliteStore {
                 pairs_matched = ?, digests_queued = ?, skipped_unverified = ?,
                 skipped_suppressed = ?, accounts_held = ?, dropped_voided = ?,
                 dropped_confidential = ?,
-                dropped_excluded_court = ?, dropped_excluded_type = ?
+                dropped_excluded_court = ?, dropped_excluded_type = ?,
+                snapshot_ms = ?, filter_ms = ?, match_render_ms = ?, commit_ms = ?
              WHERE run_id = ?",
         )
         .bind(micros(now))
@@ -702,9 +705,14 @@ impl Store for SqliteStore {
         .bind(d.confidential as i64)
         .bind(d.excluded_court as i64)
         .bind(d.excluded_case_type as i64)
+        .bind(timings.snapshot_ms as i64)
+        .bind(timings.filter_ms as i64)
+        .bind(timings.match_render_ms as i64)
+        .bind(timings.commit_ms as i64)
         .bind(run_id)
         .execute(&mut *tx)
         .await?;
+        super::sqlite_history::note_success(&mut tx, super::history::Job::Batch, now).await?;
         sqlx::query(
             "UPDATE watermark SET last_seq = MAX(last_seq,
                 COALESCE((SELECT last_seq FROM runs WHERE run_id = ?), 0))
@@ -1201,6 +1209,7 @@ impl Store for SqliteStore {
                 .await?
             }
         };
+        super::sqlite_history::note_success(&mut tx, super::history::Job::Batch, at).await?;
         tx.commit().await?;
         Ok(run_id)
     }
@@ -1379,24 +1388,6 @@ impl Store for SqliteStore {
                 })
                 .collect::<Result<_, StoreError>>()?,
         })
-    }
-
-    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT holder, host, pid, since, expires_at FROM batch_lease WHERE id = 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|(holder, host, pid, since, expires)| {
-            Ok(LeaseInfo {
-                holder,
-                host,
-                pid,
-                since: instant(since)?,
-                expires_at: instant(expires)?,
-            })
-        })
-        .transpose()
     }
 
     async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError> {

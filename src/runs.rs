@@ -1,0 +1,353 @@
+//! The run history for operators: `runs` lists the batch runs newest first (what each did,
+//! how long it took, how it ended, and the attempts that failed or were interrupted), `runs
+//! show ID` gives one run in full. Times are in the service's zone; `--json` for scripts.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::health::span;
+use crate::outln;
+use crate::store::history::{RunDetail, RunFailure, RunHistory, RunSummary};
+
+/// One line of the history: a run, or an attempt that failed before it could open one.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HistoryLine {
+    Run(RunLine),
+    Attempt(RunFailure),
+}
+
+impl HistoryLine {
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            HistoryLine::Run(r) => r.started_at,
+            HistoryLine::Attempt(a) => a.at,
+        }
+    }
+}
+
+/// A run as the listing shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLine {
+    pub run_id: i64,
+    /// done, skipped or running.
+    pub outcome: String,
+    /// For a skipped run: why the service was closed.
+    pub skip_reason: Option<String>,
+    /// For a skipped run: how many consecutive skips it stands for.
+    pub ticks: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// From start to finish, for a run that did work.
+    pub duration_ms: Option<i64>,
+    pub entries: u64,
+    pub pairs: u64,
+    pub digests: u64,
+    /// Entries dropped, all reasons together.
+    pub drops: u64,
+    /// Accounts skipped (unverified or suppressed).
+    pub skipped_accounts: u64,
+    /// Accounts held aside.
+    pub held: u64,
+    pub failed_attempts: u64,
+    pub interrupted_attempts: u64,
+}
+
+impl From<&RunSummary> for RunLine {
+    fn from(s: &RunSummary) -> Self {
+        let r = &s.record;
+        let t = &r.totals;
+        let d = &t.drops;
+        let did_work = r.status != "skipped";
+        RunLine {
+            run_id: r.run_id,
+            outcome: r.status.clone(),
+            skip_reason: r.skip_reason.clone(),
+            ticks: r.ticks,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r
+                .finished_at
+                .filter(|_| did_work)
+                .map(|end| (end - r.started_at).num_milliseconds()),
+            entries: r.entries_claimed,
+            pairs: t.pairs_matched,
+            digests: t.digests_queued,
+            drops: d.voided + d.confidential + d.excluded_court + d.excluded_case_type,
+            skipped_accounts: t.skipped_unverified + t.skipped_suppressed,
+            held: t.accounts_held,
+            failed_attempts: s.failed_attempts,
+            interrupted_attempts: s.interrupted_attempts,
+        }
+    }
+}
+
+/// The newest `limit` lines of the history, newest first.
+pub async fn history<S: RunHistory>(store: &S, limit: u32) -> anyhow::Result<Vec<HistoryLine>> {
+    let mut lines: Vec<HistoryLine> = store
+        .run_history(limit)
+        .await?
+        .iter()
+        .map(|s| HistoryLine::Run(RunLine::from(s)))
+        .collect();
+    lines.extend(
+        store
+            .runless_failures(limit)
+            .await?
+            .into_iter()
+            .map(HistoryLine::Attempt),
+    );
+    lines.sort_by_key(|l| std::cmp::Reverse(l.at()));
+    lines.truncate(limit as usize);
+    Ok(lines)
+}
+
+/// How a run ended, in words: `done`, `skipped (weekend), 3 ticks[ until ...]`, `running`,
+/// with the attempts that did not finish.
+fn outcome_text(line: &RunLine, until: Option<&dyn Fn(DateTime<Utc>) -> String>) -> String {
+    let mut text = match &line.skip_reason {
+        Some(reason) => {
+            let mut t = format!("skipped ({reason})");
+            if line.ticks > 1 {
+                t.push_str(&format!(", {} ticks", line.ticks));
+                if let (Some(local), Some(last)) = (until, line.finished_at) {
+                    t.push_str(&format!(" until {}", local(last)));
+                }
+            }
+            t
+        }
+        None => line.outcome.clone(),
+    };
+    let mut attempts = Vec::new();
+    if line.failed_attempts > 0 {
+        attempts.push(format!("{} failed", line.failed_attempts));
+    }
+    if line.interrupted_attempts > 0 {
+        attempts.push(format!("{} interrupted", line.interrupted_attempts));
+    }
+    if !attempts.is_empty() {
+        text.push_str(&format!(
+            " (attempts: {}; `runs show {}`)",
+            attempts.join(", "),
+            line.run_id
+        ));
+    }
+    text
+}
+
+fn seconds(ms: i64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// Instants in the service's zone, as `Fri 2026-11-27 14:05:09 CST`.
+fn local_in(zone: Tz) -> impl Fn(DateTime<Utc>) -> String {
+    move |t| {
+        t.with_timezone(&zone)
+            .format("%a %Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+}
+
+/// The end of something that started at `start`, short: the time alone on the same local day.
+fn end_in(zone: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let (start, end) = (start.with_timezone(&zone), end.with_timezone(&zone));
+    let format = if start.date_naive() == end.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%a %m-%d %H:%M"
+    };
+    end.format(format).to_string()
+}
+
+/// One line of the `runs` table.
+fn row(cells: [&str; 11]) -> String {
+    let [run, started, ended, took, entries, pairs, digests, drops, skipped, held, outcome] = cells;
+    format!(
+        "{run:>5}  {started:<27}  {ended:<15}  {took:>7}  {entries:>7}  {pairs:>7}  {digests:>7}  \
+         {drops:>5}  {skipped:>7}  {held:>4}  {outcome}"
+    )
+}
+
+/// `runs`: the history, a table or a JSON array.
+pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
+    let lines = history(&app.store, limit).await?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(());
+    }
+    if lines.is_empty() {
+        outln!("no runs yet");
+        return Ok(());
+    }
+    let zone = app.calendar().await?.zone();
+    let local = local_in(zone);
+    outln!(
+        "{}",
+        row([
+            "run", "started", "ended", "took", "entries", "pairs", "digests", "drops", "skipped",
+            "held", "outcome"
+        ])
+    );
+    for line in &lines {
+        let text = match line {
+            HistoryLine::Run(r) => {
+                let ended = r
+                    .finished_at
+                    .map(|end| end_in(zone, r.started_at, end))
+                    .unwrap_or_else(|| "-".into());
+                let took = r.duration_ms.map(seconds).unwrap_or_else(|| "-".into());
+                let outcome = outcome_text(r, None);
+                let n = |v: u64| {
+                    if r.skip_reason.is_some() {
+                        "-".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                row([
+                    &r.run_id.to_string(),
+                    &local(r.started_at),
+                    &ended,
+                    &took,
+                    &n(r.entries),
+                    &n(r.pairs),
+                    &n(r.digests),
+                    &n(r.drops),
+                    &n(r.skipped_accounts),
+                    &n(r.held),
+                    &outcome,
+                ])
+            }
+            HistoryLine::Attempt(a) => row([
+                "-",
+                &local(a.at),
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                &format!("{} with no run open: {}", a.outcome, a.error),
+            ]),
+        };
+        outln!("{text}");
+    }
+    Ok(())
+}
+
+/// `runs show ID`: one run in full.
+pub async fn show(app: &App, run_id: i64, json: bool) -> anyhow::Result<()> {
+    let Some(detail) = app.store.run_detail(run_id).await? else {
+        anyhow::bail!("no run {run_id} (see `runs` for the run ids)");
+    };
+    let line = RunLine::from(&detail.summary);
+    if json {
+        let mut value = serde_json::to_value(&detail)?;
+        value["outcome"] = line.outcome.clone().into();
+        value["duration_ms"] = line.duration_ms.into();
+        outln!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let local = local_in(app.calendar().await?.zone());
+    for text in describe(&detail, &line, &local) {
+        outln!("{text}");
+    }
+    Ok(())
+}
+
+/// The lines of `runs show`.
+fn describe(
+    detail: &RunDetail,
+    line: &RunLine,
+    local: &dyn Fn(DateTime<Utc>) -> String,
+) -> Vec<String> {
+    let r = &detail.summary.record;
+    let t = &r.totals;
+    let d = &t.drops;
+    let mut out = vec![format!(
+        "run {}: {}",
+        r.run_id,
+        outcome_text(line, Some(local))
+    )];
+    out.push(format!("  started    {}", local(r.started_at)));
+    match (r.finished_at, line.duration_ms) {
+        (Some(end), Some(ms)) => out.push(format!(
+            "  finished   {} (took {})",
+            local(end),
+            seconds(ms)
+        )),
+        (Some(end), None) => out.push(format!(
+            "  last tick  {} ({} after the first)",
+            local(end),
+            span((end - r.started_at).num_seconds())
+        )),
+        (None, _) => out.push("  finished   not yet".to_string()),
+    }
+    if r.skip_reason.is_some() {
+        return out;
+    }
+    out.push(match (r.first_seq, r.last_seq) {
+        (Some(a), Some(b)) => format!(
+            "  range      entries #{a}..#{b} ({} claimed)",
+            r.entries_claimed
+        ),
+        _ => "  range      no entries".to_string(),
+    });
+    out.push(match &detail.summary.timings {
+        Some(tm) => format!(
+            "  stages     snapshot {} ms, filter {} ms, match+render {} ms, commit {} ms",
+            tm.snapshot_ms, tm.filter_ms, tm.match_render_ms, tm.commit_ms
+        ),
+        None => "  stages     not recorded (the run has not finished)".to_string(),
+    });
+    out.push(format!(
+        "  entries    {} notifiable; dropped: {} voided, {} confidential, {} excluded court, {} excluded case type",
+        d.notifiable, d.voided, d.confidential, d.excluded_court, d.excluded_case_type
+    ));
+    out.push(format!(
+        "  matched    {} (account, entry) pairs",
+        t.pairs_matched
+    ));
+    out.push(format!("  digests    {} queued", t.digests_queued));
+    out.push(format!(
+        "  skipped    {} accounts ({} unverified, {} suppressed)",
+        t.skipped_unverified + t.skipped_suppressed,
+        t.skipped_unverified,
+        t.skipped_suppressed
+    ));
+    out.push(format!("  held       {} accounts", t.accounts_held));
+    out.push(if detail.messages.is_empty() {
+        "  messages   none".to_string()
+    } else {
+        format!(
+            "  messages   {}",
+            detail
+                .messages
+                .iter()
+                .map(|(state, n)| format!("{state} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    if detail.attempts.is_empty() {
+        out.push("  attempts   every attempt finished".to_string());
+    } else {
+        out.push(format!(
+            "  attempts   {} did not finish",
+            detail.attempts.len()
+        ));
+        for a in &detail.attempts {
+            out.push(format!(
+                "    {}  {:<11}  {}",
+                local(a.at),
+                a.outcome,
+                a.error
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,322 @@
+//! [`RunHistory`] on SQLite: the run history, job successes and health facts.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::history::{
+    AttemptEnd, AttemptRun, HealthFacts, Job, RunDetail, RunFailure, RunHistory, RunSummary,
+    StageTimings,
+};
+use super::sqlite::{instant, micros, opt_instant, RunRow};
+use super::{LeaseInfo, RunRecord, SqliteStore, StoreError};
+
+/// Notes a success of `job` at `at` on `conn` (inside the transaction of what succeeded).
+pub(super) async fn note_success(
+    conn: &mut SqliteConnection,
+    job: Job,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO job_successes (job, last_success_at) VALUES (?, ?)
+         ON CONFLICT (job) DO UPDATE
+         SET last_success_at = MAX(last_success_at, excluded.last_success_at)",
+    )
+    .bind(job.as_str())
+    .bind(micros(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A run row with its stage times and how many of its attempts did not finish.
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    snapshot_ms: Option<i64>,
+    filter_ms: Option<i64>,
+    match_render_ms: Option<i64>,
+    commit_ms: Option<i64>,
+    failed_attempts: i64,
+    interrupted_attempts: i64,
+}
+
+const HISTORY_COLUMNS: &str = "r.*,
+    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'failed')
+        AS failed_attempts,
+    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'interrupted')
+        AS interrupted_attempts";
+
+impl TryFrom<HistoryRow> for RunSummary {
+    type Error = StoreError;
+    fn try_from(r: HistoryRow) -> Result<Self, StoreError> {
+        let ms = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+        let timings = match (
+            ms(r.snapshot_ms),
+            ms(r.filter_ms),
+            ms(r.match_render_ms),
+            ms(r.commit_ms),
+        ) {
+            (Some(snapshot_ms), Some(filter_ms), Some(match_render_ms), Some(commit_ms)) => {
+                Some(StageTimings {
+                    snapshot_ms,
+                    filter_ms,
+                    match_render_ms,
+                    commit_ms,
+                })
+            }
+            _ => None,
+        };
+        Ok(RunSummary {
+            record: RunRecord::try_from(r.run)?,
+            timings,
+            failed_attempts: r.failed_attempts.max(0) as u64,
+            interrupted_attempts: r.interrupted_attempts.max(0) as u64,
+        })
+    }
+}
+
+type FailureRow = (i64, Option<i64>, i64, String, String);
+
+fn failure(row: FailureRow) -> Result<RunFailure, StoreError> {
+    let (failure_id, run_id, at, outcome, error) = row;
+    Ok(RunFailure {
+        failure_id,
+        run_id,
+        at: instant(at)?,
+        outcome,
+        error,
+    })
+}
+
+const FAILURE_COLUMNS: &str = "failure_id, run_id, at, outcome, error";
+
+impl RunHistory for SqliteStore {
+    async fn record_run_failure(
+        &self,
+        run: AttemptRun,
+        outcome: AttemptEnd,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let run_id = match run {
+            AttemptRun::Known(id) => Some(id),
+            AttemptRun::Open => None,
+        };
+        sqlx::query(
+            "INSERT INTO run_failures (run_id, at, outcome, error) VALUES (
+                COALESCE(?1, (SELECT MIN(run_id) FROM runs WHERE status = 'running')), ?2, ?3, ?4)",
+        )
+        .bind(run_id)
+        .bind(micros(at))
+        .bind(outcome.as_str())
+        .bind(error)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT holder, host, pid, since, expires_at FROM batch_lease WHERE id = 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|(holder, host, pid, since, expires)| {
+            Ok(LeaseInfo {
+                holder,
+                host,
+                pid,
+                since: instant(since)?,
+                expires_at: instant(expires)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_dead_attempt(
+        &self,
+        dead: &LeaseInfo,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let open: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(run_id) FROM runs WHERE status = 'running'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let Some(run_id) = open else {
+            return Ok(None);
+        };
+        // The dead attempt may have recorded its end and died before releasing the lease.
+        let recorded: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM run_failures WHERE run_id = ? AND at >= ? LIMIT 1")
+                .bind(run_id)
+                .bind(micros(dead.since))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if recorded.is_some() {
+            return Ok(None);
+        }
+        sqlx::query(
+            "INSERT INTO run_failures (run_id, at, outcome, error) VALUES (?, ?, 'interrupted', ?)",
+        )
+        .bind(run_id)
+        .bind(micros(at))
+        .bind(format!(
+            "the process running it (pid {} on {}) ended without a word, killed or crashed; \
+             resumed by a later run",
+            dead.pid, dead.host
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(run_id))
+    }
+
+    async fn record_job_success(
+        &self,
+        job: Job,
+        at: DateTime<Utc>,
+        changed: bool,
+        min_interval: chrono::Duration,
+    ) -> Result<(), StoreError> {
+        if !changed {
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT last_success_at FROM job_successes WHERE job = ?")
+                    .bind(job.as_str())
+                    .fetch_optional(self.pool())
+                    .await?;
+            if last.is_some_and(|last| micros(at) - last < micros_of(min_interval)) {
+                return Ok(());
+            }
+        }
+        let mut conn = self.pool().acquire().await?;
+        note_success(&mut conn, job, at).await
+    }
+
+    async fn run_history(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError> {
+        let rows: Vec<HistoryRow> = sqlx::query_as(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM runs r ORDER BY r.run_id DESC LIMIT ?"
+        ))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(RunSummary::try_from).collect()
+    }
+
+    async fn runless_failures(&self, limit: u32) -> Result<Vec<RunFailure>, StoreError> {
+        let rows: Vec<FailureRow> = sqlx::query_as(&format!(
+            "SELECT {FAILURE_COLUMNS} FROM run_failures WHERE run_id IS NULL
+             ORDER BY at DESC, failure_id DESC LIMIT ?"
+        ))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(failure).collect()
+    }
+
+    async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>, StoreError> {
+        let row: Option<HistoryRow> = sqlx::query_as(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM runs r WHERE r.run_id = ?"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts: Vec<FailureRow> = sqlx::query_as(&format!(
+            "SELECT {FAILURE_COLUMNS} FROM run_failures WHERE run_id = ? ORDER BY at, failure_id"
+        ))
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await?;
+        let messages: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM outbox WHERE run_id = ? GROUP BY state ORDER BY state",
+        )
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(RunDetail {
+            summary: RunSummary::try_from(row)?,
+            attempts: attempts
+                .into_iter()
+                .map(failure)
+                .collect::<Result<_, _>>()?,
+            messages: messages
+                .into_iter()
+                .map(|(state, n)| (state, n.max(0) as u64))
+                .collect(),
+        }))
+    }
+
+    async fn health_facts(
+        &self,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<HealthFacts, StoreError> {
+        let pool = self.pool();
+        let oldest_unfinished: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(posted_at) FROM (
+                SELECT posted_at FROM docket_entries WHERE run_id IS NULL
+                UNION ALL
+                SELECT posted_at FROM docket_entries
+                WHERE run_id IN (SELECT run_id FROM runs WHERE status = 'running'))",
+        )
+        .fetch_one(pool)
+        .await?;
+        let oldest_due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM outbox
+             WHERE state = 'queued' AND next_attempt_at <= ?",
+        )
+        .bind(micros(now))
+        .fetch_one(pool)
+        .await?;
+        let successes: Vec<(String, i64)> =
+            sqlx::query_as("SELECT job, last_success_at FROM job_successes")
+                .fetch_all(pool)
+                .await?;
+        let last = |job: Job| {
+            opt_instant(
+                successes
+                    .iter()
+                    .find(|(name, _)| name == job.as_str())
+                    .map(|(_, at)| *at),
+            )
+        };
+        let dead: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'dead' AND finished_at >= ?",
+        )
+        .bind(micros(since))
+        .fetch_one(pool)
+        .await?;
+        let (sent, policy): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(outcome = 'sent'), 0), COALESCE(SUM(outcome = 'policy'), 0)
+             FROM delivery_attempts WHERE at >= ?",
+        )
+        .bind(micros(since))
+        .fetch_one(pool)
+        .await?;
+        let bounces: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bounces WHERE verdict IN ('hard', 'soft') AND at >= ?",
+        )
+        .bind(micros(since))
+        .fetch_one(pool)
+        .await?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(HealthFacts {
+            oldest_unfinished_posted_at: opt_instant(oldest_unfinished)?,
+            oldest_due_at: opt_instant(oldest_due)?,
+            last_batch_success: last(Job::Batch)?,
+            last_deliver_success: last(Job::Deliver)?,
+            messages_dead: n(dead),
+            messages_sent: n(sent),
+            bounces: n(bounces),
+            policy_blocks: n(policy),
+        })
+    }
+}
+
+fn micros_of(d: chrono::Duration) -> i64 {
+    d.num_microseconds().unwrap_or(i64::MAX)
+}

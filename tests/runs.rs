@@ -1,0 +1,246 @@
+//! The run history, read through the real program from a real database: `runs` lists done
+//! runs, a closed stretch as one row with its tick count, and the attempts that did not finish
+//! (an error, a stop asked for, a process killed mid-run, one that failed before opening a run);
+//! `runs show` gives the stage times and counts the run itself reported, and every attempt once.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use mcap_notify::app::{App, RunOutcome};
+use mcap_notify::batch::{RunError, RunOptions};
+use mcap_notify::ingest::FeedKind;
+use serde_json::Value;
+
+const CASE: &str = "2616-CV00001";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// `accounts` verified accounts tracking one case since January, and one new entry on it.
+async fn news_for(t: &TestApp, accounts: usize) {
+    t.ingest(
+        FeedKind::Cases,
+        &[case(CASE, "CT16", "CV", "Smith v. Jones")],
+    )
+    .await;
+    let list: Vec<_> = (0..accounts)
+        .map(|i| account(&format!("acct{i}"), &format!("a{i}@example.org"), true))
+        .collect();
+    t.ingest(FeedKind::Accounts, &list).await;
+    let subs: Vec<_> = (0..accounts)
+        .map(|i| track(&format!("acct{i}"), CASE, "2026-01-01T00:00:00Z"))
+        .collect();
+    t.ingest(FeedKind::Subscriptions, &subs).await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", CASE, "MOT", "2026-02-02T10:00:00Z")],
+    )
+    .await;
+}
+
+/// The program's standard output for `args`, which must succeed.
+fn output(t: &TestApp, args: &[&str]) -> String {
+    let out = t.command().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(t: &TestApp, args: &[&str]) -> Value {
+    let text = output(t, args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn runs_lists_done_skipped_and_failed_runs_newest_first() {
+    let t = TestApp::with(|s| s.batch.accounts_per_commit = 1).await;
+    news_for(&t, 2).await;
+    // A closed Saturday: two ticks, one row.
+    for when in ["2026-11-21T09:00:00-06:00", "2026-11-21T10:00:00-06:00"] {
+        let outcome = t.app.run_at(&RunOptions::default(), at(when)).await;
+        assert!(matches!(outcome, Ok(RunOutcome::Skipped { .. })));
+    }
+    // A run that fails after its first commit, and the run that finishes it.
+    let crashed = mcap_notify::hooks::crash_after_commits(1, t.run_with(RunOptions::default()))
+        .await
+        .expect_err("stopped on purpose");
+    assert!(matches!(
+        crashed.downcast_ref::<RunError>(),
+        Some(RunError::InjectedCrash(1))
+    ));
+    let finished = t.run().await;
+    assert!(finished.resumed);
+    let run_id = finished.run_id.unwrap();
+    // An attempt that fails before it can open a run: a digest template that does not parse.
+    let templates = t.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("detailed")).unwrap();
+    std::fs::write(templates.join("detailed/subject.hbs"), "{{#if}").unwrap();
+    let mut settings = t.app.settings.clone();
+    settings.digest.template_dir = Some(templates);
+    let broken = App::open(settings).await.unwrap();
+    let options = RunOptions {
+        ignore_windows: true,
+        ..RunOptions::default()
+    };
+    broken
+        .run_now(&options)
+        .await
+        .expect_err("the templates are broken");
+
+    let lines = json(&t, &["runs", "--json"]);
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let failed = &lines[0];
+    assert_eq!(failed["kind"], "attempt");
+    assert_eq!(failed["outcome"], "failed");
+    assert_eq!(failed["run_id"], Value::Null);
+    assert!(
+        failed["error"].as_str().unwrap().contains("subject.hbs"),
+        "{failed}"
+    );
+    let done = &lines[1];
+    assert_eq!(done["kind"], "run");
+    assert_eq!(done["run_id"], run_id);
+    assert_eq!(done["outcome"], "done");
+    assert_eq!(done["entries"], 1);
+    assert_eq!(done["digests"], finished.totals.digests_queued);
+    assert_eq!(done["digests"], 2);
+    assert_eq!(done["failed_attempts"], 1);
+    assert_eq!(done["interrupted_attempts"], 0);
+    assert!(done["duration_ms"].as_i64().unwrap() >= 0, "{done}");
+    let skipped = &lines[2];
+    assert_eq!(skipped["outcome"], "skipped");
+    assert_eq!(skipped["skip_reason"], "weekend");
+    assert_eq!(skipped["ticks"], 2);
+
+    let text = output(&t, &["runs"]);
+    assert!(text.contains("failed with no run open: "), "{text}");
+    assert!(text.contains("done (attempts: 1 failed;"), "{text}");
+    let weekend = text
+        .lines()
+        .find(|l| l.ends_with("skipped (weekend), 2 ticks"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        weekend.contains("Sat 2026-11-21 09:00:00 CST  10:00:00"),
+        "first and last tick: {weekend}"
+    );
+    let newest = json(&t, &["runs", "--limit", "1", "--json"]);
+    assert_eq!(newest.as_array().unwrap().len(), 1);
+
+    let show = json(&t, &["runs", "show", &run_id.to_string(), "--json"]);
+    let attempts = show["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped on purpose after 1 commits"),
+        "{show}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_attempt_and_a_killed_one_are_each_recorded_once() {
+    let t = TestApp::new().await;
+    news_for(&t, 12).await;
+    let run_now = |extra: &[&str]| {
+        let mut c = t.command();
+        c.env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "2")
+            .args(["run-now", "--ignore-windows"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped());
+        c
+    };
+    // Asked to stop (SIGTERM) before its second commit: it records that itself.
+    let mut stopped = start_paused(run_now(&[]), "batch-commit:1");
+    stopped.signal("TERM");
+    stopped.resume();
+    let (status, stderr) = stopped.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    // Killed before its third commit: it can record nothing.
+    let killed = start_paused(run_now(&[]), "batch-commit:2");
+    killed.signal("KILL");
+    killed.finish();
+    // The next run resumes the run, and notes that the one before it died.
+    let out = run_now(&["--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["resumed"], true);
+    assert_eq!(report["totals"]["digests_queued"], 12);
+    let run_id = report["run_id"].as_i64().unwrap();
+    // A run after that has nothing to resume and records nothing more.
+    output(&t, &["run-now", "--ignore-windows"]);
+
+    let show = json(&t, &["runs", "show", &run_id.to_string(), "--json"]);
+    assert_eq!(show["outcome"], "done");
+    assert_eq!(show["timings"], report["timings"], "{show}");
+    assert_eq!(show["totals"], report["totals"], "{show}");
+    assert_eq!(show["first_seq"], report["first_seq"]);
+    assert_eq!(show["last_seq"], report["last_seq"]);
+    assert_eq!(show["messages"], serde_json::json!([["queued", 12]]));
+    let attempts = show["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{show}");
+    assert!(attempts.iter().all(|a| a["outcome"] == "interrupted"));
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{show}"
+    );
+    assert!(
+        attempts[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ended without a word"),
+        "{show}"
+    );
+
+    let text = output(&t, &["runs", "show", &run_id.to_string()]);
+    let tm = &report["timings"];
+    let stages = format!(
+        "stages     snapshot {} ms, filter {} ms, match+render {} ms, commit {} ms",
+        tm["snapshot_ms"], tm["filter_ms"], tm["match_render_ms"], tm["commit_ms"]
+    );
+    assert!(text.contains(&stages), "{text}");
+    assert!(text.contains("digests    12 queued"), "{text}");
+    assert!(text.contains("attempts   2 did not finish"), "{text}");
+    let listed = output(&t, &["runs"]);
+    assert!(
+        listed.contains("done (attempts: 2 interrupted;"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn an_unknown_run_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary()
+        .current_dir(dir.path())
+        .args(["runs", "show", "42"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no run 42"), "{stderr}");
+    let out = binary()
+        .current_dir(dir.path())
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
