@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod ingest;
 pub mod model;
 pub mod prune;
+pub mod report;
 pub mod scheduler;
 pub mod status;
 pub mod store;

@@ -14,8 +14,8 @@ use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
     LeaseInfo, Mail, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef, PreviewRange,
-    PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StatusReport, Store, StoreError,
-    Suppression, UnmatchedBounce, Withheld,
+    PruneCounts, QueuedMessage, ReportRows, RunRecord, RunScope, RunTotals, StatusReport, Store,
+    StoreError, Suppression, UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -161,7 +161,7 @@ impl TryFrom<MatchRecord> for MatchRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(super) struct RunRow {
     run_id: i64,
     status: String,
     skip_reason: Option<String>,
@@ -1271,6 +1271,14 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ReportRows, StoreError> {
+        super::sqlite_report::report_rows(&self.pool, from, to).await
     }
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError> {
