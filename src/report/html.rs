@@ -126,7 +126,8 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding
 svg { max-width: 100%; height: auto; display: block; margin: 4px 0 10px; }
 table { border-collapse: collapse; font-size: 13px; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eee; vertical-align: top; }
-th { background: #f5f5f5; }
+th { background: #f5f5f5; white-space: nowrap; }
+td.when { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .empty { color: #666; font-style: italic; }
 .nothing { border: 1px dashed #bbb; border-radius: 6px; padding: 18px; color: #444;
@@ -490,7 +491,7 @@ fn dead_letters(out: &mut String, data: &ReportData, local: &dyn Fn(DateTime<Utc
     for d in data.dead_letters.iter().take(TABLE_ROWS) {
         let _ = writeln!(
             out,
-            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
             d.outbox_id,
             escape(&mask_address(&d.recipient)),
             escape(&mask_addresses_in(&d.subject)),
@@ -515,7 +516,7 @@ fn suppressions(out: &mut String, data: &ReportData, local: &dyn Fn(DateTime<Utc
     for s in data.suppressions.iter().take(TABLE_ROWS) {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
             escape(&mask_address(&s.email)),
             escape(&s.reason),
             escape(&local(s.created_at))

@@ -195,7 +195,7 @@ pub struct Mark<'a> {
 
 /// Runs over time, one lane per outcome, over the shaded closed periods.
 pub fn timeline(axis: &TimeAxis, shades: &[Shade], marks: &[Mark], lanes: &[&str]) -> String {
-    let lane_h = 26.0;
+    let lane_h = 32.0;
     let top = 10.0;
     let bottom = top + lane_h * lanes.len() as f64;
     let mut out = String::new();
@@ -238,7 +238,7 @@ pub fn timeline(axis: &TimeAxis, shades: &[Shade], marks: &[Mark], lanes: &[&str
         }
         let _ = writeln!(
             out,
-            r##"<circle cx="{x:.1}" cy="{y}" r="5" fill="{}" stroke="#fff" stroke-width="1"><title>{}</title></circle>"##,
+            r##"<circle cx="{x:.1}" cy="{y}" r="6" fill="{}" stroke="#fff" stroke-width="1"><title>{}</title></circle>"##,
             m.color,
             escape(&m.label)
         );
