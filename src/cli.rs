@@ -434,7 +434,7 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Report { from, to, html } => {
-            let written = crate::report::write_report(
+            let data = crate::report::write_report(
                 app,
                 from.as_deref(),
                 to.as_deref(),
@@ -442,12 +442,12 @@ pub async fn execute(app: &App, command: Command) -> anyhow::Result<()> {
                 chrono::Utc::now(),
             )
             .await?;
-            let h = &written.data.headline;
+            let h = &data.headline;
             outln!(
                 "{}: {} to {}: {} runs done, {} skipped, {} failed; {} digests queued, {} messages sent",
                 html.display(),
-                local_time(written.period.from),
-                local_time(written.period.to),
+                local_time(data.period.from),
+                local_time(data.period.to),
                 h.runs_done,
                 h.runs_skipped,
                 h.runs_failed,

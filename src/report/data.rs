@@ -171,7 +171,7 @@ impl ReportData {
                         run.totals.digests_queued
                     )
                 }
-                // A run that started before the period and finished in it is drawn, not counted.
+                // A run that started before the period belongs to the period before.
                 Outcome::Done => continue,
                 _ => format!("run {}: started, not finished", run.run_id),
             };
@@ -312,6 +312,7 @@ fn bucket_of(buckets: &mut [Bucket], t: DateTime<Utc>) -> Option<&mut Bucket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RunRecord;
 
     fn mins(v: &[i64]) -> Vec<Duration> {
         v.iter().map(|m| Duration::minutes(*m)).collect()
@@ -331,6 +332,96 @@ mod tests {
             (Duration::minutes(50), Duration::minutes(99))
         );
         assert_eq!(LatencyStat::of(&mut []), None);
+    }
+
+    fn run(id: i64, status: &str, at: DateTime<Utc>, ticks: u64, digests: u64) -> RunRecord {
+        RunRecord {
+            run_id: id,
+            status: status.into(),
+            skip_reason: (status == "skipped").then(|| "night".into()),
+            started_at: at,
+            finished_at: Some(at + Duration::minutes(ticks as i64)),
+            first_seq: None,
+            last_seq: None,
+            entries_claimed: 0,
+            totals: crate::store::RunTotals {
+                digests_queued: digests,
+                ..Default::default()
+            },
+            ticks,
+        }
+    }
+
+    #[test]
+    fn figures_count_runs_in_the_period_and_put_digests_in_their_hour() {
+        let zone: Tz = "America/Chicago".parse().unwrap();
+        let from = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let period = Period {
+            from,
+            to: from + Duration::days(2),
+        };
+        let h = |hours: i64| from + Duration::hours(hours);
+        let rows = ReportRows {
+            runs: vec![
+                // Started before the period: it belongs to the period before.
+                run(1, "done", from - Duration::hours(1), 1, 50),
+                run(2, "skipped", h(2), 4, 0),
+                run(3, "done", h(5) + Duration::minutes(10), 1, 7),
+                run(4, "done", h(5) + Duration::minutes(40), 1, 3),
+                run(5, "running", h(9), 1, 0),
+            ],
+            failures: vec![
+                crate::store::ReportFailure {
+                    run_id: Some(5),
+                    at: h(9) + Duration::minutes(1),
+                    outcome: "interrupted".into(),
+                    error: "stopped".into(),
+                },
+                crate::store::ReportFailure {
+                    run_id: None,
+                    at: h(11),
+                    outcome: "failed".into(),
+                    error: "database is locked".into(),
+                },
+            ],
+            sent_per_hour: vec![(h(6), 9)],
+            ..Default::default()
+        };
+        let data = ReportData::build(rows, Vec::new(), period, zone);
+        let hl = &data.headline;
+        assert_eq!(
+            (
+                hl.runs_done,
+                hl.runs_skipped,
+                hl.runs_failed,
+                hl.runs_interrupted
+            ),
+            (2, 4, 1, 1)
+        );
+        assert_eq!((hl.digests_queued, hl.messages_sent), (10, 9));
+        assert_eq!(data.buckets.len(), 48);
+        assert_eq!(data.buckets[5].digests, 10);
+        assert_eq!(data.buckets[6].sent, 9);
+        assert_eq!(
+            data.buckets.iter().map(|b| b.digests).sum::<u64>(),
+            hl.digests_queued
+        );
+        let outcomes: Vec<Outcome> = data.marks.iter().map(|m| m.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Skipped,
+                Outcome::Done,
+                Outcome::Done,
+                Outcome::Running,
+                Outcome::Interrupted,
+                Outcome::Failed
+            ]
+        );
+        assert_eq!(data.marks[0].until, Some(h(2) + Duration::minutes(4)));
+        assert!(!data.is_empty());
     }
 
     #[test]

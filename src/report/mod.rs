@@ -148,27 +148,20 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// What `report` did.
-#[derive(Debug, Clone)]
-pub struct Written {
-    pub period: Period,
-    pub data: ReportData,
-}
-
-/// The whole command: parse the period, gather, render, write.
+/// The whole command: parse the period, gather, render, write; returns what the page shows.
 pub async fn write_report(
     app: &App,
     from: Option<&str>,
     to: Option<&str>,
     path: &Path,
     now: DateTime<Utc>,
-) -> anyhow::Result<Written> {
+) -> anyhow::Result<ReportData> {
     let calendar = app.calendar().await?;
     let period = Period::parse(from, to, &calendar, now)?;
     let data = gather(app, &calendar, period).await?;
     let page = render(&data, &app.settings.database.shown_url(), now);
     write_atomically(path, &page)?;
-    Ok(Written { period, data })
+    Ok(data)
 }
 
 #[cfg(test)]
