@@ -369,7 +369,10 @@ fn chromium() -> Option<PathBuf> {
 fn screenshot_is_not_blank(page: &Path, scratch: &Path) {
     let Some(chromium) = chromium() else { return };
     let shot = scratch.join("report.png");
-    let out = std::process::Command::new(chromium)
+    // coreutils' timeout ends a browser that hangs, so the test fails rather than waits.
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
         .args([
             "--headless",
             "--no-sandbox",
