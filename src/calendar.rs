@@ -276,6 +276,58 @@ impl Calendar {
     }
 }
 
+/// A stretch of time the service is closed, for one reason (an outage with its text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedSpan {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub reason: ClosedReason,
+}
+
+impl Calendar {
+    /// The closed stretches within `[from, to)`, in order, each cut to that range. The state
+    /// only changes where a weekly opening starts or ends or an outage does, so it is asked
+    /// once between each pair of such instants.
+    pub fn closed_spans(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<ClosedSpan> {
+        if to <= from {
+            return Vec::new();
+        }
+        let mut edges = vec![from, to];
+        let mut day = self.local_date(from) - Duration::days(1);
+        let last = self.local_date(to) + Duration::days(1);
+        while day <= last {
+            for (open, close) in [self.weekly_interval(day), self.interval(day)]
+                .into_iter()
+                .flatten()
+            {
+                edges.extend([open, close]);
+            }
+            day += Duration::days(1);
+        }
+        for o in &self.outages {
+            edges.extend([o.starts_at, o.ends_at]);
+        }
+        edges.retain(|t| (from..=to).contains(t));
+        edges.sort();
+        edges.dedup();
+        let mut spans: Vec<ClosedSpan> = Vec::new();
+        for pair in edges.windows(2) {
+            let Some(reason) = self.state_at(pair[0]).closed else {
+                continue;
+            };
+            match spans.last_mut() {
+                Some(prev) if prev.to == pair[0] && prev.reason == reason => prev.to = pair[1],
+                _ => spans.push(ClosedSpan {
+                    from: pair[0],
+                    to: pair[1],
+                    reason,
+                }),
+            }
+        }
+        spans
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutageError {
     #[error("{place}the outage ends ({end}) before it starts ({start})")]
@@ -413,6 +465,62 @@ mod tests {
             assert_eq!(s.closed, Some(ClosedReason::Weekend), "{t}");
             assert_eq!(s.reopens_at, Some(at("2026-11-30T06:00:00-06:00")), "{t}");
         }
+    }
+
+    #[test]
+    fn closed_spans_cover_nights_weekends_holidays_and_outages_by_reason() {
+        let s = CalendarSettings {
+            holidays: vec!["2026-11-26".into()],
+            ..CalendarSettings::default()
+        };
+        let c = Calendar::from_settings(&s)
+            .unwrap()
+            .with_outages(vec![Outage {
+                outage_id: 1,
+                starts_at: at("2026-11-24T10:00:00-06:00"),
+                ends_at: at("2026-11-24T12:00:00-06:00"),
+                reason: "upgrade".into(),
+            }]);
+        let spans = c.closed_spans(
+            at("2026-11-24T00:00:00-06:00"),
+            at("2026-11-30T12:00:00-06:00"),
+        );
+        let seen: Vec<(String, String, String)> = spans
+            .iter()
+            .map(|s| (s.from.to_rfc3339(), s.to.to_rfc3339(), s.reason.describe()))
+            .collect();
+        let span =
+            |a: &str, b: &str, why: &str| (at(a).to_rfc3339(), at(b).to_rfc3339(), why.to_string());
+        assert_eq!(
+            seen,
+            vec![
+                span(
+                    "2026-11-24T01:00:00-06:00",
+                    "2026-11-24T06:00:00-06:00",
+                    "night"
+                ),
+                span(
+                    "2026-11-24T10:00:00-06:00",
+                    "2026-11-24T12:00:00-06:00",
+                    "outage: upgrade"
+                ),
+                span(
+                    "2026-11-25T01:00:00-06:00",
+                    "2026-11-25T06:00:00-06:00",
+                    "night"
+                ),
+                span(
+                    "2026-11-26T01:00:00-06:00",
+                    "2026-11-27T06:00:00-06:00",
+                    "holiday"
+                ),
+                span(
+                    "2026-11-28T01:00:00-06:00",
+                    "2026-11-30T06:00:00-06:00",
+                    "weekend"
+                ),
+            ]
+        );
     }
 
     #[test]

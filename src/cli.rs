@@ -114,6 +114,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a self-contained HTML page about a period: runs on a timeline over the closed
+    /// periods, digests and messages per hour, latency, bounces, dead letters, suppressions.
+    Report {
+        /// Start: a date (YYYY-MM-DD, from its first instant in the calendar's zone) or an
+        /// RFC 3339 instant [default: seven days before --to].
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// End: a date (the whole day is included) or an RFC 3339 instant [default: now].
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// The HTML file to write (replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+    },
     /// Remove message bodies, delivery attempts and bounce mail text past retention, keeping
     /// the ledger, the runs and each message's id, state and times.
     Prune {
@@ -471,6 +485,28 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                     c.bounce_mail_bodies
                 );
             }
+        }
+        Command::Report { from, to, html } => {
+            let data = crate::report::write_report(
+                app,
+                from.as_deref(),
+                to.as_deref(),
+                &html,
+                chrono::Utc::now(),
+            )
+            .await?;
+            let h = &data.headline;
+            outln!(
+                "{}: {} to {}: {} runs done, {} skipped, {} failed; {} digests queued, {} messages sent",
+                html.display(),
+                local_time(data.period.from),
+                local_time(data.period.to),
+                h.runs_done,
+                h.runs_skipped,
+                h.runs_failed,
+                h.digests_queued,
+                h.messages_sent
+            );
         }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
     }

@@ -19,6 +19,7 @@ pub mod mask;
 pub mod metrics;
 pub mod model;
 pub mod prune;
+pub mod report;
 pub mod runs;
 pub mod scheduler;
 pub mod status;

@@ -5,6 +5,7 @@ pub mod history;
 pub mod sqlite;
 mod sqlite_history;
 mod sqlite_ingest;
+mod sqlite_report;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -379,6 +380,43 @@ pub struct MetricsSnapshot {
     pub last_success: Vec<(String, DateTime<Utc>)>,
 }
 
+/// A batch attempt that did not finish, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportFailure {
+    pub run_id: Option<i64>,
+    pub at: DateTime<Utc>,
+    /// `failed` or `interrupted`.
+    pub outcome: String,
+    pub error: String,
+}
+
+/// A message that went dead, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportDeadLetter {
+    pub outbox_id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub last_error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything the report reads about one period, as plain rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReportRows {
+    /// Runs that touch the period, oldest first.
+    pub runs: Vec<RunRecord>,
+    pub failures: Vec<ReportFailure>,
+    /// Messages sent, per hour (the hour's start), only hours with any.
+    pub sent_per_hour: Vec<(DateTime<Utc>, u64)>,
+    /// One per (account, entry) pair sent: when it was sent, and how long after posting.
+    pub latencies: Vec<(DateTime<Utc>, chrono::Duration)>,
+    /// Bounces per verdict, most frequent first.
+    pub bounces: Vec<(String, u64)>,
+    pub dead_letters: Vec<ReportDeadLetter>,
+    /// Addresses suppressed in the period (and not lifted since).
+    pub suppressions: Vec<Suppression>,
+}
+
 /// Why one feed record could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestFault {
@@ -639,4 +677,10 @@ pub trait Store {
 
     /// The figures the metrics report, all read in one transaction; `now` bounds what is due.
     async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError>;
+    /// What the report shows for the period `[from, to)`.
+    async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ReportRows, StoreError>;
 }

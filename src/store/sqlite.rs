@@ -14,9 +14,8 @@ use super::sqlite_ingest::StagedIngest;
 use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
     LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef,
-    PreviewRange, PruneCounts, QueuedMessage, RunRecord, RunScope, RunTotals, StageTimings,
-    StatusReport, Store,
-    StoreError, Suppression, UnmatchedBounce, Withheld,
+    PreviewRange, PruneCounts, QueuedMessage, ReportRows, RunRecord, RunScope, RunTotals,
+    StageTimings, StatusReport, Store, StoreError, Suppression, UnmatchedBounce, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -1339,6 +1338,14 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ReportRows, StoreError> {
+        super::sqlite_report::report_rows(&self.pool, from, to).await
     }
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError> {
