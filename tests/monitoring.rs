@@ -85,19 +85,62 @@ fn dashboard_queries(dashboard: &Value) -> Vec<String> {
     out
 }
 
-/// The metric names (starting with `mcap_notify_`) an expression uses.
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    let mut names = BTreeSet::new();
+/// A metric name with the label names its matchers (or, in a textfile, its series) carry.
+type Selector = (String, BTreeSet<String>);
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == ':'
+}
+
+/// Each metric an expression selects (names starting with `mcap_notify_`) with the labels its
+/// matchers name: `mcap_notify_outbox_messages{state="queued"}` gives `state`.
+fn selectors(expr: &str) -> Vec<Selector> {
+    let mut out = Vec::new();
     for (at, _) in expr.match_indices(PREFIX) {
         if expr[..at].chars().next_back().is_some_and(is_name_char) {
             continue;
         }
         let rest = &expr[at..];
         let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
-        names.insert(rest[..end].to_string());
+        let labels = rest[end..]
+            .strip_prefix('{')
+            .map(label_names)
+            .unwrap_or_default();
+        out.push((rest[..end].to_string(), labels));
     }
-    names
+    out
+}
+
+/// The label names in `name="value", name=~"value"...}`, values skipped (escapes included).
+fn label_names(mut rest: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        if end == 0 {
+            return names;
+        }
+        names.insert(rest[..end].to_string());
+        let Some(open) = rest.find('"') else {
+            return names;
+        };
+        let mut escaped = false;
+        let value = &rest[open + 1..];
+        let close = value.char_indices().find(|&(_, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        });
+        let Some((close, _)) = close else {
+            return names;
+        };
+        rest = &value[close + 1..];
+    }
+}
+
+/// The metric names (starting with `mcap_notify_`) an expression uses.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    selectors(expr).into_iter().map(|(name, _)| name).collect()
 }
 
 /// The numbers in an expression, durations with their unit (`30m`), skipping quoted label
@@ -398,8 +441,9 @@ fn the_dashboard_queries_are_valid_promql() {
     );
 }
 
-/// The metric families (`# TYPE name type`) in the textfile a real `run-now` writes.
-async fn exported_families() -> BTreeMap<String, String> {
+/// What a real `run-now` writes to its textfile: the metric families (`# TYPE name type`) and
+/// each series with its label names.
+async fn exported() -> (BTreeMap<String, String>, Vec<Selector>) {
     const CASE: &str = "2616-CV00001";
     let t = TestApp::one_case(|_| {}, CASE, Some("2026-01-01T00:00:00Z")).await;
     t.ingest(
@@ -437,28 +481,34 @@ async fn exported_families() -> BTreeMap<String, String> {
         families.keys().any(|name| name.starts_with(PREFIX)),
         "no mcap_notify_ family in the textfile:\n{text}"
     );
-    families
+    let series = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .flat_map(|line| selectors(line).into_iter().take(1))
+        .collect();
+    (families, series)
 }
 
 #[tokio::test]
 async fn every_metric_the_rules_and_the_dashboard_name_is_one_the_program_exports() {
-    let exported = exported_families().await;
-    let mut used: BTreeMap<String, &str> = BTreeMap::new();
+    let (exported, series) = exported().await;
+    let mut used: Vec<(Selector, &str)> = Vec::new();
     for rule in alert_rules() {
-        for name in metric_names(&rule.expr) {
-            used.insert(name, "alerts.yml");
-        }
+        used.extend(selectors(&rule.expr).into_iter().map(|s| (s, "alerts.yml")));
     }
     for query in dashboard_queries(&dashboard()) {
-        for name in metric_names(&query) {
-            used.entry(name).or_insert("mcap-notify.json");
-        }
+        used.extend(
+            selectors(&query)
+                .into_iter()
+                .map(|s| (s, "mcap-notify.json")),
+        );
     }
     assert!(
-        used.contains_key("mcap_notify_run_stage_seconds_bucket"),
+        used.iter()
+            .any(|((name, _), _)| name == "mcap_notify_run_stage_seconds_bucket"),
         "the dashboard shows no stage-time quantiles"
     );
-    for (name, file) in &used {
+    for ((name, labels), file) in &used {
         let known = exported.contains_key(name)
             || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
                 name.strip_suffix(suffix).is_some_and(|family| {
@@ -473,6 +523,26 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_one_the_program_export
             "{file} uses {name}, which the program does not export; it exports: {:?}",
             exported.keys().collect::<Vec<_>>()
         );
+        // The target's labels come from Prometheus; the program's own `job` label is stored
+        // beside it as `exported_job`.
+        let wanted: BTreeSet<&str> = labels
+            .iter()
+            .filter(|l| !matches!(l.as_str(), "job" | "instance"))
+            .map(|l| {
+                if l == "exported_job" {
+                    "job"
+                } else {
+                    l.as_str()
+                }
+            })
+            .collect();
+        for (_, carried) in series.iter().filter(|(n, _)| n == name) {
+            let carried: BTreeSet<&str> = carried.iter().map(String::as_str).collect();
+            assert!(
+                wanted.is_subset(&carried),
+                "{file} selects {name} by {wanted:?}, but the program writes it with {carried:?}"
+            );
+        }
     }
 }
 
@@ -484,4 +554,8 @@ fn metric_names_and_numbers_are_read_from_expressions() {
         ["mcap_notify_a_bucket", "mcap_notify_b2"]
     );
     assert_eq!(numbers(expr), ["0.05", "20", "5m"]);
+    let labelled = r#"mcap_notify_a{job=~"$job", verdict=~"a\"b,c=d", le="+Inf"} 3"#;
+    let (name, labels) = &selectors(labelled)[0];
+    assert_eq!(name, "mcap_notify_a");
+    assert_eq!(labels.iter().collect::<Vec<_>>(), ["job", "le", "verdict"]);
 }
