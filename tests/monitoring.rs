@@ -2,8 +2,8 @@
 //! and their unit tests (`promtool test rules`), which show every alert firing and silent; their
 //! thresholds are the `[alerts]` defaults that `status` uses; closed periods never page; the
 //! Grafana dashboard imports as is and its expressions are valid PromQL; and every metric the
-//! rules and the dashboard name is one that the program itself exports, read from the textfile a
-//! real `run-now` writes.
+//! rules and the dashboard name is one that the program itself exports, with the labels they
+//! select on, read from the textfile a real `run-now` writes.
 //!
 //! promtool comes with Debian's `prometheus` package (installed by `.ci/run`). Where it is
 //! missing, the tests that need it fail under CI and are skipped, with the reason printed,
