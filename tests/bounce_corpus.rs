@@ -4,6 +4,8 @@
 //! test fails under CI (the `CI` environment variable set, as `.ci/run` does) and is skipped,
 //! with the reason printed, elsewhere. Set MCAP_BOUNCE_MISSES=1 to list misses.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -26,9 +28,8 @@ struct Expected {
 #[test]
 fn the_parser_finds_the_recipients_and_verdicts_of_real_bounces() {
     let Some(dir) = corpus() else {
-        let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
         assert!(
-            !ci,
+            !common::under_ci(),
             "the bounce corpus (../shared/corpus/bounces, or $MCAP_NOTIFY_SHARED_DIR/corpus/bounces) \
              is not present, and under CI the corpus must be checked"
         );

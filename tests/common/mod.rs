@@ -33,6 +33,12 @@ pub fn binary() -> std::process::Command {
     command
 }
 
+/// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`, as `.ci/run`
+/// does): there a test whose prerequisite is missing fails instead of skipping.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub app: App,
