@@ -2,6 +2,7 @@
 //! See the README for the feeds, the commands and the configuration.
 
 pub mod app;
+pub mod atomic_file;
 pub mod batch;
 pub mod bounce;
 pub mod calendar;

@@ -1,11 +1,12 @@
-//! Masking of e-mail addresses for log output. Logs go to journald and to shippers that keep
+//! Masking of e-mail addresses for log output and the HTML report. Logs go to journald and to shippers that keep
 //! them for a long time and show them to more people than the database does, so an address in a
 //! log line keeps only the first character of its local part and its domain
 //! (`jane.doe@example.org` becomes `j***@example.org`): enough to tell a domain-wide problem from
 //! one subscriber's, never enough to name the subscriber. The local part also carries the VERP
 //! token of our return paths, which this hides too.
 //!
-//! Only log output is masked: what the database keeps and what operator commands print is not.
+//! Only log output and the report (a page that gets mailed around) are masked: what the
+//! database keeps and what operator commands print is not.
 
 use std::fmt;
 

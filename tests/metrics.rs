@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::*;
+use mcap_notify::atomic_file;
 use mcap_notify::bounce::ReturnPaths;
 use mcap_notify::ingest::FeedKind;
-use mcap_notify::metrics::{gather, render, textfile};
+use mcap_notify::metrics::{gather, render};
 use mcap_notify::model::{BounceVerdict, SendOutcome, SuppressionReason};
 use mcap_notify::store::{AttemptResult, BounceRecord, LeaseInfo, MetricsSnapshot, Store};
 
@@ -429,7 +430,7 @@ fn the_textfile_is_never_seen_half_written() {
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.prom");
-    textfile::write_atomically(&path, versions[0].as_bytes()).unwrap();
+    atomic_file::replace(&path, versions[0].as_bytes()).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let (path, versions, done) = (path.clone(), versions.clone(), done.clone());
@@ -455,7 +456,7 @@ fn the_textfile_is_never_seen_half_written() {
     };
     for round in 0..2 {
         for (i, v) in versions.iter().enumerate().skip(round % 2) {
-            textfile::write_atomically(&path, v.as_bytes()).unwrap_or_else(|e| panic!("{i}: {e}"));
+            atomic_file::replace(&path, v.as_bytes()).unwrap_or_else(|e| panic!("{i}: {e}"));
         }
     }
     done.store(true, Ordering::SeqCst);

@@ -9,51 +9,11 @@ use chrono::{DateTime, Duration, Utc};
 use super::data::{Outcome, ReportData};
 use super::svg::{self, Mark, Series, Shade, TimeAxis};
 use crate::calendar::ClosedReason;
+use crate::mask;
 
 /// Text made safe to place in HTML or SVG, inside elements or quoted attributes.
 pub fn escape(text: &str) -> String {
     handlebars::html_escape(text)
-}
-
-/// An address as the report shows it: the first character of the local part, then `***`.
-fn mask_address(address: &str) -> String {
-    match address.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".to_string(),
-    }
-}
-
-/// `text` with every address in it masked (server replies often quote the recipient).
-fn mask_addresses_in(text: &str) -> String {
-    let is_local = |c: char| c.is_alphanumeric() || "._%+-=!#$&'*/?^`{|}~".contains(c);
-    let is_domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '@' {
-            let mut start = out.len();
-            let local: String = {
-                let taken: Vec<char> = out.chars().rev().take_while(|c| is_local(*c)).collect();
-                start -= taken.iter().map(|c| c.len_utf8()).sum::<usize>();
-                taken.into_iter().rev().collect()
-            };
-            let domain_len = chars[i + 1..].iter().take_while(|c| is_domain(**c)).count();
-            if !local.is_empty() && domain_len > 0 {
-                let domain: String = chars[i + 1..i + 1 + domain_len].iter().collect();
-                out.truncate(start);
-                out.push_str(&mask_address(&format!("{local}@{domain}")));
-                i += 1 + domain_len;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
 }
 
 /// A duration as people read it: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`.
@@ -310,7 +270,7 @@ fn timeline(out: &mut String, data: &ReportData) {
             at: m.at,
             until: m.until,
             color: outcome_color(m.outcome),
-            label: mask_addresses_in(&m.label),
+            label: mask::addresses_in(&m.label),
             lane: lanes.iter().position(|o| *o == m.outcome).unwrap_or(0),
         })
         .collect();
@@ -493,9 +453,9 @@ fn dead_letters(out: &mut String, data: &ReportData, local: &dyn Fn(DateTime<Utc
             out,
             "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
             d.outbox_id,
-            escape(&mask_address(&d.recipient)),
-            escape(&mask_addresses_in(&d.subject)),
-            escape(&mask_addresses_in(d.last_error.as_deref().unwrap_or(""))),
+            escape(&mask::address(&d.recipient)),
+            escape(&mask::addresses_in(&d.subject)),
+            escape(&mask::addresses_in(d.last_error.as_deref().unwrap_or(""))),
             escape(&local(d.at))
         );
     }
@@ -517,7 +477,7 @@ fn suppressions(out: &mut String, data: &ReportData, local: &dyn Fn(DateTime<Utc
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
-            escape(&mask_address(&s.email)),
+            escape(&mask::address(&s.email)),
             escape(&s.reason),
             escape(&local(s.created_at))
         );
@@ -530,17 +490,6 @@ fn suppressions(out: &mut String, data: &ReportData, local: &dyn Fn(DateTime<Utc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_masked_alone_and_inside_text() {
-        assert_eq!(mask_address("jane@example.org"), "j***@example.org");
-        assert_eq!(mask_address("nobody"), "***");
-        assert_eq!(
-            mask_addresses_in("550 5.1.1 <hard-gone@example.org>: User unknown"),
-            "550 5.1.1 <h***@example.org>: User unknown"
-        );
-        assert_eq!(mask_addresses_in("no address @ all"), "no address @ all");
-    }
 
     #[test]
     fn durations_read_naturally() {

@@ -7,7 +7,6 @@ pub mod data;
 mod html;
 mod svg;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -118,34 +117,12 @@ pub fn render(data: &ReportData, database: &str, generated_at: DateTime<Utc>) ->
     html::page(data, database, generated_at)
 }
 
-/// Writes `text` to `path` so that nobody sees it half-written: a temporary file in the same
-/// folder, flushed, then renamed over `path`.
+/// Writes `text` to `path` so that nobody sees it half-written (see [`crate::atomic_file`]).
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), ReportError> {
-    let fail = |source: std::io::Error| ReportError::Write {
+    crate::atomic_file::replace(path, text.as_bytes()).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".report-")
-        .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    // A report is for reading: not the private mode a temporary file is made with.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(fail)?;
-    }
-    file.as_file().sync_all().map_err(fail)?;
-    file.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+    })
 }
 
 /// The whole command: parse the period, gather, render, write; returns what the page shows.
