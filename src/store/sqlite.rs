@@ -39,6 +39,18 @@ pub(super) fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} out of range")))
 }
 
+/// A suppression as read: (email, reason, evidence, created_at).
+pub(super) fn suppression_from_row(
+    (email, reason, evidence, at): (String, String, String, i64),
+) -> Result<Suppression, StoreError> {
+    Ok(Suppression {
+        email,
+        reason,
+        evidence,
+        created_at: instant(at)?,
+    })
+}
+
 pub(super) fn opt_instant(us: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     us.map(instant).transpose()
 }
@@ -1120,16 +1132,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(email, reason, evidence, at)| {
-                Ok(Suppression {
-                    email,
-                    reason,
-                    evidence,
-                    created_at: instant(at)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(suppression_from_row).collect()
     }
 
     async fn unsuppress(&self, email: &str) -> Result<bool, StoreError> {

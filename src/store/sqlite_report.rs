@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::sqlite::{instant, micros, RunRow};
-use super::{ReportDeadLetter, ReportFailure, ReportRows, RunRecord, StoreError, Suppression};
+use super::{ReportDeadLetter, ReportFailure, ReportRows, RunRecord, StoreError};
 
 const RUNS: &str = include_str!("../../sql/sqlite/queries/report_runs.sql");
 const FAILURES: &str = include_str!("../../sql/sqlite/queries/report_run_failures.sql");
@@ -107,14 +107,7 @@ pub(super) async fn report_rows(
         .await?;
     let suppressions = suppressed
         .into_iter()
-        .map(|(email, reason, evidence, at)| {
-            Ok(Suppression {
-                email,
-                reason,
-                evidence,
-                created_at: instant(at)?,
-            })
-        })
+        .map(super::sqlite::suppression_from_row)
         .collect::<Result<_, StoreError>>()?;
 
     tx.commit().await?;
