@@ -111,19 +111,23 @@ impl App {
         options: &RunOptions,
         now: chrono::DateTime<Utc>,
     ) -> anyhow::Result<RunOutcome> {
-        let outcome = self.attempt_run(options, now).await;
+        let mut held_lease = false;
+        let outcome = self.attempt_run(options, now, &mut held_lease).await;
         if let Err(error) = &outcome {
             if !options.dry_run && error.downcast_ref::<LeaseHeld>().is_none() {
-                crate::batch::attempt::record_failure(&self.store, error, Utc::now()).await;
+                crate::batch::attempt::record_failure(&self.store, error, held_lease, Utc::now())
+                    .await;
             }
         }
         outcome
     }
 
+    /// The attempt; sets `held_lease` once it holds the batch lease.
     async fn attempt_run(
         &self,
         options: &RunOptions,
         now: chrono::DateTime<Utc>,
+        held_lease: &mut bool,
     ) -> anyhow::Result<RunOutcome> {
         if !options.ignore_windows && !options.dry_run {
             let state = self.calendar().await?.state_at(now);
@@ -173,6 +177,7 @@ impl App {
                 return Err(LeaseHeld(held).into());
             }
         }
+        *held_lease = true;
         if let Some(left) = &left_behind {
             crate::batch::attempt::record_dead_holder(&self.store, left, Utc::now()).await;
         }

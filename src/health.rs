@@ -15,6 +15,12 @@ use crate::store::StoreError;
 /// How far back the event conditions (dead letters, bounces, policy blocks) look.
 pub const LOOK_BACK: Duration = Duration::hours(1);
 
+/// How far back failed batch attempts count (`McapNotifyBatchFailed` looks as far).
+pub const FAILURE_LOOK_BACK: Duration = Duration::minutes(15);
+
+/// How far back the start of the current open stretch is looked for.
+const OPEN_SINCE_LOOK_BACK: Duration = Duration::days(14);
+
 /// The service window now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Window {
@@ -23,6 +29,21 @@ pub struct Window {
     pub closed_reason: Option<String>,
     /// When it opens again; None while open (or when no opening is in sight).
     pub next_open_at: Option<DateTime<Utc>>,
+    /// While open: when this open stretch began (None when it has been open for longer than
+    /// anyone looks back).
+    pub open_since: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Open now and for at least the last `minutes`: a condition that a closure alone could
+    /// cause (no runs, nothing sent, entries waiting) counts only then, as in the Prometheus
+    /// rules, so the first minutes after a weekend or an outage are quiet.
+    pub fn open_for(&self, minutes: u64, now: DateTime<Utc>) -> bool {
+        self.open
+            && self
+                .open_since
+                .is_none_or(|since| now - since >= Duration::minutes(minutes as i64))
+    }
 }
 
 /// When each job last succeeded.
@@ -66,6 +87,12 @@ pub enum Alert {
     },
     /// A receiving server refused us on policy grounds (5.7.x) in the last hour.
     PolicyBlock { count: u64 },
+    /// Batch attempts failed in the last 15 minutes (the next run retries them).
+    BatchFailed {
+        count: u64,
+        last_at: DateTime<Utc>,
+        error: String,
+    },
 }
 
 impl Alert {
@@ -79,6 +106,7 @@ impl Alert {
             Alert::DeadLetters { .. } => "McapNotifyDeadLetters",
             Alert::BounceRate { .. } => "McapNotifyBounceRate",
             Alert::PolicyBlock { .. } => "McapNotifyPolicyBlock",
+            Alert::BatchFailed { .. } => "McapNotifyBatchFailed",
         }
     }
 
@@ -139,6 +167,16 @@ impl Alert {
                 "policy block: {count} delivery attempt(s) refused on policy grounds (5.7.x) in \
                  the last hour: check the sending reputation"
             ),
+            Alert::BatchFailed {
+                count,
+                last_at,
+                error,
+            } => format!(
+                "batch failed: {count} batch attempt(s) failed in the last 15 minutes, the last \
+                 {}: {} (see `runs`)",
+                central_time(*last_at),
+                one_line(error, 160)
+            ),
         }
     }
 }
@@ -163,12 +201,23 @@ pub async fn check<S: RunHistory>(
     thresholds: &AlertSettings,
     now: DateTime<Utc>,
 ) -> Result<Health, StoreError> {
-    let facts = store.health_facts(now, now - LOOK_BACK).await?;
+    let facts = store
+        .health_facts(now, now - LOOK_BACK, now - FAILURE_LOOK_BACK)
+        .await?;
     let state = calendar.state_at(now);
+    let open_since = if state.is_open() {
+        calendar
+            .closed_spans(now - OPEN_SINCE_LOOK_BACK, now)
+            .last()
+            .map(|span| span.to)
+    } else {
+        None
+    };
     let window = Window {
         open: state.is_open(),
         closed_reason: state.closed.as_ref().map(|c| c.describe()),
         next_open_at: state.reopens_at,
+        open_since,
     };
     Ok(judge(&facts, window, thresholds, now))
 }
@@ -189,32 +238,39 @@ pub fn judge(
     let stale = |last: Option<DateTime<Utc>>, minutes: u64| {
         last.is_none() || over(seconds_since(last), minutes)
     };
+    let open_for = |minutes: u64| window.open_for(minutes, now);
     let mut alerts = Vec::new();
-    if window.open {
-        if stale(facts.last_batch_success, thresholds.batch_stale_minutes) {
-            alerts.push(Alert::BatchStale {
-                last_success: facts.last_batch_success,
-                threshold_minutes: thresholds.batch_stale_minutes,
-            });
-        }
-        if stale(facts.last_deliver_success, thresholds.deliver_stale_minutes) {
-            alerts.push(Alert::DeliveryStale {
-                last_success: facts.last_deliver_success,
-                threshold_minutes: thresholds.deliver_stale_minutes,
-            });
-        }
-        if let Some(lag_seconds) = lag.filter(|_| over(lag, thresholds.watermark_lag_minutes)) {
-            alerts.push(Alert::WatermarkLag {
-                lag_seconds,
-                threshold_minutes: thresholds.watermark_lag_minutes,
-            });
-        }
-        if let Some(due_seconds) = due.filter(|_| over(due, thresholds.oldest_due_minutes)) {
-            alerts.push(Alert::OldestDue {
-                due_seconds,
-                threshold_minutes: thresholds.oldest_due_minutes,
-            });
-        }
+    if open_for(thresholds.batch_stale_minutes)
+        && stale(facts.last_batch_success, thresholds.batch_stale_minutes)
+    {
+        alerts.push(Alert::BatchStale {
+            last_success: facts.last_batch_success,
+            threshold_minutes: thresholds.batch_stale_minutes,
+        });
+    }
+    if open_for(thresholds.deliver_stale_minutes)
+        && stale(facts.last_deliver_success, thresholds.deliver_stale_minutes)
+    {
+        alerts.push(Alert::DeliveryStale {
+            last_success: facts.last_deliver_success,
+            threshold_minutes: thresholds.deliver_stale_minutes,
+        });
+    }
+    if let Some(lag_seconds) = lag.filter(|_| {
+        open_for(thresholds.watermark_lag_minutes) && over(lag, thresholds.watermark_lag_minutes)
+    }) {
+        alerts.push(Alert::WatermarkLag {
+            lag_seconds,
+            threshold_minutes: thresholds.watermark_lag_minutes,
+        });
+    }
+    if let Some(due_seconds) = due.filter(|_| {
+        open_for(thresholds.oldest_due_minutes) && over(due, thresholds.oldest_due_minutes)
+    }) {
+        alerts.push(Alert::OldestDue {
+            due_seconds,
+            threshold_minutes: thresholds.oldest_due_minutes,
+        });
     }
     if facts.messages_dead > 0 {
         alerts.push(Alert::DeadLetters {
@@ -230,9 +286,16 @@ pub fn judge(
             threshold: thresholds.bounce_rate,
         });
     }
-    if facts.policy_blocks > 0 {
+    if facts.policy_blocks > 0 && window.open {
         alerts.push(Alert::PolicyBlock {
             count: facts.policy_blocks,
+        });
+    }
+    if let Some((last_at, error)) = &facts.last_batch_failure {
+        alerts.push(Alert::BatchFailed {
+            count: facts.batch_failures,
+            last_at: *last_at,
+            error: error.clone(),
         });
     }
     Health {
@@ -246,6 +309,16 @@ pub fn judge(
         },
         alerts,
     }
+}
+
+/// `text` on one line (line breaks and runs of spaces become one space), cut to `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
 }
 
 /// A length of time for people: `45s`, `12m`, `3h 05m`, `2d 4h`.
@@ -272,6 +345,7 @@ mod tests {
             open: true,
             closed_reason: None,
             next_open_at: None,
+            open_since: None,
         }
     }
 
@@ -321,8 +395,69 @@ mod tests {
             open: false,
             closed_reason: Some("night".into()),
             next_open_at: Some(now + Duration::hours(3)),
+            open_since: None,
         };
         assert_eq!(judge(&facts, closed, &thresholds, now).alerts, vec![]);
+    }
+
+    #[test]
+    fn just_after_opening_only_conditions_a_closure_cannot_explain_hold() {
+        let now = at("2026-12-07T06:20:00-06:00");
+        let facts = HealthFacts {
+            last_batch_success: Some(now - Duration::hours(60)),
+            last_deliver_success: Some(now - Duration::hours(60)),
+            oldest_unfinished_posted_at: Some(now - Duration::hours(50)),
+            oldest_due_at: Some(now - Duration::hours(50)),
+            messages_dead: 1,
+            ..HealthFacts::default()
+        };
+        let thresholds = AlertSettings::default();
+        let names = |window: Window| -> Vec<&'static str> {
+            judge(&facts, window, &thresholds, now)
+                .alerts
+                .iter()
+                .map(Alert::name)
+                .collect()
+        };
+        // Open for 20 minutes after a weekend: only the delivery check (10 minutes) is due.
+        let mut window = open();
+        window.open_since = Some(now - Duration::minutes(20));
+        assert_eq!(
+            names(window.clone()),
+            ["McapNotifyDeliveryStale", "McapNotifyDeadLetters"]
+        );
+        // Open for two hours: every condition counts.
+        window.open_since = Some(now - Duration::hours(2));
+        assert_eq!(names(window).len(), 5);
+    }
+
+    #[test]
+    fn a_failed_batch_attempt_is_an_alert_with_its_error_on_one_line() {
+        let now = at("2026-12-01T10:00:00-06:00");
+        let mut facts = healthy(now);
+        facts.batch_failures = 2;
+        facts.last_batch_failure = Some((
+            now - Duration::minutes(3),
+            "rendering the digest:\n  template error\n  at line 3".into(),
+        ));
+        let alerts = judge(&facts, open(), &AlertSettings::default(), now).alerts;
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].name(), "McapNotifyBatchFailed");
+        let sentence = alerts[0].sentence();
+        assert!(
+            sentence.contains("2 batch attempt(s) failed")
+                && sentence.contains("rendering the digest: template error at line 3"),
+            "{sentence}"
+        );
+        assert!(!sentence.contains('\n'));
+    }
+
+    #[test]
+    fn long_errors_are_cut_to_one_short_line() {
+        assert_eq!(one_line("a\n b\t\tc", 10), "a b c");
+        let cut = one_line(&"x".repeat(500), 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(cut.ends_with('…'));
     }
 
     #[test]

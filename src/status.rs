@@ -48,7 +48,10 @@ impl Status {
 fn write_health(f: &mut fmt::Formatter<'_>, h: &Health) -> fmt::Result {
     let w = &h.window;
     match (&w.closed_reason, w.next_open_at) {
-        (None, _) => writeln!(f, "window           open")?,
+        (None, _) => match w.open_since {
+            Some(since) => writeln!(f, "window           open since {}", central_time(since))?,
+            None => writeln!(f, "window           open")?,
+        },
         (Some(reason), Some(next)) => writeln!(
             f,
             "window           closed ({reason}); opens {}",

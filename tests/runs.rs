@@ -222,6 +222,53 @@ async fn a_stopped_attempt_and_a_killed_one_are_each_recorded_once() {
     );
 }
 
+#[tokio::test]
+async fn a_failure_before_the_lease_is_not_booked_against_another_process_run() {
+    let t = TestApp::new().await;
+    news_for(&t, 6).await;
+    let mut holder = t.command();
+    holder
+        .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "2")
+        .args(["run-now", "--ignore-windows"])
+        .stdout(std::process::Stdio::piped());
+    // Process A holds the lease with its run open...
+    let holder = start_paused(holder, "batch-commit:1");
+    // ...when process B fails before it could take the lease (its templates do not parse).
+    let templates = t.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("detailed")).unwrap();
+    std::fs::write(templates.join("detailed/subject.hbs"), "{{#if}").unwrap();
+    let failed = t
+        .command()
+        .env("MCAP_NOTIFY__DIGEST__TEMPLATE_DIR", &templates)
+        .args(["run-now", "--ignore-windows"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    // A dies; the next run resumes A's run and records that A died.
+    holder.signal("KILL");
+    holder.finish();
+    output(&t, &["run-now", "--ignore-windows"]);
+
+    let rows: Vec<(Option<i64>, String, String)> =
+        sqlx::query_as("SELECT run_id, outcome, error FROM run_failures ORDER BY failure_id")
+            .fetch_all(t.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, None, "B's failure belongs to no run: {rows:?}");
+    assert_eq!(rows[0].1, "failed");
+    assert_eq!(
+        rows[1].0,
+        Some(1),
+        "A's death is recorded on A's run: {rows:?}"
+    );
+    assert_eq!(rows[1].1, "interrupted");
+    let show = json(&t, &["runs", "show", "1", "--json"]);
+    let attempts = show["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{show}");
+    assert_eq!(attempts[0]["outcome"], "interrupted");
+}
+
 #[test]
 fn an_unknown_run_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,13 +10,21 @@ use super::RunError;
 use crate::store::history::{AttemptEnd, AttemptRun, RunHistory};
 use crate::store::LeaseInfo;
 
-/// Records that an attempt ended with `error`.
-pub async fn record_failure<S: RunHistory>(store: &S, error: &anyhow::Error, at: DateTime<Utc>) {
+/// Records that an attempt ended with `error`. `held_lease`: whether it got as far as holding
+/// the batch lease; one that failed before that is tied to no run, since a run open then
+/// belongs to another process.
+pub async fn record_failure<S: RunHistory>(
+    store: &S,
+    error: &anyhow::Error,
+    held_lease: bool,
+    at: DateTime<Utc>,
+) {
     let (run, outcome) = match error.downcast_ref::<RunError>() {
         Some(RunError::Interrupted(run_id)) => {
             (AttemptRun::Known(*run_id), AttemptEnd::Interrupted)
         }
-        _ => (AttemptRun::Open, AttemptEnd::Failed),
+        _ if held_lease => (AttemptRun::Open, AttemptEnd::Failed),
+        _ => (AttemptRun::Unopened, AttemptEnd::Failed),
     };
     let text = format!("{error:#}");
     if let Err(e) = store.record_run_failure(run, outcome, &text, at).await {

@@ -43,8 +43,11 @@ pub enum AttemptRun {
     /// This run.
     Known(i64),
     /// The run left open, if any: the one the attempt opened or was resuming (the batch lease
-    /// makes it the only one).
+    /// makes it the only one). Only for an attempt that held the lease.
     Open,
+    /// None: the attempt failed before it held the lease, so any open run belongs to another
+    /// process.
+    Unopened,
 }
 
 /// A recorded batch attempt that did not finish.
@@ -117,6 +120,9 @@ pub struct HealthFacts {
     pub bounces: u64,
     /// Delivery attempts refused on policy grounds (5.7.x).
     pub policy_blocks: u64,
+    /// Batch attempts that failed since `failures_since`, and the latest one (when, error).
+    pub batch_failures: u64,
+    pub last_batch_failure: Option<(DateTime<Utc>, String)>,
 }
 
 /// The history and health role of a database.
@@ -163,10 +169,12 @@ pub trait RunHistory {
 
     async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>, StoreError>;
 
-    /// The health facts at `now`, counting events since `since`.
+    /// The health facts at `now`, counting delivery events since `since` and failed batch
+    /// attempts since `failures_since`.
     async fn health_facts(
         &self,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
+        failures_since: DateTime<Utc>,
     ) -> Result<HealthFacts, StoreError>;
 }

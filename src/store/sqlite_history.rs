@@ -99,18 +99,22 @@ impl RunHistory for SqliteStore {
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let run_id = match run {
-            AttemptRun::Known(id) => Some(id),
-            AttemptRun::Open => None,
+        // (known run, whether to take the open run when it is not known)
+        let (run_id, take_open) = match run {
+            AttemptRun::Known(id) => (Some(id), false),
+            AttemptRun::Open => (None, true),
+            AttemptRun::Unopened => (None, false),
         };
         sqlx::query(
             "INSERT INTO run_failures (run_id, at, outcome, error) VALUES (
-                COALESCE(?1, (SELECT MIN(run_id) FROM runs WHERE status = 'running')), ?2, ?3, ?4)",
+                COALESCE(?1, CASE WHEN ?5 THEN
+                    (SELECT MIN(run_id) FROM runs WHERE status = 'running') END), ?2, ?3, ?4)",
         )
         .bind(run_id)
         .bind(micros(at))
         .bind(outcome.as_str())
         .bind(error)
+        .bind(take_open)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -254,6 +258,7 @@ impl RunHistory for SqliteStore {
         &self,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
+        failures_since: DateTime<Utc>,
     ) -> Result<HealthFacts, StoreError> {
         let pool = self.pool();
         let oldest_unfinished: Option<i64> = sqlx::query_scalar(
@@ -303,8 +308,21 @@ impl RunHistory for SqliteStore {
         .bind(micros(since))
         .fetch_one(pool)
         .await?;
+        let failures: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT at, error FROM run_failures WHERE outcome = 'failed' AND at >= ?
+             ORDER BY at DESC, failure_id DESC",
+        )
+        .bind(micros(failures_since))
+        .fetch_all(pool)
+        .await?;
+        let last_batch_failure = match failures.first() {
+            Some((at, error)) => Some((instant(*at)?, error.clone())),
+            None => None,
+        };
         let n = |v: i64| v.max(0) as u64;
         Ok(HealthFacts {
+            batch_failures: failures.len() as u64,
+            last_batch_failure,
             oldest_unfinished_posted_at: opt_instant(oldest_unfinished)?,
             oldest_due_at: opt_instant(oldest_due)?,
             last_batch_success: last(Job::Batch)?,
