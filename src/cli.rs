@@ -432,7 +432,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 outln!(
-                    "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} expired, {} cancelled, {} withheld; {} addresses suppressed",
+                    "delivery via {}: {} sent, {} deferred, {} policy-blocked, {} bounced, {} dead (retries expired), {} cancelled, {} withheld; {} addresses suppressed",
                     app.transport()?.describe(),
                     report.sent,
                     report.deferred,
@@ -443,8 +443,14 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                     report.withheld,
                     report.suppressed
                 );
+                // This summary is what a timer's journal keeps: addresses masked as in the
+                // logs; `outbox show ID` has them in full.
                 for (id, to, error) in &report.failures {
-                    outln!("  message {id} to {to}: {error}");
+                    outln!(
+                        "  message {id} to {}: {}",
+                        crate::mask::address(to),
+                        crate::mask::text_about(error, to)
+                    );
                 }
             }
         }

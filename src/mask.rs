@@ -5,8 +5,9 @@
 //! one subscriber's, never enough to name the subscriber. The local part also carries the VERP
 //! token of our return paths, which this hides too.
 //!
-//! Only log output and the report (a page that gets mailed around) are masked: what the
-//! database keeps and what operator commands print is not.
+//! Log output, the report (a page that gets mailed around) and the `deliver` summary (what a
+//! timer's journal keeps) are masked; what the database keeps and what the other operator
+//! commands print is not.
 
 use std::fmt;
 

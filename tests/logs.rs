@@ -28,6 +28,8 @@ const BODY_PHRASE: &str = "quokka inventory";
 struct Logged {
     lines: Vec<Value>,
     raw: String,
+    /// What it printed on standard output.
+    stdout: String,
 }
 
 fn logged(out: Output) -> Logged {
@@ -48,7 +50,8 @@ fn logged(out: Output) -> Logged {
             v
         })
         .collect();
-    Logged { lines, raw }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Logged { lines, raw, stdout }
 }
 
 /// A field of a line: the event's own, else the innermost enclosing span's that has it.
@@ -89,7 +92,7 @@ impl Logged {
 fn program(t: &TestApp, smtp_url: Option<&str>) -> std::process::Command {
     let mut c = t.command();
     c.env("MCAP_NOTIFY__LOG__LEVEL", "info")
-        .stdout(std::process::Stdio::null());
+        .stdout(std::process::Stdio::piped());
     if let Some(url) = smtp_url {
         c.env("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp")
             .env("MCAP_NOTIFY__SMTP__URL", url);
@@ -145,6 +148,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     )
     .await;
     let mut all = Vec::new();
+    let mut deliver_summaries = String::new();
 
     // Run 1: Ann, Hal and Sam get a digest, Uma is skipped as unverified.
     let run1 = logged(
@@ -206,6 +210,14 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     assert_ne!(ann_first, hal_id);
     assert_eq!(dead[0]["reason"], "permanent failure");
     assert_eq!(dead[0]["recipient"], "h***@example.org");
+    // The summary on standard output is what a deliver timer's journal keeps: masked too.
+    assert!(
+        deliver1
+            .stdout
+            .contains(&format!("message {hal_id} to h***@example.org: ")),
+        "{}",
+        deliver1.stdout
+    );
     let retry = deliver1.with_message("delivery failed; will retry");
     assert_eq!(retry.len(), 1, "{}", deliver1.raw);
     let sam_id = outbox_ids(&retry)[0];
@@ -237,6 +249,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
             "every line of the pass names it: {line}"
         );
     }
+    deliver_summaries.push_str(&deliver1.stdout);
     all.push(deliver1);
 
     // Run 2: Ann and Sam again; Hal is skipped as suppressed, Uma as unverified.
@@ -299,6 +312,7 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
         .collect();
     let ann_second = outbox_ids(&ann_sent)[0];
     assert_eq!(sink.messages().len(), 2);
+    deliver_summaries.push_str(&deliver2.stdout);
     all.push(deliver2);
 
     // A bounce mail for Ann's second message, back through its VERP return path.
@@ -347,7 +361,8 @@ async fn logs_are_json_lines_with_ids_and_reasons_and_hide_secrets_addresses_and
     all.push(lifted);
 
     // Nothing secret or personal anywhere in what was said.
-    let said: String = all.iter().map(|l| l.raw.as_str()).collect();
+    let mut said: String = all.iter().map(|l| l.raw.as_str()).collect();
+    said.push_str(&deliver_summaries);
     let verp_token = verp.split_once('+').unwrap().1.split('@').next().unwrap();
     let other_verp = return_paths.address(ann_first);
     let mut forbidden = vec![

@@ -663,7 +663,7 @@ async fn unfinished_entries_and_due_messages_show_as_lag() {
     );
 }
 
-/// A daemon on a free port, with its address read from its log.
+/// A daemon on a free port, with the address it printed.
 struct Daemon {
     child: std::process::Child,
     address: String,
@@ -677,25 +677,28 @@ impl Daemon {
             .env("MCAP_NOTIFY__LOG__LEVEL", "info")
             .env("MCAP_NOTIFY__LOG__FORMAT", "json")
             .arg("daemon")
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let address = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some((_, rest)) = line.split_once("metrics listening on http://") {
-                        break rest.split('/').next().unwrap().to_string();
-                    }
-                    seen.push(line);
-                }
-                _ => panic!("the daemon ended before listening: {}", seen.join("\n")),
-            }
-        };
+        let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr =
             std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+        // The daemon says where it listens on standard output, whatever the log level.
+        let mut said = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = loop {
+            match said.next() {
+                Some(Ok(line)) => {
+                    if let Some((_, rest)) = line.split_once("metrics on http://") {
+                        break rest.split('/').next().unwrap().to_string();
+                    }
+                }
+                _ => panic!(
+                    "the daemon ended before listening: {}",
+                    stderr.join().unwrap()
+                ),
+            }
+        };
         Daemon {
             child,
             address,
@@ -798,6 +801,17 @@ async fn the_daemon_serves_metrics_health_and_readiness() {
         .execute(t.app.store.pool())
         .await
         .unwrap();
+    assert_eq!(daemon.get("/readyz").0, 200);
+
+    // The database file moved away under the daemon: its open connections still answer from
+    // the old file, but it is not ready.
+    let db = t.dir.path().join("test.db");
+    let away = t.dir.path().join("moved.db");
+    std::fs::rename(&db, &away).unwrap();
+    let (status, _, body) = daemon.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("is gone"), "{body}");
+    std::fs::rename(&away, &db).unwrap();
     assert_eq!(daemon.get("/readyz").0, 200);
 
     let (status, _, _) = daemon.get("/nothing-here");

@@ -56,6 +56,10 @@ pub async fn start(app: Arc<App>) -> Result<Option<MetricsServer>, ConfigError> 
         }
     });
     tracing::info!(%address, "metrics listening on http://{address}/metrics");
+    // Whatever the log level, say where: with port 0 nobody else knows.
+    let _ = crate::exit::print_out(format_args!(
+        "metrics on http://{address}/metrics (also /healthz, /readyz)\n"
+    ));
     Ok(Some(MetricsServer { address, task }))
 }
 
@@ -68,6 +72,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 async fn ready(State(app): State<Arc<App>>) -> Response {
     let now = Utc::now();
+    if let Some(why) = app.store.file_gone() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "database": format!("unavailable: {why}") })),
+        )
+            .into_response();
+    }
     match app.store.batch_lease().await {
         Ok(lease) => {
             let lease = match lease {

@@ -90,6 +90,13 @@ fn scope_params(scope: RunScope) -> (Option<i64>, i64) {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file and its identity (device, inode) when it was opened.
+    file: Option<(std::path::PathBuf, (u64, u64))>,
+}
+
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl SqliteStore {
@@ -109,11 +116,28 @@ impl SqliteStore {
             // slow-statement warning would measure our work, not the database's; the run
             // reports its own stage timings instead.
             .disable_statement_logging();
+        let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(2))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        let file = file_identity(&path).map(|id| (path, id));
+        Ok(SqliteStore { pool, file })
+    }
+
+    /// Why the database this store opened is no longer the file at its path (removed or
+    /// replaced: open connections would go on reading the old file while any new command
+    /// would create an empty one); None while it still is.
+    pub fn file_gone(&self) -> Option<String> {
+        let (path, opened) = self.file.as_ref()?;
+        match file_identity(path) {
+            None => Some(format!("the database file {} is gone", path.display())),
+            Some(now) if now != *opened => Some(format!(
+                "the database file {} was replaced since it was opened",
+                path.display()
+            )),
+            Some(_) => None,
+        }
     }
 
     /// The pool, for tests that inspect tables directly.
