@@ -95,7 +95,7 @@ fn describe() {
     describe_counter!(
         "mcap_notify_pairs_matched_total",
         Unit::Count,
-        "(account, entry) pairs matched by batch runs."
+        "(account, entry) pairs matched by batch runs, those of accounts then skipped or held aside included."
     );
     describe_counter!(
         "mcap_notify_digests_queued_total",
