@@ -236,6 +236,15 @@ pub fn one_line(text: &str, max: usize) -> String {
     cut
 }
 
+/// An error's lines, trimmed, blank ones left out: `runs show` puts the first beside the
+/// attempt and the rest indented under it.
+fn error_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// Longest error text on a row of `runs`; `runs show` has it in full.
 const ROW_ERROR_CHARS: usize = 100;
 
@@ -466,15 +475,47 @@ fn describe(
             detail.attempts.len()
         ));
         for a in &detail.attempts {
-            let mut lines = a.error.lines().map(str::trim_end).filter(|l| !l.is_empty());
+            let mut lines = error_lines(&a.error).into_iter();
             out.push(format!(
                 "    {}  {:<11}  {}",
                 local(a.at),
                 a.outcome,
                 lines.next().unwrap_or_default()
             ));
-            out.extend(lines.map(|l| format!("      {}", l.trim_start())));
+            out.extend(lines.map(|l| format!("      {l}")));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE_ERROR: &str = "loading the digest templates: detailed/subject.hbs:\n  \
+        Template error: invalid handlebars syntax\n    --> Template error in \"subject\":1:5\n\n   |\n 1 | {{#if}";
+
+    #[test]
+    fn an_error_over_lines_becomes_one_line_cut_to_fit() {
+        let flat = one_line(TEMPLATE_ERROR, 1000);
+        assert!(!flat.contains('\n'), "{flat}");
+        assert!(
+            flat.starts_with("loading the digest templates: detailed/subject.hbs: Template error")
+        );
+        let cut = one_line(TEMPLATE_ERROR, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert_eq!(one_line("short", 40), "short");
+    }
+
+    #[test]
+    fn runs_show_keeps_every_line_of_an_error() {
+        let lines = error_lines(TEMPLATE_ERROR);
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            "loading the digest templates: detailed/subject.hbs:"
+        );
+        assert_eq!(lines[4], "1 | {{#if}");
+    }
 }
