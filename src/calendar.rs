@@ -285,6 +285,15 @@ pub struct ClosedSpan {
 }
 
 impl Calendar {
+    /// The outages that overlap `[from, to)`, whole (not cut to the range), in order.
+    pub fn outages_over(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Outage> {
+        self.outages
+            .iter()
+            .filter(|o| o.starts_at < to && from < o.ends_at)
+            .cloned()
+            .collect()
+    }
+
     /// The closed stretches within `[from, to)`, in order, each cut to that range. The state
     /// only changes where a weekly opening starts or ends or an outage does, so it is asked
     /// once between each pair of such instants.

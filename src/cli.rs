@@ -175,6 +175,7 @@ pub enum OutboxAction {
     List(OutboxListArgs),
     /// Show one message with its attempt history.
     Show {
+        /// The run's id, as `runs` lists it (a folded row names its first and last).
         id: i64,
         /// Print as JSON.
         #[arg(long)]
@@ -193,8 +194,9 @@ pub enum OutboxAction {
 
 #[derive(Debug, Args)]
 pub struct RunsListArgs {
-    /// At most this many, newest first.
-    #[arg(long, default_value_t = 20)]
+    /// At most this many rows, newest first (a stretch of runs that found nothing new is one
+    /// row).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
     /// Print as JSON.
     #[arg(long)]
@@ -207,6 +209,7 @@ pub enum RunsAction {
     List(RunsListArgs),
     /// Show one run: its stage times, counts, range, unfinished attempts and messages.
     Show {
+        /// The run's id, as `runs` lists it (a folded row names its first and last).
         id: i64,
         /// Print as JSON.
         #[arg(long)]

@@ -653,10 +653,11 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
             crate::app::RunOutcome::Ran(report) => report,
             crate::app::RunOutcome::Skipped { .. } => unreachable!("windows are ignored"),
         };
-        if report.entries_scanned == 0 && runs > 0 {
+        runs += 1;
+        if report.entries_scanned == 0 && runs > 1 {
+            // The run that found the backlog drained is a run too.
             break;
         }
-        runs += 1;
         scanned += report.entries_scanned;
         t.absorb(&report.totals);
     }
@@ -677,12 +678,15 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         dir.join("feeds").display()
     );
     crate::outln!(
-        "  batch      {} run(s): {} entries scanned, {} notifiable ({} voided, {} confidential withheld), {} (account, entry) pairs, {:.0} ms",
+        "  batch      {} {} (the last found nothing new): {} entries scanned, {} notifiable; dropped {} voided, {} confidential withheld, {} excluded case type, {} court left MCAP; {} (account, entry) pairs, {:.0} ms",
         runs,
+        if runs == 1 { "run" } else { "runs" },
         scanned,
         t.drops.notifiable,
         t.drops.voided,
         t.drops.confidential,
+        t.drops.excluded_case_type,
+        t.drops.excluded_court,
         t.pairs_matched,
         ms(batch_time)
     );

@@ -16,16 +16,79 @@ use crate::store::history::{RunDetail, RunFailure, RunHistory, RunSummary};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HistoryLine {
     Run(RunLine),
+    /// Consecutive runs that found nothing new, one row.
+    #[serde(rename = "empty_runs")]
+    Empty(EmptyRuns),
     Attempt(RunFailure),
+}
+
+/// Consecutive done runs that claimed no entries, queued and held nothing, and whose attempts
+/// all finished: the ticks of a quiet service, folded so that runs with work stay in view.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmptyRuns {
+    pub first_run_id: i64,
+    pub last_run_id: i64,
+    /// How many runs the row stands for.
+    pub runs: u64,
+    /// The start of the first.
+    pub started_at: DateTime<Utc>,
+    /// The end of the last.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl HistoryLine {
     fn at(&self) -> DateTime<Utc> {
         match self {
             HistoryLine::Run(r) => r.started_at,
+            HistoryLine::Empty(e) => e.started_at,
             HistoryLine::Attempt(a) => a.at,
         }
     }
+}
+
+impl RunLine {
+    /// A run that finished having found nothing to do.
+    pub fn is_empty_done(&self) -> bool {
+        self.outcome == "done"
+            && self.entries == 0
+            && self.digests == 0
+            && self.held == 0
+            && self.failed_attempts == 0
+            && self.interrupted_attempts == 0
+    }
+}
+
+/// Folds each stretch of two or more consecutive empty runs in `lines` (newest first) into one
+/// row; everything else stays as it is.
+pub fn fold_empty(lines: Vec<HistoryLine>) -> Vec<HistoryLine> {
+    let mut out: Vec<HistoryLine> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let empty = matches!(&line, HistoryLine::Run(r) if r.is_empty_done());
+        if let (true, HistoryLine::Run(r)) = (empty, &line) {
+            match out.last_mut() {
+                Some(HistoryLine::Empty(e)) => {
+                    e.first_run_id = r.run_id;
+                    e.started_at = r.started_at;
+                    e.runs += 1;
+                    continue;
+                }
+                Some(HistoryLine::Run(newer)) if newer.is_empty_done() => {
+                    let folded = EmptyRuns {
+                        first_run_id: r.run_id,
+                        last_run_id: newer.run_id,
+                        runs: 2,
+                        started_at: r.started_at,
+                        finished_at: newer.finished_at,
+                    };
+                    *out.last_mut().expect("just matched") = HistoryLine::Empty(folded);
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// A run as the listing shows it.
@@ -84,24 +147,43 @@ impl From<&RunSummary> for RunLine {
     }
 }
 
-/// The newest `limit` lines of the history, newest first.
+/// The newest `limit` rows of the history, newest first, stretches of empty runs folded.
+/// Reads further back until there is one row more than shown (so the last one shown is
+/// complete) or the history ends.
 pub async fn history<S: RunHistory>(store: &S, limit: u32) -> anyhow::Result<Vec<HistoryLine>> {
-    let mut lines: Vec<HistoryLine> = store
-        .run_history(limit)
-        .await?
-        .iter()
-        .map(|s| HistoryLine::Run(RunLine::from(s)))
-        .collect();
-    lines.extend(
-        store
-            .runless_failures(limit)
-            .await?
-            .into_iter()
-            .map(HistoryLine::Attempt),
-    );
-    lines.sort_by_key(|l| std::cmp::Reverse(l.at()));
-    lines.truncate(limit as usize);
-    Ok(lines)
+    let mut fetch = limit.max(1);
+    loop {
+        let runs = store.run_history(fetch).await?;
+        let failures = store.runless_failures(fetch).await?;
+        let full = |n: usize| n >= fetch as usize;
+        // What was not read may lie before the oldest of a source read in full: rows from
+        // there on may change with a longer read, so they count only when nothing is left.
+        let horizon = [
+            runs.last()
+                .filter(|_| full(runs.len()))
+                .map(|r| r.record.started_at),
+            failures
+                .last()
+                .filter(|_| full(failures.len()))
+                .map(|f| f.at),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let mut lines: Vec<HistoryLine> = runs
+            .iter()
+            .map(|s| HistoryLine::Run(RunLine::from(s)))
+            .chain(failures.into_iter().map(HistoryLine::Attempt))
+            .filter(|l| horizon.is_none_or(|h| l.at() >= h))
+            .collect();
+        lines.sort_by_key(|l| std::cmp::Reverse(l.at()));
+        let mut rows = fold_empty(lines);
+        if horizon.is_none() || rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            return Ok(rows);
+        }
+        fetch = fetch.saturating_mul(4);
+    }
 }
 
 /// How a run ended, in words: `done`, `skipped (weekend), 3 ticks[ until ...]`, `running`,
@@ -137,6 +219,35 @@ fn outcome_text(line: &RunLine, until: Option<&dyn Fn(DateTime<Utc>) -> String>)
     text
 }
 
+/// `done, nothing new (37 runs until 16:20)`.
+fn empty_text(e: &EmptyRuns, until: &str) -> String {
+    format!("done, nothing new ({} runs until {until})", e.runs)
+}
+
+/// An error on one line: its lines joined, runs of blanks as one space, cut to `max`
+/// characters with an ellipsis.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// An error's lines, trimmed, blank ones left out: `runs show` puts the first beside the
+/// attempt and the rest indented under it.
+fn error_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Longest error text on a row of `runs`; `runs show` has it in full.
+const ROW_ERROR_CHARS: usize = 100;
+
 fn seconds(ms: i64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
@@ -165,7 +276,7 @@ fn end_in(zone: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
 fn row(cells: [&str; 11]) -> String {
     let [run, started, ended, took, entries, pairs, digests, drops, skipped, held, outcome] = cells;
     format!(
-        "{run:>5}  {started:<27}  {ended:<15}  {took:>7}  {entries:>7}  {pairs:>7}  {digests:>7}  \
+        "{run:>9}  {started:<27}  {ended:<15}  {took:>7}  {entries:>7}  {pairs:>7}  {digests:>7}  \
          {drops:>5}  {skipped:>7}  {held:>4}  {outcome}"
     )
 }
@@ -220,6 +331,25 @@ pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
                     &outcome,
                 ])
             }
+            HistoryLine::Empty(e) => {
+                let ended = e
+                    .finished_at
+                    .map(|end| end_in(zone, e.started_at, end))
+                    .unwrap_or_else(|| "-".into());
+                row([
+                    &format!("{}-{}", e.first_run_id, e.last_run_id),
+                    &local(e.started_at),
+                    &ended,
+                    "-",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    &empty_text(e, &ended),
+                ])
+            }
             HistoryLine::Attempt(a) => row([
                 "-",
                 &local(a.at),
@@ -231,7 +361,11 @@ pub async fn list(app: &App, limit: u32, json: bool) -> anyhow::Result<()> {
                 "-",
                 "-",
                 "-",
-                &format!("{} with no run open: {}", a.outcome, a.error),
+                &format!(
+                    "{} with no run open: {}",
+                    a.outcome,
+                    one_line(&a.error, ROW_ERROR_CHARS)
+                ),
             ]),
         };
         outln!("{text}");
@@ -341,13 +475,47 @@ fn describe(
             detail.attempts.len()
         ));
         for a in &detail.attempts {
+            let mut lines = error_lines(&a.error).into_iter();
             out.push(format!(
                 "    {}  {:<11}  {}",
                 local(a.at),
                 a.outcome,
-                a.error
+                lines.next().unwrap_or_default()
             ));
+            out.extend(lines.map(|l| format!("      {l}")));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE_ERROR: &str = "loading the digest templates: detailed/subject.hbs:\n  \
+        Template error: invalid handlebars syntax\n    --> Template error in \"subject\":1:5\n\n   |\n 1 | {{#if}";
+
+    #[test]
+    fn an_error_over_lines_becomes_one_line_cut_to_fit() {
+        let flat = one_line(TEMPLATE_ERROR, 1000);
+        assert!(!flat.contains('\n'), "{flat}");
+        assert!(
+            flat.starts_with("loading the digest templates: detailed/subject.hbs: Template error")
+        );
+        let cut = one_line(TEMPLATE_ERROR, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert_eq!(one_line("short", 40), "short");
+    }
+
+    #[test]
+    fn runs_show_keeps_every_line_of_an_error() {
+        let lines = error_lines(TEMPLATE_ERROR);
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            "loading the digest templates: detailed/subject.hbs:"
+        );
+        assert_eq!(lines[4], "1 | {{#if}");
+    }
 }

@@ -23,6 +23,22 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
+fn runs_refuses_a_limit_of_zero_and_its_show_explains_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = in_dir(dir.path(), &["runs", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--limit"), "{}", stderr(&out));
+    let out = in_dir(dir.path(), &["runs", "show", "--help"]);
+    assert!(out.status.success());
+    let help = stdout(&out);
+    let id = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("<ID>"))
+        .unwrap_or_else(|| panic!("{help}"));
+    assert!(id.contains("run's id"), "{help}");
+}
+
+#[test]
 fn help_explains_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let out = in_dir(dir.path(), &["--help"]);
@@ -147,6 +163,44 @@ fn the_demo_builds_runs_and_delivers_valid_multipart_mail() {
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = stdout(&out);
     assert!(summary.contains("digests"), "{summary}");
+    // Every entry scanned is notifiable or dropped for a reason named with its count.
+    let batch = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("batch"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    let count_before = |words: &str| -> u64 {
+        let head = &batch[..batch
+            .find(words)
+            .unwrap_or_else(|| panic!("{words}: {batch}"))];
+        head.split(|c: char| !c.is_ascii_digit())
+            .rfind(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let parts: u64 = [
+        " notifiable",
+        " voided",
+        " confidential withheld",
+        " excluded case type",
+        " court left MCAP",
+    ]
+    .iter()
+    .map(|w| count_before(w))
+    .sum();
+    assert_eq!(parts, count_before(" entries scanned"), "{batch}");
+    // As many runs as the history holds.
+    let history: Value =
+        serde_json::from_slice(&in_dir(&dir.path().join("demo"), &["runs", "--json"]).stdout)
+            .unwrap();
+    let recorded: u64 = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["runs"].as_u64().unwrap_or(1))
+        .sum();
+    assert!(recorded >= 2, "{history:#}");
+    assert!(batch.contains(&format!(" {recorded} runs ")), "{batch}");
     let outbox = dir.path().join("demo/outbox");
     let files: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()

@@ -426,3 +426,101 @@ fn screenshot_is_not_blank(page: &Path, scratch: &Path) {
         );
     }
 }
+
+#[tokio::test]
+async fn runs_with_nothing_new_stand_apart_and_an_outage_shows_its_real_end() {
+    let t = TestApp::new().await;
+    // Two runs that find nothing, then one with work.
+    t.run().await;
+    t.run().await;
+    t.ingest(
+        FeedKind::Cases,
+        &[case(CASE, "CT16", "CV", "Smith v. Jones")],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[track("ann", CASE, "2026-01-01T00:00:00Z")],
+    )
+    .await;
+    let posted = (Utc::now() - Duration::minutes(5)).to_rfc3339();
+    t.ingest(FeedKind::Entries, &[entry("e1", CASE, "MOT", &posted)])
+        .await;
+    t.run().await;
+    // An outage still going on when the report is made.
+    let start = Utc::now() - Duration::minutes(10);
+    let end = Utc::now() + Duration::minutes(35);
+    t.app
+        .store
+        .add_outages(
+            &[NewOutage {
+                starts_at: start,
+                ends_at: end,
+                reason: "database upgrade".into(),
+            }],
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+    let path = t.dir.path().join("report.html");
+    let (ok, _, stderr) = report(&t, &["--html", path.to_str().unwrap()]);
+    assert!(ok, "report failed: {stderr}");
+    let html = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    assert_eq!(text_of(&doc, "runs-done"), "1");
+    let tile: String = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("runs-done"))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .descendants()
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(tile.contains("(+ 2 with nothing new)"), "{tile}");
+    let faint = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "circle" && n.attribute("class") == Some("faint"))
+        .count();
+    assert_eq!(faint, 2, "the empty runs are drawn faintly");
+
+    let zone = t.app.calendar().await.unwrap().zone();
+    let shown = |at: chrono::DateTime<Utc>| {
+        at.with_timezone(&zone)
+            .format("%a %b %-d, %Y %H:%M %Z")
+            .to_string()
+    };
+    let cells: Vec<String> = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("outages"))
+        .unwrap_or_else(|| panic!("no outage table: {html}"))
+        .descendants()
+        .filter(|n| n.tag_name().name() == "td")
+        .map(|n| {
+            n.descendants()
+                .filter(|c| c.is_text())
+                .filter_map(|c| c.text())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        vec!["database upgrade".to_string(), shown(start), shown(end)],
+        "the outage's own start and end, not the period's"
+    );
+}

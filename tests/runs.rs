@@ -291,3 +291,83 @@ fn an_unknown_run_is_a_clear_error() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn runs_that_found_nothing_new_are_one_row_and_the_limit_counts_rows() {
+    let t = TestApp::new().await;
+    // Three empty runs, a run with work, then four more empty ones.
+    for _ in 0..3 {
+        t.run().await;
+    }
+    news_for(&t, 1).await;
+    let busy = t.run().await.run_id.unwrap();
+    let mut quiet = Vec::new();
+    for _ in 0..4 {
+        quiet.push(t.run().await.run_id.unwrap());
+    }
+
+    let lines = json(&t, &["runs", "--json"]);
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines[0]["kind"], "empty_runs");
+    assert_eq!(lines[0]["runs"], 4);
+    assert_eq!(lines[0]["first_run_id"], quiet[0]);
+    assert_eq!(lines[0]["last_run_id"], quiet[3]);
+    assert_eq!(lines[1]["run_id"], busy);
+    assert_eq!(lines[2]["kind"], "empty_runs");
+    assert_eq!(lines[2]["runs"], 3);
+    assert_eq!(lines[2]["first_run_id"], 1);
+
+    // Two rows shown: the second stretch is not counted as runs, and arrives whole.
+    let two = json(&t, &["runs", "--limit", "2", "--json"]);
+    assert_eq!(two.as_array().unwrap().len(), 2, "{two:#}");
+    let one = json(&t, &["runs", "--limit", "1", "--json"]);
+    assert_eq!(one[0]["runs"], 4, "{one:#}");
+
+    let text = output(&t, &["runs"]);
+    assert_eq!(text.lines().count(), 4, "a header and three rows: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("done, nothing new (4 runs until ")),
+        "{text}"
+    );
+    // Every run folded away is still there to show.
+    let show = json(&t, &["runs", "show", &quiet[1].to_string(), "--json"]);
+    assert_eq!(show["outcome"], "done");
+    assert_eq!(show["run_id"], quiet[1]);
+}
+
+#[tokio::test]
+async fn an_error_over_several_lines_is_one_row_of_runs() {
+    let t = TestApp::new().await;
+    t.run().await;
+    let templates = t.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("detailed")).unwrap();
+    std::fs::write(templates.join("detailed/subject.hbs"), "line one\n{{#if}\n").unwrap();
+    let mut settings = t.app.settings.clone();
+    settings.digest.template_dir = Some(templates);
+    let broken = App::open(settings).await.unwrap();
+    let options = RunOptions {
+        ignore_windows: true,
+        ..RunOptions::default()
+    };
+    let error = broken
+        .run_now(&options)
+        .await
+        .expect_err("broken templates");
+    assert!(
+        format!("{error:#}").contains('\n'),
+        "the error spans lines: {error:#}"
+    );
+
+    let text = output(&t, &["runs"]);
+    assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("failed with no run open: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.chars().count() < 250, "shortened: {row}");
+    // The full text stays in the JSON.
+    let lines = json(&t, &["runs", "--json"]);
+    assert!(lines[0]["error"].as_str().unwrap().contains('\n'));
+}

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::calendar::ClosedSpan;
+use crate::calendar::{ClosedSpan, Outage};
 use crate::store::{ReportDeadLetter, ReportRows, Suppression};
 
 /// The half-open stretch of time `[from, to)` a report covers.
@@ -60,12 +60,17 @@ pub struct RunMark {
     pub outcome: Outcome,
     /// What a pointer over the mark says.
     pub label: String,
+    /// A run that found nothing new: drawn faintly so runs with work stand out.
+    pub faint: bool,
 }
 
 /// The headline figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headline {
+    /// Done runs that claimed entries, queued or held something.
     pub runs_done: u64,
+    /// Done runs that found nothing new: counted apart so they do not swell `runs_done`.
+    pub runs_empty: u64,
     /// Scheduler ticks skipped because the service was closed (folded rows count each tick).
     pub runs_skipped: u64,
     pub runs_failed: u64,
@@ -124,6 +129,8 @@ pub struct ReportData {
     pub headline: Headline,
     pub marks: Vec<RunMark>,
     pub closed: Vec<ClosedSpan>,
+    /// The outages over the period, whole: their real start and end, not cut to the period.
+    pub outages: Vec<Outage>,
     /// Whether `buckets` are hours (else local days).
     pub hourly: bool,
     pub buckets: Vec<Bucket>,
@@ -149,6 +156,10 @@ impl ReportData {
                 _ => Outcome::Running,
             };
             let started_inside = period.contains(run.started_at);
+            let faint = outcome == Outcome::Done
+                && run.entries_claimed == 0
+                && run.totals.digests_queued == 0
+                && run.totals.accounts_held == 0;
             let label = match outcome {
                 Outcome::Skipped => {
                     headline.runs_skipped += run.ticks;
@@ -158,6 +169,10 @@ impl ReportData {
                         run.ticks,
                         run.skip_reason.as_deref().unwrap_or("closed")
                     )
+                }
+                Outcome::Done if started_inside && faint => {
+                    headline.runs_empty += 1;
+                    format!("run {}: nothing new", run.run_id)
                 }
                 Outcome::Done if started_inside => {
                     headline.runs_done += 1;
@@ -183,6 +198,7 @@ impl ReportData {
                 until: until.map(|u| u.min(period.to)),
                 outcome,
                 label,
+                faint,
             });
         }
         for failure in &rows.failures {
@@ -202,6 +218,7 @@ impl ReportData {
                 until: None,
                 outcome,
                 label: format!("{run} {}: {}", outcome.name(), failure.error),
+                faint: false,
             });
         }
         marks.sort_by_key(|m| (m.at, m.outcome));
@@ -243,6 +260,7 @@ impl ReportData {
             headline,
             marks,
             closed,
+            outages: Vec::new(),
             hourly,
             buckets,
             latency_by_day,

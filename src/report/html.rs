@@ -98,14 +98,16 @@ footer { margin-top: 32px; color: #777; font-size: 12px; }
 /// Dead letters and suppressions shown at most; the rest are counted.
 const TABLE_ROWS: usize = 100;
 
+/// An instant as the page writes it: `Fri Nov 27, 2026 15:54 CST`.
+fn local_time(zone: chrono_tz::Tz, t: DateTime<Utc>) -> String {
+    t.with_timezone(&zone)
+        .format("%a %b %-d, %Y %H:%M %Z")
+        .to_string()
+}
+
 /// The whole page.
 pub fn page(data: &ReportData, database: &str, generated_at: DateTime<Utc>) -> String {
-    let zone = data.zone;
-    let local = |t: DateTime<Utc>| {
-        t.with_timezone(&zone)
-            .format("%a %b %-d, %Y %H:%M %Z")
-            .to_string()
-    };
+    let local = |t: DateTime<Utc>| local_time(data.zone, t);
     let period = format!("{} to {}", local(data.period.from), local(data.period.to));
     let mut out = String::new();
     let _ = write!(
@@ -143,7 +145,7 @@ pub fn page(data: &ReportData, database: &str, generated_at: DateTime<Utc>) -> S
         "<footer>Times are in {}. Latency runs from an entry's posting to the sending of the \
          message that reported it, one value per (account, entry) pair; percentiles are \
          nearest-rank.</footer>\n</body>\n</html>\n",
-        escape(zone.name())
+        escape(data.zone.name())
     );
     out
 }
@@ -167,8 +169,8 @@ fn headline(out: &mut String, data: &ReportData) {
         "Runs done",
         &h.runs_done.to_string(),
         &format!(
-            "{} skipped, {} failed, {} interrupted",
-            h.runs_skipped, h.runs_failed, h.runs_interrupted
+            "(+ {} with nothing new); {} skipped, {} failed, {} interrupted",
+            h.runs_empty, h.runs_skipped, h.runs_failed, h.runs_interrupted
         ),
     );
     tile(
@@ -272,6 +274,7 @@ fn timeline(out: &mut String, data: &ReportData) {
             color: outcome_color(m.outcome),
             label: mask::addresses_in(&m.label),
             lane: lanes.iter().position(|o| *o == m.outcome).unwrap_or(0),
+            faint: m.faint,
         })
         .collect();
     let lane_names: Vec<&str> = if lanes.is_empty() {
@@ -280,25 +283,16 @@ fn timeline(out: &mut String, data: &ReportData) {
         lanes.iter().map(|o| o.name()).collect()
     };
     out.push_str(&svg::timeline(&axis(data), &shades, &marks, &lane_names));
-    let outages: Vec<_> = data
-        .closed
-        .iter()
-        .filter_map(|c| match &c.reason {
-            ClosedReason::Outage(why) => Some((c, why)),
-            _ => None,
-        })
-        .collect();
+    let outages = &data.outages;
     if !outages.is_empty() {
         out.push_str("<table id=\"outages\">\n<tr><th>Outage</th><th>From</th><th>To</th></tr>\n");
-        let zone = data.zone;
-        let local = |t: DateTime<Utc>| t.with_timezone(&zone).format("%a %b %-d %H:%M").to_string();
-        for (c, why) in outages {
+        for o in outages {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(why),
-                escape(&local(c.from)),
-                escape(&local(c.to))
+                escape(&o.reason),
+                escape(&local_time(data.zone, o.starts_at)),
+                escape(&local_time(data.zone, o.ends_at))
             );
         }
         out.push_str("</table>\n");

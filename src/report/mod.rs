@@ -109,7 +109,9 @@ pub async fn gather(
 ) -> Result<ReportData, ReportError> {
     let rows = app.store.report_rows(period.from, period.to).await?;
     let closed = calendar.closed_spans(period.from, period.to);
-    Ok(ReportData::build(rows, closed, period, calendar.zone()))
+    let mut data = ReportData::build(rows, closed, period, calendar.zone());
+    data.outages = calendar.outages_over(period.from, period.to);
+    Ok(data)
 }
 
 /// The page for `data`, naming the database it was read from.

@@ -191,6 +191,8 @@ pub struct Mark<'a> {
     pub label: String,
     /// Which of the timeline's lanes (0 at the top) it is drawn in.
     pub lane: usize,
+    /// Drawn small and pale (a run that found nothing new).
+    pub faint: bool,
 }
 
 /// Runs over time, one lane per outcome, over the shaded closed periods.
@@ -236,9 +238,14 @@ pub fn timeline(axis: &TimeAxis, shades: &[Shade], marks: &[Mark], lanes: &[&str
                 escape(&m.label)
             );
         }
+        let (r, opacity, class) = if m.faint {
+            (2.5, 0.3, "faint")
+        } else {
+            (6.0, 1.0, "mark")
+        };
         let _ = writeln!(
             out,
-            r##"<circle cx="{x:.1}" cy="{y}" r="6" fill="{}" stroke="#fff" stroke-width="1"><title>{}</title></circle>"##,
+            r##"<circle class="{class}" cx="{x:.1}" cy="{y}" r="{r}" fill="{}" fill-opacity="{opacity}" stroke="#fff" stroke-width="1"><title>{}</title></circle>"##,
             m.color,
             escape(&m.label)
         );
