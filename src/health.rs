@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::batch::render::central_time;
 use crate::calendar::Calendar;
 use crate::config::AlertSettings;
+use crate::runs::one_line;
 use crate::store::history::{HealthFacts, RunHistory};
 use crate::store::StoreError;
 
@@ -311,16 +312,6 @@ pub fn judge(
     }
 }
 
-/// `text` on one line (line breaks and runs of spaces become one space), cut to `max` characters.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
-
 /// A length of time for people: `45s`, `12m`, `3h 05m`, `2d 4h`.
 pub fn span(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -450,14 +441,6 @@ mod tests {
             "{sentence}"
         );
         assert!(!sentence.contains('\n'));
-    }
-
-    #[test]
-    fn long_errors_are_cut_to_one_short_line() {
-        assert_eq!(one_line("a\n b\t\tc", 10), "a b c");
-        let cut = one_line(&"x".repeat(500), 20);
-        assert_eq!(cut.chars().count(), 20);
-        assert!(cut.ends_with('…'));
     }
 
     #[test]

@@ -179,24 +179,6 @@ fn numbers(expr: &str) -> Vec<String> {
     out
 }
 
-/// promtool, or `None` (with the reason printed) where it is not installed outside CI.
-fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "promtool is not installed (Debian package `prometheus`), and under CI the rules \
-             must be checked"
-        );
-        println!("skipped: promtool is not installed (Debian package `prometheus`)");
-    }
-    found
-}
-
 /// Runs promtool in `dir` and fails the test, showing its output, unless it succeeds.
 fn run_promtool(promtool: &Path, dir: &Path, args: &[&str]) -> String {
     let out = Command::new(promtool)

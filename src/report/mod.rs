@@ -26,6 +26,11 @@ pub enum ReportError {
     },
     #[error("--from {from} is not before --to {to}")]
     Inverted { from: String, to: String },
+    #[error(
+        "the period from {from} to {to} spans {days} days; a report covers at most {MAX_DAYS} \
+         (write one per month for a longer stretch)"
+    )]
+    TooLong { from: String, to: String, days: i64 },
     #[error("writing the report to {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -35,6 +40,10 @@ pub enum ReportError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
+
+/// The longest period one report covers: a page draws every run, and a month of runs on a
+/// one-minute cadence is already some forty thousand marks.
+pub const MAX_DAYS: i64 = 31;
 
 /// Which end of the period a date names: `--from DAY` starts at that day's first instant,
 /// `--to DAY` ends at the next day's (the day is included).
@@ -95,6 +104,14 @@ impl Period {
             return Err(ReportError::Inverted {
                 from: show(from_text, from),
                 to: show(to_text, to),
+            });
+        }
+        if to - from > Duration::days(MAX_DAYS) {
+            let local = |t: DateTime<Utc>| t.with_timezone(&calendar.zone()).to_rfc3339();
+            return Err(ReportError::TooLong {
+                from: local(from),
+                to: local(to),
+                days: (to - from).num_days() + 1,
             });
         }
         Ok(Period { from, to })

@@ -39,6 +39,26 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
+/// Prometheus's promtool (Debian package `prometheus`, which `.ci/run` installs), or `None`
+/// with the reason printed where it is missing outside CI; under CI a missing promtool fails.
+pub fn promtool() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !under_ci(),
+            "promtool is not installed (Debian package `prometheus`), and under CI it must run"
+        );
+        println!(
+            "skipped the promtool check: promtool is not installed (Debian package `prometheus`)"
+        );
+    }
+    found
+}
+
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub app: App,
