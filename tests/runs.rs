@@ -41,6 +41,21 @@ async fn news_for(t: &TestApp, accounts: usize) {
 }
 
 /// The program's standard output for `args`, which must succeed.
+/// A template folder whose subject template is `subject` (one that does not parse).
+fn broken_templates(t: &TestApp, subject: &str) -> std::path::PathBuf {
+    let templates = t.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("detailed")).unwrap();
+    std::fs::write(templates.join("detailed/subject.hbs"), subject).unwrap();
+    templates
+}
+
+/// The test's settings with `templates` as the template folder.
+fn with_templates(t: &TestApp, templates: std::path::PathBuf) -> mcap_notify::config::Settings {
+    let mut settings = t.app.settings.clone();
+    settings.digest.template_dir = Some(templates);
+    settings
+}
+
 fn output(t: &TestApp, args: &[&str]) -> String {
     let out = t.command().args(args).output().unwrap();
     assert!(
@@ -77,12 +92,9 @@ async fn runs_lists_done_skipped_and_failed_runs_newest_first() {
     assert!(finished.resumed);
     let run_id = finished.run_id.unwrap();
     // An attempt that fails before it can open a run: a digest template that does not parse.
-    let templates = t.dir.path().join("templates");
-    std::fs::create_dir_all(templates.join("detailed")).unwrap();
-    std::fs::write(templates.join("detailed/subject.hbs"), "{{#if}").unwrap();
-    let mut settings = t.app.settings.clone();
-    settings.digest.template_dir = Some(templates);
-    let broken = App::open(settings).await.unwrap();
+    let broken = App::open(with_templates(&t, broken_templates(&t, "{{#if}")))
+        .await
+        .unwrap();
     let options = RunOptions {
         ignore_windows: true,
         ..RunOptions::default()
@@ -234,9 +246,7 @@ async fn a_failure_before_the_lease_is_not_booked_against_another_process_run() 
     // Process A holds the lease with its run open...
     let holder = start_paused(holder, "batch-commit:1");
     // ...when process B fails before it could take the lease (its templates do not parse).
-    let templates = t.dir.path().join("templates");
-    std::fs::create_dir_all(templates.join("detailed")).unwrap();
-    std::fs::write(templates.join("detailed/subject.hbs"), "{{#if}").unwrap();
+    let templates = broken_templates(&t, "{{#if}");
     let failed = t
         .command()
         .env("MCAP_NOTIFY__DIGEST__TEMPLATE_DIR", &templates)
@@ -341,12 +351,12 @@ async fn runs_that_found_nothing_new_are_one_row_and_the_limit_counts_rows() {
 async fn an_error_over_several_lines_is_one_row_of_runs() {
     let t = TestApp::new().await;
     t.run().await;
-    let templates = t.dir.path().join("templates");
-    std::fs::create_dir_all(templates.join("detailed")).unwrap();
-    std::fs::write(templates.join("detailed/subject.hbs"), "line one\n{{#if}\n").unwrap();
-    let mut settings = t.app.settings.clone();
-    settings.digest.template_dir = Some(templates);
-    let broken = App::open(settings).await.unwrap();
+    let broken = App::open(with_templates(
+        &t,
+        broken_templates(&t, "line one\n{{#if}\n"),
+    ))
+    .await
+    .unwrap();
     let options = RunOptions {
         ignore_windows: true,
         ..RunOptions::default()
