@@ -44,6 +44,18 @@ impl Status {
     }
 }
 
+/// How many recent runs `status` reads, and how many lines it shows of them (after folding).
+pub const RUNS_READ: u32 = 100;
+pub const RUN_LINES: usize = 5;
+
+/// A done run that claimed no entries and queued or held nothing.
+fn found_nothing(r: &crate::store::RunRecord) -> bool {
+    r.status == "done"
+        && r.entries_claimed == 0
+        && r.totals.digests_queued == 0
+        && r.totals.accounts_held == 0
+}
+
 /// The health lines of the report.
 fn write_health(f: &mut fmt::Formatter<'_>, h: &Health) -> fmt::Result {
     let w = &h.window;
@@ -146,7 +158,32 @@ impl fmt::Display for Status {
             "  {:>5}  {:<8}  {:<30}  {:>8}  {:>8}  {:>7}  {:>7}",
             "run", "status", "started (Central)", "entries", "matched", "digests", "skipped"
         )?;
-        for r in &s.recent_runs {
+        let runs = &s.recent_runs;
+        let mut i = 0;
+        let mut shown = 0;
+        while i < runs.len() && shown < RUN_LINES {
+            shown += 1;
+            let r = &runs[i];
+            i += 1;
+            // A stretch of runs that found nothing new is one line, as in `runs`.
+            let quiet = runs[i - 1..]
+                .iter()
+                .take_while(|r| found_nothing(r))
+                .count();
+            if quiet >= 2 {
+                let (newest, oldest) = (r, &runs[i - 1 + quiet - 1]);
+                let until = newest.finished_at.unwrap_or(newest.started_at);
+                writeln!(
+                    f,
+                    "  {:>5}  {:<8}  {:<30}  nothing new ({quiet} runs until {})",
+                    format!("{}-{}", oldest.run_id, newest.run_id),
+                    "done",
+                    central_time(oldest.started_at),
+                    central_time(until)
+                )?;
+                i += quiet - 1;
+                continue;
+            }
             if let Some(reason) = &r.skip_reason {
                 let stretch = match (r.ticks, r.finished_at) {
                     (2.., Some(last)) => {

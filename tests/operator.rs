@@ -126,6 +126,44 @@ async fn a_run_records_when_it_really_finished() {
 }
 
 #[tokio::test]
+async fn runs_that_found_nothing_new_are_one_line_of_status_and_keep_the_last_work_in_view() {
+    let t = TestApp::one_case(|_| {}, "2616-CV00001", Some("2026-01-01T00:00:00Z")).await;
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e1", "2616-CV00001", "MOT", "2026-02-01T10:00:00Z")],
+    )
+    .await;
+    let options = RunOptions {
+        ignore_windows: true,
+        ..RunOptions::default()
+    };
+    let first = at("2026-02-02T09:00:00-06:00");
+    // One run with work, then a quiet hour of ticks: more than status shows lines.
+    for minute in 0..40 {
+        let RunOutcome::Ran(_) = t
+            .app
+            .run_at(&options, first + chrono::Duration::minutes(minute))
+            .await
+            .unwrap()
+        else {
+            panic!("windows are ignored")
+        };
+    }
+    let shown = t.app.status().await.unwrap().to_string();
+    assert!(
+        shown.contains("  2-40  done") && shown.contains("nothing new (39 runs until"),
+        "{shown}"
+    );
+    let runs_shown: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| *l != "recent runs")
+        .skip(2)
+        .collect();
+    assert_eq!(runs_shown.len(), 2, "{shown}");
+    assert!(runs_shown[1].trim_start().starts_with("1  done"), "{shown}");
+}
+
+#[tokio::test]
 async fn a_resumed_run_counts_the_whole_run() {
     let t = TestApp::with(|s| s.batch.accounts_per_commit = 1).await;
     t.digests_for(&["a@example.org"]).await;
