@@ -175,11 +175,14 @@ pub enum OutboxAction {
     List(OutboxListArgs),
     /// Show one message with its attempt history.
     Show {
-        /// The run's id, as `runs` lists it (a folded row names its first and last).
+        /// The message's outbox id, as `outbox` lists it.
         id: i64,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+        /// Print the stored message itself (headers and body, exactly as it is sent).
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
     },
     /// Put dead messages back in the queue with a fresh retry lifetime.
     Retry {
@@ -566,7 +569,17 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
                 )
             })?;
         }
-        OutboxAction::Show { id, json } => {
+        OutboxAction::Show { id, json, raw } => {
+            if raw {
+                return match app.store.outbox_raw(id).await? {
+                    None => anyhow::bail!("no message {id} in the outbox"),
+                    Some(None) => anyhow::bail!(
+                        "message {id} has no stored body: `prune` removed it after retention.days \
+                         (`outbox show {id}` still has its headers and attempts)"
+                    ),
+                    Some(Some(bytes)) => crate::exit::print_bytes(&bytes),
+                };
+            }
             let Some((entry, attempts)) = app.store.outbox_entry(id).await? else {
                 anyhow::bail!("no message {id} in the outbox");
             };

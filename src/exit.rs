@@ -17,6 +17,18 @@ pub const EXIT_LEASE_HELD: u8 = 75;
 #[error("standard output is closed")]
 pub struct StdoutClosed;
 
+/// Writes `bytes` to standard output as they are (a stored message is not always UTF-8), with
+/// the same handling of a closed pipe as [`print_out`].
+pub fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
 /// Writes to standard output; a reader that has gone becomes [`StdoutClosed`].
 pub fn print_out(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
     use std::io::Write;

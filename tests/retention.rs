@@ -174,6 +174,52 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
         bounce_mail_sizes(&t).await,
         vec![("new.eml".into(), 10), ("old.eml".into(), 0)]
     );
+    // `outbox show --raw` prints a kept message byte for byte and says why a pruned one is gone.
+    let id_of = |recipient: &'static str| {
+        let pool = t.app.store.pool().clone();
+        async move {
+            sqlx::query_as::<_, (i64, Option<Vec<u8>>)>(
+                "SELECT o.outbox_id, b.raw FROM outbox o
+                 LEFT JOIN outbox_bodies b ON b.outbox_id = o.outbox_id WHERE o.recipient = ?",
+            )
+            .bind(recipient)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (kept, body) = id_of("c@example.org").await;
+    let out = t
+        .command()
+        .args(["outbox", "show", &kept.to_string(), "--raw"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Some(out.stdout), body, "the stored message, byte for byte");
+    let (pruned, _) = id_of("a@example.org").await;
+    let out = t
+        .command()
+        .args(["outbox", "show", &pruned.to_string(), "--raw"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("has no stored body: `prune` removed it"),
+        "{said}"
+    );
+    let out = t
+        .command()
+        .args(["outbox", "show", "99999", "--raw"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no message 99999"));
     // A dead message without its body cannot be sent again.
     assert_eq!(t.app.store.requeue_dead(None, Utc::now()).await.unwrap(), 0);
     // A second prune finds nothing more.

@@ -578,6 +578,10 @@ pub trait Store {
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// The stored message of `outbox_id`: None when there is no such message, Some(None) when
+    /// `prune` removed its body.
+    async fn outbox_raw(&self, outbox_id: i64) -> Result<Option<Option<Vec<u8>>>, StoreError>;
+
     async fn outbox_entry(
         &self,
         outbox_id: i64,

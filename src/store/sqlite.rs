@@ -966,6 +966,17 @@ impl Store for SqliteStore {
         rows.into_iter().map(OutboxEntry::try_from).collect()
     }
 
+    async fn outbox_raw(&self, outbox_id: i64) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+            "SELECT b.raw FROM outbox o LEFT JOIN outbox_bodies b ON b.outbox_id = o.outbox_id
+             WHERE o.outbox_id = ?",
+        )
+        .bind(outbox_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(raw,)| raw))
+    }
+
     async fn outbox_entry(
         &self,
         outbox_id: i64,
