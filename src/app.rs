@@ -85,7 +85,8 @@ impl App {
         let renderer = Renderer::new(digest.style, digest.template_dir.as_deref())
             .context("loading the digest templates")?;
         Ok(MessageFactory::new(&self.settings.mail, renderer)?
-            .with_max_message_bytes(digest.max_message_bytes))
+            .with_max_message_bytes(digest.max_message_bytes)
+            .with_links(&self.settings.links))
     }
 
     pub async fn ingest(&self, kind: FeedKind, path: &Path) -> anyhow::Result<IngestSummary> {

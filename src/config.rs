@@ -74,6 +74,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub alerts: AlertSettings,
+    pub links: LinkSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -378,6 +379,20 @@ impl Default for LogSettings {
     }
 }
 
+/// Links in every digest to the court's own pages.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkSettings {
+    /// A case's docket page: an http(s) URL template with `{case_number}` and optionally
+    /// `{court_id}`, filled in (percent-encoded) for every case of a digest.
+    pub case_url: Option<String>,
+    /// Where a subscriber manages the cases they track.
+    pub manage_url: Option<String>,
+}
+
+/// The placeholders a `links.case_url` may hold.
+pub const CASE_URL_PLACEHOLDERS: [&str; 2] = ["{case_number}", "{court_id}"];
+
 /// Where metrics are exposed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -429,6 +444,10 @@ impl Default for AlertSettings {
             bounce_rate_min_sent: 20,
         }
     }
+}
+
+fn is_web_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
 }
 
 impl Settings {
@@ -595,6 +614,35 @@ impl Settings {
                      leave it empty to turn the listener off",
                     self.metrics.listen
                 ),
+            });
+        }
+        if let Some(url) = &self.links.case_url {
+            let mut rest = url.clone();
+            for placeholder in CASE_URL_PLACEHOLDERS {
+                rest = rest.replace(placeholder, "");
+            }
+            let reason = if !is_web_url(url) {
+                Some(format!("`{url}` is not an http(s) URL"))
+            } else if !url.contains("{case_number}") {
+                Some(format!("`{url}` has no {{case_number}} to fill in"))
+            } else if rest.contains('{') || rest.contains('}') {
+                Some(format!(
+                    "`{url}` holds a placeholder other than {{case_number}} and {{court_id}}"
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(ConfigError::Invalid {
+                    key: "links.case_url",
+                    reason,
+                });
+            }
+        }
+        if let Some(url) = self.links.manage_url.as_ref().filter(|u| !is_web_url(u)) {
+            return Err(ConfigError::Invalid {
+                key: "links.manage_url",
+                reason: format!("`{url}` is not an http(s) URL"),
             });
         }
         if !(0.0..=1.0).contains(&self.alerts.bounce_rate) {
@@ -836,6 +884,36 @@ mod tests {
         let refused = settings.validate().unwrap_err().to_string();
         assert!(refused.contains("notify:***@"), "{refused}");
         assert!(!refused.contains("hunter2"), "{refused}");
+    }
+
+    #[test]
+    fn link_templates_are_checked_and_name_their_key() {
+        let with = |case_url: Option<&str>, manage_url: Option<&str>| {
+            let env = [
+                case_url.map(|u| ("MCAP_NOTIFY__LINKS__CASE_URL".to_string(), u.to_string())),
+                manage_url.map(|u| ("MCAP_NOTIFY__LINKS__MANAGE_URL".to_string(), u.to_string())),
+            ];
+            Settings::load_from(None, env.into_iter().flatten()).map_err(|e| e.to_string())
+        };
+        let good = "https://courts.example.org/case?n={case_number}&c={court_id}";
+        let settings = with(Some(good), Some("https://courts.example.org/mine")).unwrap();
+        assert_eq!(settings.links.case_url.as_deref(), Some(good));
+        for (bad, why) in [
+            ("ftp://x/{case_number}", "is not an http(s) URL"),
+            ("https://x/case", "has no {case_number}"),
+            (
+                "https://x/{case_number}/{county}",
+                "a placeholder other than",
+            ),
+        ] {
+            let refused = with(Some(bad), None).unwrap_err();
+            assert!(
+                refused.contains("links.case_url") && refused.contains(why),
+                "{bad}: {refused}"
+            );
+        }
+        let refused = with(None, Some("courts.example.org/mine")).unwrap_err();
+        assert!(refused.contains("links.manage_url"), "{refused}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use mcap_notify::batch::{CaseChanges, Digest, EntryLine, MessageFactory, Renderer};
-use mcap_notify::config::{DigestStyle, MailSettings, Secret};
+use mcap_notify::config::{DigestStyle, LinkSettings, MailSettings, Secret};
 
 fn mail_settings() -> MailSettings {
     MailSettings {
@@ -101,6 +101,63 @@ fn casenet_style_names_only_the_case_numbers() {
     insta::assert_snapshot!("casenet_text", rendered.text);
     insta::assert_snapshot!("casenet_html", rendered.html);
     assert!(!rendered.text.contains("Warrant"));
+}
+
+fn linked(style: DigestStyle) -> MessageFactory {
+    factory(style).with_links(&LinkSettings {
+        case_url: Some(
+            "https://www.courts.mo.gov/cnet/cases/newHeaderData.do?caseNumber={case_number}&courtId={court_id}"
+                .into(),
+        ),
+        manage_url: Some("https://www.courts.mo.gov/casenet/mycases".into()),
+    })
+}
+
+#[test]
+fn with_links_every_case_links_to_its_docket_and_the_digest_to_the_tracked_cases() {
+    for (style, name) in [
+        (DigestStyle::Detailed, "detailed"),
+        (DigestStyle::Casenet, "casenet"),
+    ] {
+        let rendered = linked(style).render(&sample_digest()).unwrap();
+        insta::assert_snapshot!(format!("{name}_linked_text"), rendered.text);
+        insta::assert_snapshot!(format!("{name}_linked_html"), rendered.html);
+        for (number, court) in [("2616-CR01411", "CT16"), ("2631A-CV00877", "CT31")] {
+            let url = format!(
+                "https://www.courts.mo.gov/cnet/cases/newHeaderData.do?caseNumber={number}&courtId={court}"
+            );
+            assert!(
+                rendered.text.contains(&url),
+                "{name}: {url}\n{}",
+                rendered.text
+            );
+            assert!(
+                rendered.html.contains(&handlebars::html_escape(&url)),
+                "{name}: {url}\n{}",
+                rendered.html
+            );
+        }
+        assert!(rendered
+            .text
+            .contains("Manage the cases you track: https://www.courts.mo.gov/casenet/mycases"));
+    }
+    // Without them the detailed mail says where to look the case up.
+    let plain = factory(DigestStyle::Detailed)
+        .render(&sample_digest())
+        .unwrap();
+    assert!(plain.text.contains("Find it on Case.net"));
+    assert!(!plain.text.contains("Manage the cases you track"));
+}
+
+#[test]
+fn a_case_number_cannot_break_out_of_its_link() {
+    let mut digest = sample_digest();
+    digest.cases[0].case_number = "26\"><script>x</script>&a=b".into();
+    let rendered = linked(DigestStyle::Detailed).render(&digest).unwrap();
+    assert!(rendered
+        .text
+        .contains("caseNumber=26%22%3E%3Cscript%3Ex%3C%2Fscript%3E%26a%3Db&courtId=CT16"));
+    assert!(!rendered.html.contains("<script>x"));
 }
 
 #[test]

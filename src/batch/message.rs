@@ -9,11 +9,12 @@ use hmac::{Hmac, Mac};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
 use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
-use crate::config::MailSettings;
+use crate::config::{LinkSettings, MailSettings};
 use crate::store::{Mail, QueuedMessage};
 use crate::unsubscribe;
 
@@ -88,7 +89,16 @@ pub struct MessageFactory {
     bounce_address: String,
     renderer: Renderer,
     max_message_bytes: usize,
+    links: LinkSettings,
 }
+
+/// What is encoded in a value put into a URL: everything but RFC 3986's unreserved characters,
+/// so case numbers keep their dashes.
+const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 impl MessageFactory {
     pub fn new(mail: &MailSettings, renderer: Renderer) -> Result<Self, MessageError> {
@@ -111,6 +121,23 @@ impl MessageFactory {
             bounce_address: mail.bounce_address.clone(),
             renderer,
             max_message_bytes: usize::MAX,
+            links: LinkSettings::default(),
+        })
+    }
+
+    /// Links to each case's docket page and to where subscribers manage what they track.
+    pub fn with_links(mut self, links: &LinkSettings) -> Self {
+        self.links = links.clone();
+        self
+    }
+
+    /// `links.case_url` filled in for one case, its values percent-encoded.
+    fn case_url(&self, case_number: &str, court_id: &str) -> Option<String> {
+        let encode = |v: &str| utf8_percent_encode(v, URL_VALUE).to_string();
+        self.links.case_url.as_ref().map(|template| {
+            template
+                .replace("{case_number}", &encode(case_number))
+                .replace("{court_id}", &encode(court_id))
         })
     }
 
@@ -197,6 +224,12 @@ impl MessageFactory {
     pub fn links(&self, digest: &Digest) -> DigestLinks {
         let all = unsubscribe::token(&self.token_secret, &digest.subscription_ids());
         DigestLinks {
+            manage_url: self.links.manage_url.clone(),
+            case_urls: digest
+                .cases
+                .iter()
+                .map(|c| self.case_url(&c.case_number, &c.court_id))
+                .collect(),
             unsubscribe_url: self.web_link(&all),
             stop_urls: digest
                 .cases

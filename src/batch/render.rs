@@ -46,6 +46,10 @@ pub struct DigestLinks {
     pub unsubscribe_url: String,
     /// One per case, in the digest's case order.
     pub stop_urls: Vec<String>,
+    /// Each case's docket page, in the same order (None without `links.case_url`).
+    pub case_urls: Vec<Option<String>>,
+    /// Where the subscriber manages what they track (`links.manage_url`).
+    pub manage_url: Option<String>,
 }
 
 /// (file name under `templates/`, registry name, text or HTML, compiled-in source)
@@ -137,6 +141,7 @@ struct DigestView<'a> {
     first_case: &'a CaseView,
     cases: &'a [CaseView],
     unsubscribe_url: &'a str,
+    manage_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +151,7 @@ struct CaseView {
     court_id: String,
     court_name: String,
     stop_url: String,
+    case_url: Option<String>,
     entries: Vec<EntryView>,
 }
 
@@ -213,12 +219,14 @@ impl Renderer {
             .cases
             .iter()
             .zip(&links.stop_urls)
-            .map(|(c, stop_url)| CaseView {
+            .zip(links.case_urls.iter().chain(std::iter::repeat(&None)))
+            .map(|((c, stop_url), case_url)| CaseView {
                 case_number: c.case_number.clone(),
                 caption: c.caption.clone(),
                 court_id: c.court_id.clone(),
                 court_name: c.court_name.clone(),
                 stop_url: stop_url.clone(),
+                case_url: case_url.clone(),
                 entries: c
                     .entries
                     .iter()
@@ -252,6 +260,7 @@ impl Renderer {
             first_case,
             cases: &cases,
             unsubscribe_url: &links.unsubscribe_url,
+            manage_url: links.manage_url.as_deref(),
         };
         let prefix = match self.style {
             DigestStyle::Detailed => "detailed",
