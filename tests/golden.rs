@@ -161,6 +161,33 @@ fn a_case_number_cannot_break_out_of_its_link() {
 }
 
 #[test]
+fn a_long_caption_keeps_the_subject_within_78_characters() {
+    let mut digest = sample_digest();
+    digest.cases.truncate(1);
+    digest.cases[0].caption =
+        "State of Missouri v. Bartholomew Alexander Montgomery-Fitzgerald III and Others".into();
+    for style in [DigestStyle::Detailed, DigestStyle::Casenet] {
+        let subject = factory(style).render(&digest).unwrap().subject;
+        assert!(subject.chars().count() <= 78, "{subject}");
+    }
+    let subject = factory(DigestStyle::Detailed)
+        .render(&digest)
+        .unwrap()
+        .subject;
+    assert_eq!(
+        subject,
+        "New filings in 2616-CR01411: State of Missouri v. Bartholomew Alexander…"
+    );
+    digest.part = Some((2, 3));
+    let subject = factory(DigestStyle::Detailed)
+        .render(&digest)
+        .unwrap()
+        .subject;
+    assert!(subject.ends_with("… (part 2 of 3)"), "{subject}");
+    assert!(subject.chars().count() <= 78, "{subject}");
+}
+
+#[test]
 fn a_single_case_digest_names_the_case_in_its_subject() {
     let mut digest = sample_digest();
     digest.cases.truncate(1);
@@ -210,9 +237,10 @@ fn hostile_captions_cannot_inject_headers() {
     let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
     assert!(parsed.header("Bcc").is_none(), "no Bcc header");
     assert!(parsed.header("X-Injected").is_none(), "no injected header");
+    // The caption's line breaks became spaces (and the subject is cut to 78 characters).
     assert_eq!(
         parsed.subject().unwrap(),
-        "New filing in 2616-CR01411: Evil v. Corp Bcc: victim@example.net X-Injected: yes <script>alert(1)</script>"
+        "New filing in 2616-CR01411: Evil v. Corp Bcc: victim@example.net X-Injected…"
     );
     let to: Vec<_> = parsed
         .to()

@@ -181,6 +181,23 @@ pub fn single_line(s: &str) -> String {
         .join(" ")
 }
 
+/// The longest subject, in characters: what a terminal mail client shows on one line.
+pub const SUBJECT_MAX_CHARS: usize = 78;
+
+/// `subject` cut to `max` characters at a word boundary, with an ellipsis, when it is longer.
+pub fn fit_subject(subject: &str, max: usize) -> String {
+    if subject.chars().count() <= max {
+        return subject.to_string();
+    }
+    let room: String = subject.chars().take(max.saturating_sub(1)).collect();
+    let cut = match room.rfind(' ') {
+        // Keep at least half the room; a single very long word is cut where it must be.
+        Some(at) if at >= room.len() / 2 => &room[..at],
+        _ => room.as_str(),
+    };
+    format!("{}…", cut.trim_end_matches([' ', ',', ':', ';', '-']))
+}
+
 impl Renderer {
     /// Loads the compiled-in templates, replaced by any file of the same relative name in
     /// `override_dir`.
@@ -275,10 +292,15 @@ impl Renderer {
                     source: Box::new(e),
                 })
         };
-        view.subject = single_line(&render(&self.text, "subject", &view)?);
-        if let Some((part, of)) = digest.part {
-            view.subject = format!("{} (part {part} of {of})", view.subject);
-        }
+        let subject = single_line(&render(&self.text, "subject", &view)?);
+        view.subject = match digest.part {
+            Some((part, of)) => {
+                let suffix = format!(" (part {part} of {of})");
+                let room = SUBJECT_MAX_CHARS.saturating_sub(suffix.chars().count());
+                format!("{}{suffix}", fit_subject(&subject, room))
+            }
+            None => fit_subject(&subject, SUBJECT_MAX_CHARS),
+        };
         let text = render(&self.text, "text", &view)?;
         let html = render(&self.html, "html", &view)?;
         Ok(RenderedDigest {
