@@ -176,7 +176,7 @@ enum Filer {
 
 /// A docket entry in the shorthand clerks use on CaseNet: code, description, detail and filer.
 /// `{date}`, `{judge}`, `{county}` and `{party}` are filled in per entry; a party's filing ends
-/// with who filed it and for whom.
+/// with who filed it and for whom. Each table starts with the filing that opens the case.
 type EntryKind = (&'static str, &'static str, &'static str, Filer);
 
 const CRIMINAL_ENTRIES: &[EntryKind] = &[
@@ -723,8 +723,16 @@ impl Generator {
         }
     }
 
-    fn entry(&mut self, case: &Case, id: usize, posted_at: DateTime<Utc>) -> DocketEntry {
-        let (code, description, detail, filer) = *self.pick(entry_kinds(&case.case_type));
+    /// One docket entry for `case`; `opening` gives the filing that starts the case.
+    fn entry(
+        &mut self,
+        case: &Case,
+        id: usize,
+        posted_at: DateTime<Utc>,
+        opening: bool,
+    ) -> DocketEntry {
+        let kinds = entry_kinds(&case.case_type);
+        let (code, description, detail, filer) = if opening { kinds[0] } else { *self.pick(kinds) };
         let circuit = CIRCUITS
             .iter()
             .find(|c| c.court_id() == case.court_id)
@@ -901,14 +909,19 @@ fn write_feeds(
     let mut entries = Vec::new();
     let mut next_id = 1;
     for case in &cases {
-        for _ in 0..g.rng.gen_range(1..4) {
-            let posted = case.filed_at + Duration::hours(g.rng.gen_range(1..600));
-            entries.push(g.entry(case, next_id, posted));
+        // The case opens with its petition, information or application, then the docket grows.
+        for i in 0..g.rng.gen_range(1..4) {
+            let posted = if i == 0 {
+                case.filed_at + Duration::minutes(g.rng.gen_range(5..55))
+            } else {
+                case.filed_at + Duration::hours(g.rng.gen_range(1..600))
+            };
+            entries.push(g.entry(case, next_id, posted, i == 0));
             next_id += 1;
         }
         for _ in 0..g.rng.gen_range(0..4) {
             let posted = now - Duration::minutes(g.rng.gen_range(5..(24 * 60)));
-            entries.push(g.entry(case, next_id, posted));
+            entries.push(g.entry(case, next_id, posted, false));
             next_id += 1;
         }
     }

@@ -346,6 +346,7 @@ fn demo_dockets_fit_their_case_types_captions_and_filers() {
                 .map(|c| (c["case_number"].as_str().unwrap().to_string(), c))
                 .collect();
         let mut kinds_seen = std::collections::HashSet::new();
+        let mut opened = std::collections::HashSet::new();
         for case in cases.values() {
             let kind = case["case_type"].as_str().unwrap();
             let caption = case["caption"].as_str().unwrap();
@@ -367,6 +368,13 @@ fn demo_dockets_fit_their_case_types_captions_and_filers() {
             let text = entry["text"].as_str().unwrap();
             let what = format!("seed {seed}: {kind} entry {entry}");
             kinds_seen.insert(kind.to_string());
+            // Entries come in posting order: a case's first is the filing that opens it.
+            if opened.insert(entry["case_number"].as_str().unwrap().to_string()) {
+                assert!(
+                    ["INFO", "COMP", "PETF", "APLT"].contains(&code),
+                    "opening filing: {what}"
+                );
+            }
             let (codes, never) = docket_fits(kind);
             assert!(codes.contains(&code), "{what}");
             for word in never {
