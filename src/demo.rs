@@ -161,116 +161,411 @@ const CASE_TYPES: &[(&str, u32)] = &[
     ("MH", 5),
 ];
 
-/// Docket entries in the shorthand clerks use on CaseNet: (code, description, detail).
-/// `{date}`, `{judge}`, `{party}` and `{county}` are filled in per entry.
-const ENTRY_KINDS: &[(&str, &str, &str)] = &[
+/// Who files a docket entry.
+#[derive(Clone, Copy)]
+enum Filer {
+    /// The clerk's office: summonses, settings, warrants, letters.
+    Clerk,
+    /// The judge, by division: orders, judgments, rulings from the bench.
+    Judge,
+    /// The party with this role, through its attorney when it has one.
+    Party(&'static str),
+    /// Either side of the case, through counsel.
+    EitherSide,
+}
+
+/// A docket entry in the shorthand clerks use on CaseNet: code, description, detail and filer.
+/// `{date}`, `{judge}`, `{county}` and `{party}` are filled in per entry; a party's filing ends
+/// with who filed it and for whom. Each table starts with the filing that opens the case.
+type EntryKind = (&'static str, &'static str, &'static str, Filer);
+
+const CRIMINAL_ENTRIES: &[EntryKind] = &[
     (
-        "MOT",
-        "Motion Filed",
-        "Motion for Continuance; Filed By: {party}",
+        "INFO",
+        "Information Filed",
+        "Felony Information",
+        Filer::Party("Plaintiff"),
     ),
     (
-        "MOT",
-        "Motion Filed",
-        "Motion to Compel Discovery; Filed By: {party}",
-    ),
-    (
-        "MOT",
-        "Motion Filed",
-        "Motion for Summary Judgment; Filed By: {party}",
-    ),
-    (
-        "HRSC",
-        "Hearing Scheduled",
-        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
-    ),
-    (
-        "HRSC",
-        "Hearing Scheduled",
-        "Scheduled For: {date}; 1:30 PM; {judge}; {county}",
-    ),
-    (
-        "CONT",
-        "Continuance Granted",
-        "Hearing Continued/Rescheduled to {date}; {judge}",
-    ),
-    (
-        "JE",
-        "Judgment Entered",
-        "Judgment for Plaintiff in the amount of $4,218.37 plus costs",
-    ),
-    (
-        "JE",
-        "Judgment Entered",
-        "Default Judgment Entered; {judge}",
+        "COMP",
+        "Complaint Filed",
+        "Misdemeanor Complaint",
+        Filer::Party("Plaintiff"),
     ),
     (
         "WARI",
         "Warrant Issued",
-        "Failure to Appear Warrant; Bond Set at $2,500 cash only",
+        "Failure to Appear Warrant; Bond Set at $2,500 cash only; {judge}",
+        Filer::Clerk,
     ),
     (
-        "DISM",
-        "Dismissed by Court",
-        "Dismissed Without Prejudice for Failure to Prosecute",
+        "WARS",
+        "Warrant Served",
+        "Warrant served on {party} in {county}",
+        Filer::Clerk,
     ),
     (
-        "DISM",
-        "Dismissed by Parties",
-        "Voluntary Dismissal Without Prejudice; Filed By: {party}",
-    ),
-    (
-        "SUMI",
-        "Summons Issued",
-        "Summons issued to {party} for service in {county}",
-    ),
-    (
-        "SERV",
-        "Corporate Served",
-        "Document ID 26-SMCC-1841; Served to registered agent",
-    ),
-    ("ANSR", "Answer to Petition Filed", "Filed By: {party}"),
-    (
-        "EOA",
-        "Entry of Appearance",
-        "Entry of Appearance of counsel; Filed By: {party}",
-    ),
-    (
-        "ORDR",
-        "Order Entered",
-        "Order Granting Motion to Withdraw; {judge}",
-    ),
-    (
-        "NTHG",
-        "Notice of Hearing Filed",
-        "Notice of Hearing for {date}; Filed By: {party}",
+        "ARRS",
+        "Arraignment Scheduled",
+        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
+        Filer::Clerk,
     ),
     (
         "ARRN",
         "Arraignment Held",
-        "Defendant appeared in person; plea of not guilty entered",
+        "Defendant appeared in person with counsel; plea of not guilty entered; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "BOND",
+        "Bond Set",
+        "Bond set at $5,000 cash or surety; {judge}",
+        Filer::Judge,
     ),
     (
         "BOND",
         "Bond Reduction Granted",
         "Bond reduced to $1,000 10%; {judge}",
+        Filer::Judge,
     ),
     (
-        "SATJ",
-        "Satisfaction of Judgment Filed",
-        "Full satisfaction; Filed By: {party}",
+        "MOT",
+        "Motion Filed",
+        "Motion to Reduce Bond",
+        Filer::Party("Defendant"),
     ),
     (
-        "GARN",
-        "Garnishment Order Issued",
-        "Garnishment in Aid of Execution; {party}",
+        "MOT",
+        "Motion Filed",
+        "Request for Discovery",
+        Filer::EitherSide,
+    ),
+    (
+        "EOA",
+        "Entry of Appearance Filed",
+        "Entry of Appearance of counsel",
+        Filer::Party("Defendant"),
+    ),
+    (
+        "PLEA",
+        "Plea of Guilty",
+        "Defendant withdrew plea of not guilty and entered plea of guilty; {judge}",
+        Filer::Judge,
     ),
     (
         "SENT",
         "Sentence Imposed",
-        "Suspended Imposition of Sentence; 2 years probation",
+        "Suspended Imposition of Sentence; 2 years probation; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "NOLP",
+        "Nolle Prosequi Filed",
+        "Nolle Prosequi",
+        Filer::Party("Plaintiff"),
+    ),
+    (
+        "CONT",
+        "Continuance Granted",
+        "Hearing Continued/Rescheduled to {date}; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "HRSC",
+        "Hearing Scheduled",
+        "Scheduled For: {date}; 1:30 PM; {judge}; {county}",
+        Filer::Clerk,
     ),
 ];
+
+const CIVIL_ENTRIES: &[EntryKind] = &[
+    (
+        "PETF",
+        "Pet Filed in Circuit Ct",
+        "Petition on Account",
+        Filer::Party("Plaintiff"),
+    ),
+    ("JGAS", "Judge Assigned", "{judge}", Filer::Clerk),
+    (
+        "SMIS",
+        "Summons Issued-Circuit",
+        "Summons issued to {party} for service in {county}",
+        Filer::Clerk,
+    ),
+    (
+        "SERV",
+        "Agent Served",
+        "Served to registered agent of {party}",
+        Filer::Clerk,
+    ),
+    (
+        "ANSR",
+        "Answer Filed",
+        "Answer to Petition",
+        Filer::Party("Defendant"),
+    ),
+    (
+        "EOA",
+        "Entry of Appearance Filed",
+        "Entry of Appearance of counsel",
+        Filer::EitherSide,
+    ),
+    (
+        "MOT",
+        "Motion for Leave",
+        "Motion for Leave to File Amended Petition",
+        Filer::Party("Plaintiff"),
+    ),
+    (
+        "MOT",
+        "Motion Filed",
+        "Motion for Summary Judgment",
+        Filer::EitherSide,
+    ),
+    (
+        "CSRV",
+        "Cert Serv of Rspns to Interrog",
+        "Certificate of Service",
+        Filer::EitherSide,
+    ),
+    (
+        "NDEP",
+        "Notice to Take Deposition",
+        "Notice to Take Deposition of {party}",
+        Filer::EitherSide,
+    ),
+    (
+        "HRSC",
+        "Hearing Scheduled",
+        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
+        Filer::Clerk,
+    ),
+    (
+        "CONT",
+        "Continuance Granted",
+        "Hearing Continued/Rescheduled to {date}; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "JE",
+        "Judgment Entered",
+        "Judgment for Plaintiff in the amount of $4,218.37 plus costs; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "JE",
+        "Default Judgment Entered",
+        "Default Judgment Entered; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "GARN",
+        "Garnishment Application Filed",
+        "Garnishment in Aid of Execution",
+        Filer::Party("Plaintiff"),
+    ),
+    (
+        "SATJ",
+        "Satisfaction of Judgment Filed",
+        "Full satisfaction",
+        Filer::Party("Plaintiff"),
+    ),
+    (
+        "DISM",
+        "Dismissed by Parties",
+        "Voluntary Dismissal Without Prejudice",
+        Filer::Party("Plaintiff"),
+    ),
+    (
+        "ORDR",
+        "Order Entered",
+        "Order Granting Motion to Withdraw; {judge}",
+        Filer::Judge,
+    ),
+];
+
+const FAMILY_ENTRIES: &[EntryKind] = &[
+    (
+        "PETF",
+        "Pet Filed in Circuit Ct",
+        "Petition for Dissolution of Marriage",
+        Filer::Party("Petitioner"),
+    ),
+    (
+        "SMIS",
+        "Summons Issued-Circuit",
+        "Summons issued to {party} for service in {county}",
+        Filer::Clerk,
+    ),
+    (
+        "ANSR",
+        "Answer Filed",
+        "Answer and Counter-Petition",
+        Filer::Party("Respondent"),
+    ),
+    (
+        "EOA",
+        "Entry of Appearance Filed",
+        "Entry of Appearance of counsel",
+        Filer::EitherSide,
+    ),
+    (
+        "MOT",
+        "Motion Filed",
+        "Motion to Modify Child Support",
+        Filer::EitherSide,
+    ),
+    (
+        "MOT",
+        "Motion Filed",
+        "Motion to Modify Custody",
+        Filer::EitherSide,
+    ),
+    (
+        "FRMF",
+        "Form 14 Filed",
+        "Form 14 Child Support Amount Calculation",
+        Filer::EitherSide,
+    ),
+    (
+        "PPLN",
+        "Parenting Plan Filed",
+        "Proposed Parenting Plan",
+        Filer::EitherSide,
+    ),
+    (
+        "HRSC",
+        "Hearing Scheduled",
+        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
+        Filer::Clerk,
+    ),
+    (
+        "HRHD",
+        "Hearing Held",
+        "Parties appeared with counsel; evidence heard; taken under advisement; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "CONT",
+        "Continuance Granted",
+        "Hearing Continued/Rescheduled to {date}; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "JDIS",
+        "Judgment of Dissolution",
+        "Judgment and Decree of Dissolution of Marriage; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "ORDR",
+        "Order Entered",
+        "Order of Temporary Child Support; {judge}",
+        Filer::Judge,
+    ),
+];
+
+const PROBATE_ENTRIES: &[EntryKind] = &[
+    (
+        "APLT",
+        "Application for Letters Filed",
+        "Application for Letters Testamentary",
+        Filer::Party("Personal Representative"),
+    ),
+    (
+        "LTRS",
+        "Letters Testamentary Issued",
+        "Letters issued to {party}; {judge}",
+        Filer::Clerk,
+    ),
+    (
+        "PUBN",
+        "Notice of Letters Published",
+        "Notice of Letters Granted published in {county} for four weeks",
+        Filer::Clerk,
+    ),
+    (
+        "INVF",
+        "Inventory and Appraisement Filed",
+        "Inventory and Appraisement",
+        Filer::Party("Personal Representative"),
+    ),
+    (
+        "ASET",
+        "Annual Settlement Filed",
+        "Annual Settlement",
+        Filer::Party("Personal Representative"),
+    ),
+    (
+        "EOA",
+        "Entry of Appearance Filed",
+        "Entry of Appearance of counsel",
+        Filer::Party("Personal Representative"),
+    ),
+    (
+        "HRSC",
+        "Hearing Scheduled",
+        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
+        Filer::Clerk,
+    ),
+    (
+        "ORDR",
+        "Order Entered",
+        "Order Approving Inventory; {judge}",
+        Filer::Judge,
+    ),
+];
+
+/// Juvenile and mental-health dockets: a petition, counsel, hearings and orders.
+const PROTECTIVE_ENTRIES: &[EntryKind] = &[
+    (
+        "PETF",
+        "Petition Filed",
+        "Petition",
+        Filer::Party("Petitioner"),
+    ),
+    (
+        "EOA",
+        "Entry of Appearance Filed",
+        "Entry of Appearance of counsel",
+        Filer::Party("Respondent"),
+    ),
+    (
+        "HRSC",
+        "Hearing Scheduled",
+        "Scheduled For: {date}; 9:00 AM; {judge}; {county}",
+        Filer::Clerk,
+    ),
+    (
+        "HRHD",
+        "Hearing Held",
+        "Hearing held in chambers; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "CONT",
+        "Continuance Granted",
+        "Hearing Continued/Rescheduled to {date}; {judge}",
+        Filer::Judge,
+    ),
+    (
+        "ORDR",
+        "Order Entered",
+        "Order After Hearing; {judge}",
+        Filer::Judge,
+    ),
+];
+
+/// The docket entries that fit a case type.
+fn entry_kinds(case_type: &str) -> &'static [EntryKind] {
+    match case_type {
+        "CR" | "TR" => CRIMINAL_ENTRIES,
+        "CV" | "AC" => CIVIL_ENTRIES,
+        "FC" => FAMILY_ENTRIES,
+        "PR" => PROBATE_ENTRIES,
+        _ => PROTECTIVE_ENTRIES,
+    }
+}
 
 const JUDGES: &[&str] = &[
     "Div 1 Hon. Patricia A. Keller",
@@ -334,16 +629,23 @@ impl Generator {
             circuit.number,
             (1000 + sequence) % 100_000
         );
-        let (caption, parties) = match case_type {
+        let attorney = |g: &mut Self| format!("{}, Attorney at Law", g.person());
+        // Litigants first, then counsel as "Attorney for <role>".
+        let mut parties: Vec<(String, String)> = Vec::new();
+        let caption = match case_type {
             "CR" | "TR" => {
                 let d = self.person();
-                (
-                    format!("State of Missouri v. {d}"),
-                    vec![
-                        ("State of Missouri".to_string(), "Plaintiff"),
-                        (d, "Defendant"),
-                    ],
-                )
+                let county = *self.pick(circuit.counties);
+                let prosecutor = if county.starts_with("City of") {
+                    format!("Circuit Attorney, {county}")
+                } else {
+                    format!("{county} County Prosecuting Attorney")
+                };
+                parties.push(("State of Missouri".into(), "Plaintiff".into()));
+                parties.push((d.clone(), "Defendant".into()));
+                parties.push((prosecutor, "Attorney for Plaintiff".into()));
+                parties.push((attorney(self), "Attorney for Defendant".into()));
+                format!("State of Missouri v. {d}")
             }
             "CV" | "AC" => {
                 let p = if self.rng.gen_bool(0.4) {
@@ -352,25 +654,41 @@ impl Generator {
                     self.person()
                 };
                 let d = self.person();
-                (
-                    format!("{p} v. {d}"),
-                    vec![(p, "Plaintiff"), (d, "Defendant")],
-                )
+                let caption = format!("{p} v. {d}");
+                parties.push((p, "Plaintiff".into()));
+                parties.push((d, "Defendant".into()));
+                parties.push((attorney(self), "Attorney for Plaintiff".into()));
+                if self.rng.gen_bool(0.5) {
+                    parties.push((attorney(self), "Attorney for Defendant".into()));
+                }
+                caption
             }
             "FC" => {
                 let a = self.person();
-                let b = self.person();
-                (
-                    format!("In Re the Marriage of: {a} and {b}"),
-                    vec![(a, "Petitioner"), (b, "Respondent")],
-                )
+                let mut b = self.person();
+                while b == a {
+                    b = self.person();
+                }
+                let caption = format!("In Re the Marriage of: {a} and {b}");
+                parties.push((a, "Petitioner".into()));
+                parties.push((b, "Respondent".into()));
+                for side in ["Petitioner", "Respondent"] {
+                    if self.rng.gen_bool(0.7) {
+                        parties.push((attorney(self), format!("Attorney for {side}")));
+                    }
+                }
+                caption
             }
             "PR" => {
                 let d = self.person();
-                (
-                    format!("In the Estate of {d}, Deceased"),
-                    vec![(d, "Decedent")],
-                )
+                let caption = format!("In the Estate of {d}, Deceased");
+                parties.push((d, "Decedent".into()));
+                parties.push((self.person(), "Personal Representative".into()));
+                parties.push((
+                    attorney(self),
+                    "Attorney for Personal Representative".into(),
+                ));
+                caption
             }
             _ => {
                 let initials = format!(
@@ -378,25 +696,21 @@ impl Generator {
                     &self.pick(FIRST_NAMES)[..1],
                     &self.pick(LAST_NAMES)[..1]
                 );
-                (
-                    format!("In the Interest of: {initials}"),
-                    vec![(initials, "Respondent")],
-                )
+                let petitioner = if case_type == "JU" {
+                    "Juvenile Officer".to_string()
+                } else {
+                    self.person()
+                };
+                parties.push((petitioner, "Petitioner".into()));
+                parties.push((initials.clone(), "Respondent".into()));
+                parties.push((attorney(self), "Attorney for Respondent".into()));
+                format!("In the Interest of: {initials}")
             }
         };
-        let mut parties: Vec<Party> = parties
+        let parties: Vec<Party> = parties
             .into_iter()
-            .map(|(name, role)| Party {
-                name,
-                role: role.to_string(),
-            })
+            .map(|(name, role)| Party { name, role })
             .collect();
-        if self.rng.gen_bool(0.5) {
-            parties.push(Party {
-                name: format!("{}, Attorney at Law", self.person()),
-                role: "Attorney".into(),
-            });
-        }
         Case {
             case_number,
             court_id: circuit.court_id(),
@@ -409,27 +723,67 @@ impl Generator {
         }
     }
 
-    fn entry(&mut self, case: &Case, id: usize, posted_at: DateTime<Utc>) -> DocketEntry {
-        let (code, description, detail) = *self.pick(ENTRY_KINDS);
+    /// One docket entry for `case`; `opening` gives the filing that starts the case.
+    fn entry(
+        &mut self,
+        case: &Case,
+        id: usize,
+        posted_at: DateTime<Utc>,
+        opening: bool,
+    ) -> DocketEntry {
+        let kinds = entry_kinds(&case.case_type);
+        let (code, description, detail, filer) = if opening { kinds[0] } else { *self.pick(kinds) };
         let circuit = CIRCUITS
             .iter()
             .find(|c| c.court_id() == case.court_id)
             .expect("demo cases use built-in courts");
-        let party = self.pick(&case.parties).name.clone();
+        let litigants: Vec<&Party> = case
+            .parties
+            .iter()
+            .filter(|p| !p.role.starts_with("Attorney for"))
+            .collect();
+        let party = match filer {
+            Filer::Party(role) => litigants.iter().find(|p| p.role == role),
+            Filer::EitherSide => {
+                let sides: Vec<&&Party> = litigants
+                    .iter()
+                    .filter(|p| {
+                        matches!(
+                            p.role.as_str(),
+                            "Plaintiff" | "Defendant" | "Petitioner" | "Respondent"
+                        )
+                    })
+                    .collect();
+                sides.choose(&mut self.rng).copied()
+            }
+            // What the court does concerns the defending side (or the estate's representative).
+            Filer::Clerk | Filer::Judge => litigants.last(),
+        }
+        .expect("every demo case has the parties its entries name");
         let date = (posted_at + Duration::days(self.rng.gen_range(7..60)))
             .format("%d-%b-%Y")
             .to_string();
         let judge = *self.pick(JUDGES);
         let county = *self.pick(circuit.counties);
-        let text = detail
+        let mut text = detail
             .replace("{date}", &date)
             .replace("{judge}", judge)
-            .replace("{party}", &party)
+            .replace("{party}", &party.name)
             .replace("{county}", county);
-        let filed_by = if detail.contains("{party}") {
-            party
-        } else {
-            "Court Clerk".to_string()
+        let filed_by = match filer {
+            Filer::Clerk => "Court Clerk".to_string(),
+            Filer::Judge => judge.to_string(),
+            Filer::Party(_) | Filer::EitherSide => {
+                let counsel = format!("Attorney for {}", party.role);
+                let by = case
+                    .parties
+                    .iter()
+                    .find(|p| p.role == counsel)
+                    .map_or(&party.name, |p| &p.name)
+                    .clone();
+                text.push_str(&format!("; Filed By: {by}; On Behalf Of: {}", party.name));
+                by
+            }
         };
         DocketEntry {
             entry_id: format!("DE{id:07}"),
@@ -555,14 +909,19 @@ fn write_feeds(
     let mut entries = Vec::new();
     let mut next_id = 1;
     for case in &cases {
-        for _ in 0..g.rng.gen_range(1..4) {
-            let posted = case.filed_at + Duration::hours(g.rng.gen_range(1..600));
-            entries.push(g.entry(case, next_id, posted));
+        // The case opens with its petition, information or application, then the docket grows.
+        for i in 0..g.rng.gen_range(1..4) {
+            let posted = if i == 0 {
+                case.filed_at + Duration::minutes(g.rng.gen_range(5..55))
+            } else {
+                case.filed_at + Duration::hours(g.rng.gen_range(1..600))
+            };
+            entries.push(g.entry(case, next_id, posted, i == 0));
             next_id += 1;
         }
         for _ in 0..g.rng.gen_range(0..4) {
             let posted = now - Duration::minutes(g.rng.gen_range(5..(24 * 60)));
-            entries.push(g.entry(case, next_id, posted));
+            entries.push(g.entry(case, next_id, posted, false));
             next_id += 1;
         }
     }

@@ -236,6 +236,193 @@ fn the_demo_builds_runs_and_delivers_valid_multipart_mail() {
     assert!(stderr(&out).contains("not a demo directory"));
 }
 
+/// Reads a demo feed written as JSON lines.
+fn feed_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What a Missouri practitioner expects on each kind of docket, written out here apart from the
+/// generator: the docket codes a case type may carry, and words its descriptions never contain.
+fn docket_fits(case_type: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match case_type {
+        "CR" | "TR" => (
+            &[
+                "INFO", "COMP", "WARI", "WARS", "ARRS", "ARRN", "BOND", "MOT", "EOA", "PLEA",
+                "SENT", "NOLP", "CONT", "HRSC", "ORDR",
+            ],
+            &[
+                "Garnish",
+                "Summons",
+                "Dissolution",
+                "Letters",
+                "Inventory",
+                "Answer",
+            ],
+        ),
+        "CV" | "AC" => (
+            &[
+                "PETF", "JGAS", "SMIS", "SERV", "ANSR", "EOA", "MOT", "CSRV", "NDEP", "HRSC",
+                "CONT", "JE", "GARN", "SATJ", "DISM", "ORDR",
+            ],
+            &[
+                "Arraign",
+                "Warrant",
+                "Plea",
+                "Bond",
+                "Sentence",
+                "Letters",
+                "Inventory",
+                "Dissolution",
+            ],
+        ),
+        "FC" => (
+            &[
+                "PETF", "SMIS", "SERV", "ANSR", "EOA", "MOT", "FRMF", "PPLN", "HRSC", "HRHD",
+                "CONT", "JDIS", "ORDR",
+            ],
+            &[
+                "Arraign",
+                "Warrant",
+                "Plea",
+                "Bond",
+                "Sentence",
+                "Garnish",
+                "Letters",
+                "Inventory",
+            ],
+        ),
+        "PR" => (
+            &[
+                "APLT", "LTRS", "PUBN", "INVF", "ASET", "EOA", "HRSC", "ORDR",
+            ],
+            &[
+                "Arraign",
+                "Warrant",
+                "Plea",
+                "Bond",
+                "Sentence",
+                "Garnish",
+                "Summons",
+                "Dissolution",
+            ],
+        ),
+        "JU" | "MH" => (
+            &["PETF", "EOA", "HRSC", "HRHD", "CONT", "ORDR"],
+            &[
+                "Arraign",
+                "Warrant",
+                "Plea",
+                "Bond",
+                "Garnish",
+                "Letters",
+                "Inventory",
+                "Dissolution",
+            ],
+        ),
+        other => panic!("the demo makes no {other} cases"),
+    }
+}
+
+/// Entries the court makes itself: a clerk or a judge files them, never a party.
+const COURT_CODES: &[&str] = &[
+    "JGAS", "SMIS", "SERV", "WARI", "WARS", "ARRS", "ARRN", "BOND", "PLEA", "SENT", "CONT", "HRSC",
+    "HRHD", "JE", "JDIS", "LTRS", "PUBN", "ORDR",
+];
+
+#[test]
+fn demo_dockets_fit_their_case_types_captions_and_filers() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["1", "2026", "90210"] {
+        let out = in_dir(dir.path(), &["demo", "--dir", seed, "--seed", seed]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let feeds = dir.path().join(seed).join("feeds");
+        let cases: std::collections::HashMap<String, Value> =
+            feed_lines(&feeds.join("cases.jsonl"))
+                .into_iter()
+                .map(|c| (c["case_number"].as_str().unwrap().to_string(), c))
+                .collect();
+        let mut kinds_seen = std::collections::HashSet::new();
+        let mut opened = std::collections::HashSet::new();
+        for case in cases.values() {
+            let kind = case["case_type"].as_str().unwrap();
+            let caption = case["caption"].as_str().unwrap();
+            assert_eq!(
+                caption.starts_with("State of Missouri v."),
+                matches!(kind, "CR" | "TR"),
+                "seed {seed}: {kind} case captioned {caption}"
+            );
+        }
+        for entry in feed_lines(&feeds.join("entries.jsonl")) {
+            if entry.get("voided_at").is_some() {
+                continue;
+            }
+            let case = &cases[entry["case_number"].as_str().unwrap()];
+            let kind = case["case_type"].as_str().unwrap();
+            let code = entry["code"].as_str().unwrap();
+            let description = entry["description"].as_str().unwrap();
+            let filed_by = entry["filed_by"].as_str().unwrap();
+            let text = entry["text"].as_str().unwrap();
+            let what = format!("seed {seed}: {kind} entry {entry}");
+            kinds_seen.insert(kind.to_string());
+            // Entries come in posting order: a case's first is the filing that opens it.
+            if opened.insert(entry["case_number"].as_str().unwrap().to_string()) {
+                assert!(
+                    ["INFO", "COMP", "PETF", "APLT"].contains(&code),
+                    "opening filing: {what}"
+                );
+            }
+            let (codes, never) = docket_fits(kind);
+            assert!(codes.contains(&code), "{what}");
+            for word in never {
+                assert!(!description.contains(word), "{what}");
+                assert!(!text.contains(word), "{what}");
+            }
+            if filed_by.contains("Prosecuting Attorney") {
+                assert!(matches!(kind, "CR" | "TR"), "{what}");
+            }
+            if COURT_CODES.contains(&code) {
+                assert!(
+                    filed_by == "Court Clerk" || filed_by.contains(" Hon. "),
+                    "{what}"
+                );
+                continue;
+            }
+            // A party's filing: by that party's attorney when it has one, else by the party.
+            let parties = case["parties"].as_array().unwrap();
+            let role_of = |name: &str| {
+                parties
+                    .iter()
+                    .find(|p| p["name"] == name)
+                    .map(|p| p["role"].as_str().unwrap().to_string())
+            };
+            let behalf = text
+                .split("On Behalf Of: ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("a party's filing names its party: {what}"));
+            let behalf_role = role_of(behalf).unwrap_or_else(|| panic!("{what}"));
+            assert_ne!(behalf_role, "Decedent", "{what}");
+            if behalf == "State of Missouri" {
+                assert!(
+                    filed_by.contains("Prosecuting Attorney")
+                        || filed_by.contains("Circuit Attorney"),
+                    "{what}"
+                );
+            }
+            let counsel = format!("Attorney for {behalf_role}");
+            match parties.iter().find(|p| p["role"] == counsel.as_str()) {
+                Some(attorney) => assert_eq!(attorney["name"], filed_by, "{what}"),
+                None => assert_eq!(behalf, filed_by, "{what}"),
+            }
+            assert!(text.contains(&format!("Filed By: {filed_by}")), "{what}");
+        }
+        assert_eq!(kinds_seen.len(), 8, "seed {seed}: {kinds_seen:?}");
+    }
+}
+
 /// Many accounts, each with a digest to come, so a run has many commits to be killed between.
 async fn busy_world(t: &TestApp, accounts: usize) {
     let cases: Vec<Value> = (0..20)
