@@ -100,8 +100,8 @@ fn commands_run_in_the_demo_directory_use_the_demo_database_and_outbox() {
     assert!(!demo.join("outbox").join("outbox").exists());
 }
 
-#[tokio::test]
-async fn a_run_records_when_it_really_finished() {
+/// One tracked case with one new entry, and run options that ignore the service window.
+async fn one_entry_tracked() -> (TestApp, RunOptions) {
     let t = TestApp::one_case(|_| {}, "2616-CV00001", Some("2026-01-01T00:00:00Z")).await;
     t.ingest(
         FeedKind::Entries,
@@ -112,6 +112,12 @@ async fn a_run_records_when_it_really_finished() {
         ignore_windows: true,
         ..RunOptions::default()
     };
+    (t, options)
+}
+
+#[tokio::test]
+async fn a_run_records_when_it_really_finished() {
+    let (t, options) = one_entry_tracked().await;
     let started = at("2026-02-02T09:00:00-06:00");
     let RunOutcome::Ran(_) = t.app.run_at(&options, started).await.unwrap() else {
         panic!("windows are ignored")
@@ -127,16 +133,7 @@ async fn a_run_records_when_it_really_finished() {
 
 #[tokio::test]
 async fn runs_that_found_nothing_new_are_one_line_of_status_and_keep_the_last_work_in_view() {
-    let t = TestApp::one_case(|_| {}, "2616-CV00001", Some("2026-01-01T00:00:00Z")).await;
-    t.ingest(
-        FeedKind::Entries,
-        &[entry("e1", "2616-CV00001", "MOT", "2026-02-01T10:00:00Z")],
-    )
-    .await;
-    let options = RunOptions {
-        ignore_windows: true,
-        ..RunOptions::default()
-    };
+    let (t, options) = one_entry_tracked().await;
     let first = at("2026-02-02T09:00:00-06:00");
     // One run with work, then a quiet hour of ticks: more than status shows lines.
     for minute in 0..40 {
