@@ -201,14 +201,7 @@ async fn the_report_of_a_real_week_adds_up_escapes_masks_and_fetches_nothing() {
     assert_eq!(beside, vec![std::ffi::OsString::from("report.html")]);
 
     let html = std::fs::read_to_string(&path).unwrap();
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("the page is not well-formed: {e}"));
+    let doc = parse_page(&html);
     assert_fetches_nothing(&html, &doc);
 
     // The headline agrees with the database.
@@ -308,14 +301,7 @@ async fn an_empty_period_says_there_is_nothing_to_show() {
     );
     assert!(ok, "{stderr}");
     let html = std::fs::read_to_string(&path).unwrap();
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse_page(&html);
     assert!(text_of(&doc, "nothing").contains("Nothing to show"));
     assert!(!html.contains("<svg"), "no empty charts");
     assert_eq!(text_of(&doc, "digests-queued"), "0");
@@ -358,6 +344,18 @@ async fn a_period_that_ends_before_it_starts_is_refused_and_nothing_is_written()
     assert!(ok, "thirty whole days are fine: {stderr}");
     std::fs::remove_file(&path).unwrap();
     assert!(!path.exists());
+}
+
+/// The page parsed as XML (its markup is well-formed; the doctype is allowed).
+fn parse_page(html: &str) -> roxmltree::Document<'_> {
+    roxmltree::Document::parse_with_options(
+        html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("the page is not well-formed: {e}"))
 }
 
 /// Where Chromium is, or why the check cannot run (a failure under CI, where .ci/run installs it).
@@ -485,14 +483,7 @@ async fn runs_with_nothing_new_stand_apart_and_an_outage_shows_its_real_end() {
     let (ok, _, stderr) = report(&t, &["--html", path.to_str().unwrap()]);
     assert!(ok, "report failed: {stderr}");
     let html = std::fs::read_to_string(&path).unwrap();
-    let doc = roxmltree::Document::parse_with_options(
-        &html,
-        roxmltree::ParsingOptions {
-            allow_dtd: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let doc = parse_page(&html);
 
     assert_eq!(text_of(&doc, "runs-done"), "1");
     let tile: String = doc
