@@ -142,6 +142,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the unsubscribe links of the digests on http.listen until SIGTERM: a GET shows
+    /// what a link stops and changes nothing; a POST of List-Unsubscribe=One-Click stops it.
+    Serve,
+    /// Write the stops recipients asked for as a subscriptions feed for the system of record.
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+    },
+    /// Honour unsubscribe mails (the List-Unsubscribe mailto), or list the stops recipients
+    /// asked for with how and on what evidence.
+    Unsubscribes {
+        #[command(subcommand)]
+        action: UnsubscribesAction,
+    },
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -268,6 +282,44 @@ pub enum BounceAction {
     Unmatched {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsAction {
+    /// Print the stops recipients asked for (one-click, the link's page, or mail) as
+    /// subscriptions feed lines {"account_id", "case_number", "stopped_at"}, oldest first; the
+    /// lines are what `ingest subscriptions` takes, and taking them back changes nothing.
+    Export {
+        /// Only stops at or after this instant (RFC 3339); the summary on standard error says
+        /// the latest one written, the --since of the next export.
+        #[arg(long, value_parser = parse_instant, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write to this file (replaced atomically) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnsubscribesAction {
+    /// Honour the unsubscribe mails in a message file, an mbox or a Maildir (- for standard
+    /// input): a subject `unsubscribe TOKEN` with a good token stops what it names; every
+    /// other mail is refused with the reason and changes nothing.
+    Ingest {
+        path: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the stops recipients asked for, oldest first, with source and evidence.
+    List {
+        /// Only stops at or after this instant (RFC 3339).
+        #[arg(long, value_parser = parse_instant, value_name = "TIME")]
+        since: Option<chrono::DateTime<chrono::Utc>>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -413,7 +465,11 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Daemon => unreachable!("the daemon is started by main"),
+        Command::Daemon | Command::Serve => unreachable!("long-running: started by main"),
+        Command::Subscriptions {
+            action: SubscriptionsAction::Export { since, output },
+        } => export_stops(app, since, output).await?,
+        Command::Unsubscribes { action } => unsubscribes(app, action).await?,
         Command::Calendar {
             at,
             next_runs,
@@ -489,12 +545,13 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
             } else {
                 let c = &report.counts;
                 outln!(
-                    "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies",
+                    "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies, {} unsubscribe link records",
                     if dry_run { "would prune" } else { "pruned" },
                     local_time(report.cutoff),
                     c.message_bodies,
                     c.delivery_attempts,
-                    c.bounce_mail_bodies
+                    c.bounce_mail_bodies,
+                    c.unsubscribe_scopes
                 );
             }
         }
@@ -741,6 +798,68 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
                     local_time(r.received_at),
                     r.size,
                     r.source
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+async fn export_stops(
+    app: &App,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let exported = crate::unsubscribe::export::stops_feed(&app.store, since).await?;
+    match &output {
+        Some(path) => crate::atomic_file::replace(path, &exported.feed)
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => out!("{}", String::from_utf8_lossy(&exported.feed)),
+    }
+    let latest = exported
+        .latest
+        .map(|t| format!("; the latest at {}", t.to_rfc3339()))
+        .unwrap_or_default();
+    eprintln!("{} stops exported{latest}", exported.stops);
+    Ok(())
+}
+
+async fn unsubscribes(app: &App, action: UnsubscribesAction) -> anyhow::Result<()> {
+    use crate::store::Store;
+    match action {
+        UnsubscribesAction::Ingest { path, json } => {
+            let mails = crate::mailbox::read_mails(&path)?;
+            let keys = app.settings.mail.token_keys();
+            let report = crate::unsubscribe::mail::ingest_mails(
+                &app.store,
+                &keys,
+                mails,
+                chrono::Utc::now(),
+            )
+            .await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                outln!(
+                    "{} mails: {} honoured ({} subscriptions stopped, {} stopped before, {} queued messages withheld), {} refused",
+                    report.mails, report.honoured, report.stopped, report.already, report.messages_withheld, report.refused.len()
+                );
+                for refused in &report.refused {
+                    outln!("  refused {}: {}", refused.source, refused.reason);
+                }
+            }
+        }
+        UnsubscribesAction::List { since, json } => {
+            let rows = app.store.unsubscribes_since(since).await?;
+            print_rows(&rows, json, "no unsubscribes", |r| {
+                format!(
+                    "{}  {}  {}  {:<9}  {}",
+                    local_time(r.stopped_at),
+                    r.account_id,
+                    r.case_number,
+                    r.source,
+                    r.evidence
                 )
             })?;
         }

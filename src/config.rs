@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::unsubscribe::token::TokenKeys;
 
 /// The prefix of every environment variable that configures the program.
 pub const ENV_PREFIX: &str = "MCAP_NOTIFY";
@@ -75,6 +78,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub alerts: AlertSettings,
     pub links: LinkSettings,
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,8 +290,15 @@ pub struct MailSettings {
     pub unsubscribe_mailto: String,
     /// The web address that honours unsubscribe tokens (`?token=` is appended).
     pub unsubscribe_url: String,
-    /// The key that signs unsubscribe tokens.
+    /// The key that signs unsubscribe tokens (and names messages and return paths).
     pub token_secret: Secret,
+    /// The key `token_secret` replaced: tokens it signed are still honoured until
+    /// `previous_token_secret_until`.
+    pub previous_token_secret: Option<Secret>,
+    /// The end of the previous key's grace period (RFC 3339).
+    pub previous_token_secret_until: Option<DateTime<Utc>>,
+    /// How many days an unsubscribe link works after its message was made.
+    pub unsubscribe_token_days: u32,
     /// The bounce mailbox; each message's return path is made from it with a token naming the
     /// message (`bounces@example.org` becomes `bounces+TOKEN@example.org`).
     pub bounce_address: String,
@@ -300,6 +311,9 @@ impl Default for MailSettings {
             unsubscribe_mailto: "unsubscribe@alerts.example.org".into(),
             unsubscribe_url: "https://alerts.example.org/unsubscribe".into(),
             token_secret: Secret::new("change-me"),
+            previous_token_secret: None,
+            previous_token_secret_until: None,
+            unsubscribe_token_days: 60,
             bounce_address: "bounces@alerts.example.org".into(),
         }
     }
@@ -375,6 +389,37 @@ impl Default for LogSettings {
         LogSettings {
             format: LogFormat::Auto,
             level: "warn".into(),
+        }
+    }
+}
+
+impl MailSettings {
+    /// The keys that make and check unsubscribe tokens.
+    pub fn token_keys(&self) -> TokenKeys {
+        let keys = TokenKeys::new(self.token_secret.expose(), self.unsubscribe_token_days);
+        match (
+            &self.previous_token_secret,
+            self.previous_token_secret_until,
+        ) {
+            (Some(previous), Some(until)) => keys.with_previous(previous.expose(), until),
+            _ => keys,
+        }
+    }
+}
+
+/// The web server of `serve`: the one-click unsubscribe links in every digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where `serve` listens (`host:port`); put a TLS-terminating proxy in front of it at the
+    /// address `mail.unsubscribe_url` names.
+    pub listen: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".into(),
         }
     }
 }
@@ -596,14 +641,7 @@ impl Settings {
                 reason: "must be a positive number of messages per second".into(),
             });
         }
-        if !(self.mail.unsubscribe_url.starts_with("https://")
-            || self.mail.unsubscribe_url.starts_with("http://"))
-        {
-            return Err(ConfigError::Invalid {
-                key: "mail.unsubscribe_url",
-                reason: format!("`{}` is not an http(s) URL", self.mail.unsubscribe_url),
-            });
-        }
+        self.validate_unsubscribe()?;
         if !self.metrics.listen.is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -698,6 +736,74 @@ impl Settings {
                     reason: "must be greater than 0".into(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// One-click unsubscribe (RFC 8058) wants an https link (plain http only on this machine,
+    /// for trying it out), a secret rotation needs both its keys, and a link must not outlive
+    /// the record of what it stops.
+    fn validate_unsubscribe(&self) -> Result<(), ConfigError> {
+        let url = &self.mail.unsubscribe_url;
+        let loopback = |host: &str| {
+            host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        match url::Url::parse(url) {
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                return Err(ConfigError::Invalid {
+                    key: "mail.unsubscribe_url",
+                    reason: format!(
+                        "`{url}` must not carry a query or fragment (`?token=` is appended)"
+                    ),
+                })
+            }
+            Ok(u) if u.scheme() == "https" => {}
+            Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(loopback) => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "mail.unsubscribe_url",
+                    reason: format!(
+                        "`{url}` is not an https URL (one-click unsubscribe needs https; plain \
+                         http is accepted only for 127.0.0.1 or localhost)"
+                    ),
+                })
+            }
+        }
+        if self.mail.previous_token_secret.is_some()
+            != self.mail.previous_token_secret_until.is_some()
+        {
+            return Err(ConfigError::Invalid {
+                key: "mail.previous_token_secret_until",
+                reason: "set it together with mail.previous_token_secret: the end of the old \
+                         key's grace period (RFC 3339), or neither"
+                    .into(),
+            });
+        }
+        if self.mail.unsubscribe_token_days == 0
+            || self.mail.unsubscribe_token_days > self.retention.days
+        {
+            return Err(ConfigError::Invalid {
+                key: "mail.unsubscribe_token_days",
+                reason: format!(
+                    "is {}; it must be at least 1 and at most retention.days ({}), which is how \
+                     long the record of what a link stops is kept",
+                    self.mail.unsubscribe_token_days, self.retention.days
+                ),
+            });
+        }
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "http.listen",
+                reason: format!(
+                    "`{}` is not host:port with a numeric address (e.g. 127.0.0.1:8080)",
+                    self.http.listen
+                ),
+            });
         }
         Ok(())
     }

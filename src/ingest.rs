@@ -537,6 +537,14 @@ async fn apply_stop<I: IngestSession>(s: &mut I, t: TrackStop) -> Result<Applied
     if periods.iter().any(|p| p.stopped_at == Some(t.stopped_at)) {
         return Ok(Applied::Unchanged);
     }
+    // Its recipient stopped it here already (and `subscriptions export` told the system of
+    // record): the feed's own stop, at whatever time, changes nothing more.
+    if periods
+        .last()
+        .is_some_and(|p| p.unsubscribed && t.stopped_at >= p.tracked_at)
+    {
+        return Ok(Applied::Unchanged);
+    }
     reject(format!(
         "account `{}` is not tracking case `{}`",
         t.account_id, t.case_number

@@ -40,6 +40,10 @@ async fn main() -> ExitCode {
         Command::Demo { dir, seed, scale } => {
             demo::run(&dir, demo::DemoSize { seed, scale }, settings).await
         }
+        Command::Serve => match App::open(settings).await {
+            Ok(app) => mcap_notify::http::serve_until_signalled(Arc::new(app)).await,
+            Err(e) => Err(e),
+        },
         Command::Daemon => match App::open(settings).await {
             Ok(app) => scheduler::run_daemon(Arc::new(app), scheduler::stop_on_signals()).await,
             Err(e) => Err(e),

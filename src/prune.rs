@@ -53,6 +53,7 @@ pub async fn run_periodic(app: &App, stop: &AtomicBool) {
                 message_bodies = report.counts.message_bodies,
                 delivery_attempts = report.counts.delivery_attempts,
                 bounce_mail_bodies = report.counts.bounce_mail_bodies,
+                unsubscribe_scopes = report.counts.unsubscribe_scopes,
                 "retention prune"
             ),
             Err(e) => tracing::warn!(error = %crate::exit::describe(&e), "retention prune failed"),

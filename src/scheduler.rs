@@ -164,28 +164,39 @@ fn notify_systemd(state: sd_notify::NotifyState) {
     }
 }
 
-/// Sets `stop` on SIGTERM or SIGINT. The handlers are in place when this returns, so a signal
-/// sent after it can never kill the process half-way.
-pub fn stop_on_signals() -> Arc<AtomicBool> {
+/// Installs handlers for SIGTERM and SIGINT and returns what resolves when one arrives. The
+/// handlers are in place when this returns, so a signal sent after it can never kill the
+/// process half-way.
+pub fn on_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::spawn(async move {
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
                 }
-                flag.store(true, Ordering::SeqCst);
-            });
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "no signal handlers: SIGTERM will not stop cleanly")
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "no signal handlers: SIGTERM will not stop cleanly");
+                std::future::pending::<()>().await
+            }
         }
     }
+}
+
+/// Sets `stop` on SIGTERM or SIGINT (see [`on_signals`]).
+pub fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let signalled = on_signals();
+    tokio::spawn(async move {
+        signalled.await;
+        flag.store(true, Ordering::SeqCst);
+    });
     stop
 }

@@ -5,12 +5,20 @@ use chrono::{TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use mcap_notify::batch::{CaseChanges, Digest, EntryLine, MessageFactory, Renderer};
 use mcap_notify::config::{DigestStyle, LinkSettings, MailSettings, Secret};
+use mcap_notify::unsubscribe::token::Scope;
 
 fn mail_settings() -> MailSettings {
     MailSettings {
         token_secret: Secret::new("golden-secret"),
         ..MailSettings::default()
     }
+}
+
+/// The run and the instant every golden digest is rendered at (tokens depend on both).
+const RUN: i64 = 12;
+
+fn sent_at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap()
 }
 
 fn factory(style: DigestStyle) -> MessageFactory {
@@ -85,7 +93,7 @@ fn sample_digest() -> Digest {
 #[test]
 fn detailed_style_lists_every_entry_with_its_code_filer_and_central_time() {
     let rendered = factory(DigestStyle::Detailed)
-        .render(&sample_digest())
+        .render(RUN, &sample_digest(), sent_at())
         .unwrap();
     insta::assert_snapshot!("detailed_subject", rendered.subject);
     insta::assert_snapshot!("detailed_text", rendered.text);
@@ -95,7 +103,7 @@ fn detailed_style_lists_every_entry_with_its_code_filer_and_central_time() {
 #[test]
 fn casenet_style_names_only_the_case_numbers() {
     let rendered = factory(DigestStyle::Casenet)
-        .render(&sample_digest())
+        .render(RUN, &sample_digest(), sent_at())
         .unwrap();
     insta::assert_snapshot!("casenet_subject", rendered.subject);
     insta::assert_snapshot!("casenet_text", rendered.text);
@@ -119,7 +127,9 @@ fn with_links_every_case_links_to_its_docket_and_the_digest_to_the_tracked_cases
         (DigestStyle::Detailed, "detailed"),
         (DigestStyle::Casenet, "casenet"),
     ] {
-        let rendered = linked(style).render(&sample_digest()).unwrap();
+        let rendered = linked(style)
+            .render(RUN, &sample_digest(), sent_at())
+            .unwrap();
         insta::assert_snapshot!(format!("{name}_linked_text"), rendered.text);
         insta::assert_snapshot!(format!("{name}_linked_html"), rendered.html);
         for (number, court) in [("2616-CR01411", "CT16"), ("2631A-CV00877", "CT31")] {
@@ -143,7 +153,7 @@ fn with_links_every_case_links_to_its_docket_and_the_digest_to_the_tracked_cases
     }
     // Without them the detailed mail says where to look the case up.
     let plain = factory(DigestStyle::Detailed)
-        .render(&sample_digest())
+        .render(RUN, &sample_digest(), sent_at())
         .unwrap();
     assert!(plain.text.contains("Find it on Case.net"));
     assert!(!plain.text.contains("Manage the cases you track"));
@@ -153,7 +163,9 @@ fn with_links_every_case_links_to_its_docket_and_the_digest_to_the_tracked_cases
 fn a_case_number_cannot_break_out_of_its_link() {
     let mut digest = sample_digest();
     digest.cases[0].case_number = "26\"><script>x</script>&a=b".into();
-    let rendered = linked(DigestStyle::Detailed).render(&digest).unwrap();
+    let rendered = linked(DigestStyle::Detailed)
+        .render(RUN, &digest, sent_at())
+        .unwrap();
     assert!(rendered
         .text
         .contains("caseNumber=26%22%3E%3Cscript%3Ex%3C%2Fscript%3E%26a%3Db&courtId=CT16"));
@@ -167,11 +179,14 @@ fn a_long_caption_keeps_the_subject_within_78_characters() {
     digest.cases[0].caption =
         "State of Missouri v. Bartholomew Alexander Montgomery-Fitzgerald III and Others".into();
     for style in [DigestStyle::Detailed, DigestStyle::Casenet] {
-        let subject = factory(style).render(&digest).unwrap().subject;
+        let subject = factory(style)
+            .render(RUN, &digest, sent_at())
+            .unwrap()
+            .subject;
         assert!(subject.chars().count() <= 78, "{subject}");
     }
     let subject = factory(DigestStyle::Detailed)
-        .render(&digest)
+        .render(RUN, &digest, sent_at())
         .unwrap()
         .subject;
     assert_eq!(
@@ -180,7 +195,7 @@ fn a_long_caption_keeps_the_subject_within_78_characters() {
     );
     digest.part = Some((2, 3));
     let subject = factory(DigestStyle::Detailed)
-        .render(&digest)
+        .render(RUN, &digest, sent_at())
         .unwrap()
         .subject;
     assert!(subject.ends_with("… (part 2 of 3)"), "{subject}");
@@ -191,7 +206,9 @@ fn a_long_caption_keeps_the_subject_within_78_characters() {
 fn a_single_case_digest_names_the_case_in_its_subject() {
     let mut digest = sample_digest();
     digest.cases.truncate(1);
-    let rendered = factory(DigestStyle::Detailed).render(&digest).unwrap();
+    let rendered = factory(DigestStyle::Detailed)
+        .render(RUN, &digest, sent_at())
+        .unwrap();
     assert_eq!(
         rendered.subject,
         "New filings in 2616-CR01411: State of Missouri v. Darnell Washington"
@@ -214,7 +231,7 @@ fn hostile_digest() -> Digest {
 #[test]
 fn hostile_text_is_escaped_in_html() {
     let rendered = factory(DigestStyle::Detailed)
-        .render(&hostile_digest())
+        .render(RUN, &hostile_digest(), sent_at())
         .unwrap();
     assert!(!rendered.html.contains("<script>"));
     assert!(!rendered.html.contains("<img"));
@@ -279,20 +296,25 @@ fn every_message_carries_the_required_headers_and_both_parts() {
         Some("auto-generated")
     );
     let unsubscribe = parsed.header_raw("List-Unsubscribe").unwrap();
-    assert!(
-        unsubscribe.contains("<mailto:unsubscribe@alerts.example.org?subject=unsubscribe%207-9.")
+    assert_eq!(
+        parsed.header_raw("List-Unsubscribe-Post").map(str::trim),
+        Some("List-Unsubscribe=One-Click")
     );
-    assert!(unsubscribe.contains("<https://alerts.example.org/unsubscribe?token=7-9."));
+    assert!(unsubscribe.contains("<mailto:unsubscribe@alerts.example.org?subject=unsubscribe%20"));
+    assert!(unsubscribe.contains("<https://alerts.example.org/unsubscribe?token="));
     let token = unsubscribe
         .split("token=")
         .nth(1)
         .unwrap()
-        .trim()
-        .trim_end_matches('>');
-    assert_eq!(
-        mcap_notify::unsubscribe::verify("golden-secret", token),
-        Some(vec![7, 9])
-    );
+        .split('>')
+        .next()
+        .unwrap();
+    // The token names the message, whose subscriptions are recorded when it is queued.
+    let keys = mail_settings().token_keys();
+    let verified = keys.verify(token, date).unwrap();
+    assert_eq!(verified.scope, Scope::Message(message.scope_key.clone()));
+    assert_eq!(message.subscription_ids, vec![7, 9]);
+    assert!(message.mail.message_id.contains(&message.scope_key));
     let ctype = parsed.root_part().content_type().unwrap();
     assert_eq!(ctype.subtype(), Some("alternative"));
     assert_eq!(parsed.text_body_count(), 1);

@@ -1,6 +1,7 @@
 //! Assembly: a rendered digest becomes an RFC 5322 message (multipart/alternative) with the
 //! headers an automated notice must carry: a deterministic `Message-ID`, `Auto-Submitted`, and
-//! `List-Unsubscribe` with a signed token naming the digest's subscriptions.
+//! one-click unsubscribe (RFC 8058): `List-Unsubscribe` with a signed token naming the message,
+//! and `List-Unsubscribe-Post`.
 
 use std::time::SystemTime;
 
@@ -16,7 +17,7 @@ use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
 use crate::config::{LinkSettings, MailSettings};
 use crate::store::{Mail, QueuedMessage};
-use crate::unsubscribe;
+use crate::unsubscribe::token::{Scope, TokenKeys};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -71,6 +72,23 @@ impl Header for ListUnsubscribe {
     }
 }
 
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058): a POST to the web link
+/// unsubscribes without further steps, and mail scanners that merely GET it change nothing.
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, BoxError> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
 /// One message of a digest, with how many cases it reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltPart {
@@ -86,6 +104,7 @@ pub struct MessageFactory {
     unsubscribe_mailto: String,
     unsubscribe_url: String,
     token_secret: String,
+    tokens: TokenKeys,
     bounce_address: String,
     renderer: Renderer,
     max_message_bytes: usize,
@@ -118,6 +137,7 @@ impl MessageFactory {
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             unsubscribe_url: mail.unsubscribe_url.clone(),
             token_secret: mail.token_secret.expose().to_string(),
+            tokens: mail.token_keys(),
             bounce_address: mail.bounce_address.clone(),
             renderer,
             max_message_bytes: usize::MAX,
@@ -210,19 +230,22 @@ impl MessageFactory {
     /// The same digest always gets the same id, so a message rebuilt after a crash, or sent
     /// again after a lost acknowledgement, is recognisably the same message.
     pub fn message_id(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
-        format!(
-            "<digest.{}@{}>",
-            self.message_key(run_id, account_id, entry_seqs),
-            self.domain
-        )
+        self.message_id_for(&self.message_key(run_id, account_id, entry_seqs))
+    }
+
+    fn message_id_for(&self, message_key: &str) -> String {
+        format!("<digest.{message_key}@{}>", self.domain)
     }
 
     fn web_link(&self, token: &str) -> String {
         format!("{}?token={token}", self.unsubscribe_url)
     }
 
-    pub fn links(&self, digest: &Digest) -> DigestLinks {
-        let all = unsubscribe::token(&self.token_secret, &digest.subscription_ids());
+    /// The links of the message `message_key` names, its tokens issued at `date`.
+    fn links(&self, digest: &Digest, message_key: &str, date: DateTime<Utc>) -> DigestLinks {
+        let whole = self
+            .tokens
+            .token(&Scope::Message(message_key.to_string()), date);
         DigestLinks {
             manage_url: self.links.manage_url.clone(),
             case_urls: digest
@@ -230,32 +253,44 @@ impl MessageFactory {
                 .iter()
                 .map(|c| self.case_url(&c.case_number, &c.court_id))
                 .collect(),
-            unsubscribe_url: self.web_link(&all),
+            unsubscribe_url: self.web_link(&whole),
             stop_urls: digest
                 .cases
                 .iter()
                 .map(|c| {
-                    self.web_link(&unsubscribe::token(
-                        &self.token_secret,
-                        &[c.subscription_id],
-                    ))
+                    self.web_link(
+                        &self
+                            .tokens
+                            .token(&Scope::Subscription(c.subscription_id), date),
+                    )
                 })
                 .collect(),
         }
     }
 
-    fn list_unsubscribe(&self, digest: &Digest) -> ListUnsubscribe {
-        let token = unsubscribe::token(&self.token_secret, &digest.subscription_ids());
+    fn list_unsubscribe(&self, message_key: &str, date: DateTime<Utc>) -> ListUnsubscribe {
+        let token = self
+            .tokens
+            .token(&Scope::Message(message_key.to_string()), date);
         ListUnsubscribe(format!(
-            "<mailto:{}?subject=unsubscribe%20{token}>, <{}>",
+            "<{}>, <mailto:{}?subject=unsubscribe%20{token}>",
+            self.web_link(&token),
             self.unsubscribe_mailto,
-            self.web_link(&token)
         ))
     }
 
-    /// Renders without assembling (for previews and tests).
-    pub fn render(&self, digest: &Digest) -> Result<RenderedDigest, MessageError> {
-        Ok(self.renderer.render(digest, &self.links(digest))?)
+    /// Renders the message the digest would make in run `run_id` at `date`, without assembling
+    /// it (for previews and tests).
+    pub fn render(
+        &self,
+        run_id: i64,
+        digest: &Digest,
+        date: DateTime<Utc>,
+    ) -> Result<RenderedDigest, MessageError> {
+        let key = self.message_key(run_id, &digest.account_id, &digest.entry_seqs());
+        Ok(self
+            .renderer
+            .render(digest, &self.links(digest, &key, date))?)
     }
 
     /// Renders and assembles the digest into a message ready for the outbox.
@@ -274,8 +309,11 @@ impl MessageFactory {
             .email
             .parse()
             .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
-        let rendered = self.render(digest)?;
-        let message_id = self.message_id(run_id, &digest.account_id, &digest.entry_seqs());
+        let message_key = self.message_key(run_id, &digest.account_id, &digest.entry_seqs());
+        let rendered = self
+            .renderer
+            .render(digest, &self.links(digest, &message_key, date))?;
+        let message_id = self.message_id_for(&message_key);
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
@@ -283,7 +321,8 @@ impl MessageFactory {
             .message_id(Some(message_id.clone()))
             .date(SystemTime::from(date))
             .header(AutoSubmitted)
-            .header(self.list_unsubscribe(digest))
+            .header(self.list_unsubscribe(&message_key, date))
+            .header(ListUnsubscribePost)
             .multipart(MultiPart::alternative_plain_html(
                 rendered.text,
                 rendered.html,
@@ -304,6 +343,8 @@ impl MessageFactory {
                 raw: message.formatted(),
             },
             entry_seqs: digest.entry_seqs(),
+            scope_key: message_key,
+            subscription_ids: digest.subscription_ids(),
         })
     }
 }

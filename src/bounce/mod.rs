@@ -6,12 +6,12 @@
 
 pub mod classify;
 pub mod ingest;
-pub mod maildir;
 pub mod parse;
 pub mod suppression;
 pub mod verp;
 
-pub use ingest::{ingest_mails, read_mails, BounceIngestReport};
+pub use crate::mailbox::read_mails;
+pub use ingest::{ingest_mails, BounceIngestReport};
 pub use parse::{parse_bounce, ParsedBounce, RecipientReport};
 pub use suppression::{act_on_bounce, apply_bounce, SuppressionPolicy};
 pub use verp::ReturnPaths;

@@ -18,6 +18,8 @@ const MAC_BYTES: usize = 10;
 #[derive(Clone)]
 pub struct ReturnPaths {
     secret: Vec<u8>,
+    /// The secret `mail.token_secret` replaced, honoured until the end of its grace period.
+    previous: Option<(Vec<u8>, chrono::DateTime<chrono::Utc>)>,
     /// The bounce mailbox's local part and domain (`bounces`, `alerts.example.org`).
     local: String,
     domain: String,
@@ -39,13 +41,22 @@ impl ReturnPaths {
             .unwrap_or((&mail.bounce_address, ""));
         ReturnPaths {
             secret: mail.token_secret.expose().as_bytes().to_vec(),
+            previous: mail
+                .previous_token_secret
+                .as_ref()
+                .zip(mail.previous_token_secret_until)
+                .map(|(secret, until)| (secret.expose().as_bytes().to_vec(), until)),
             local: local.to_string(),
             domain: domain.to_string(),
         }
     }
 
     fn mac(&self, outbox_id: i64) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key");
+        Self::mac_with(&self.secret, outbox_id)
+    }
+
+    fn mac_with(secret: &[u8], outbox_id: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key");
         mac.update(b"verp:");
         mac.update(outbox_id.to_string().as_bytes());
         mac
@@ -74,8 +85,16 @@ impl ReturnPaths {
         if mac.len() != MAC_BYTES {
             return None;
         }
-        self.mac(outbox_id).verify_truncated_left(&mac).ok()?;
-        Some(outbox_id)
+        let current = self.mac(outbox_id).verify_truncated_left(&mac).is_ok();
+        let previous = || {
+            self.previous.as_ref().is_some_and(|(secret, until)| {
+                chrono::Utc::now() <= *until
+                    && Self::mac_with(secret, outbox_id)
+                        .verify_truncated_left(&mac)
+                        .is_ok()
+            })
+        };
+        (current || previous()).then_some(outbox_id)
     }
 }
 
@@ -109,5 +128,22 @@ mod tests {
         assert_eq!(ours.outbox_id(&cut[..cut.len() - 2]), None);
         assert_eq!(ours.outbox_id(&address.replace("bounces+", "other+")), None);
         assert_eq!(ours.outbox_id("bounces@alerts.example.org"), None);
+    }
+
+    #[test]
+    fn a_rotated_secret_still_proves_return_paths_for_its_grace_period() {
+        let old = paths("the old secret").address(7);
+        let rotated = |until: &str| {
+            let mail = MailSettings {
+                token_secret: Secret::new("the new secret"),
+                previous_token_secret: Some(Secret::new("the old secret")),
+                previous_token_secret_until: Some(until.parse().unwrap()),
+                bounce_address: "bounces@alerts.example.org".into(),
+                ..MailSettings::default()
+            };
+            ReturnPaths::new(&mail)
+        };
+        assert_eq!(rotated("2999-01-01T00:00:00Z").outbox_id(&old), Some(7));
+        assert_eq!(rotated("2020-01-01T00:00:00Z").outbox_id(&old), None);
     }
 }

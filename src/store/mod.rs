@@ -6,6 +6,7 @@ pub mod sqlite;
 mod sqlite_history;
 mod sqlite_ingest;
 mod sqlite_report;
+mod sqlite_unsubscribe;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -137,6 +138,10 @@ pub struct Mail {
 pub struct QueuedMessage {
     pub mail: Mail,
     pub entry_seqs: Vec<i64>,
+    /// What the message's unsubscribe token names (its message key), and the subscriptions
+    /// that token stops.
+    pub scope_key: String,
+    pub subscription_ids: Vec<i64>,
 }
 
 /// An account's digest that could not be built or stored: its pairs wait, with the reason,
@@ -253,6 +258,8 @@ pub struct AttemptRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PruneCounts {
     pub message_bodies: u64,
+    /// Records of what old messages' unsubscribe links stop (the links have expired).
+    pub unsubscribe_scopes: u64,
     pub delivery_attempts: u64,
     pub bounce_mail_bodies: u64,
 }
@@ -433,12 +440,70 @@ impl From<sqlx::Error> for IngestFault {
     }
 }
 
+/// How a recipient asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum StopSource {
+    /// A POST from the mail client (RFC 8058 one-click).
+    OneClick,
+    /// The button on the page the link shows.
+    WebPage,
+    /// A mail to the `List-Unsubscribe` mailto.
+    Mail,
+}
+
+impl StopSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopSource::OneClick => "one-click",
+            StopSource::WebPage => "web page",
+            StopSource::Mail => "mail",
+        }
+    }
+}
+
+/// A subscription an unsubscribe link names, as the page behind the link describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsubscribeTarget {
+    pub subscription_id: i64,
+    pub account_id: String,
+    pub email: String,
+    pub case_number: String,
+    pub caption: String,
+    pub court_name: String,
+    /// When its recipient stopped it, if they have.
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+/// What an unsubscribe did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unsubscribed {
+    /// Subscriptions stopped now.
+    pub stopped: u64,
+    /// Subscriptions their recipient had stopped before.
+    pub already: u64,
+    /// Queued messages that reported them, cancelled (their other news goes out in the next run).
+    pub messages_withheld: u64,
+}
+
+/// A stop its recipient asked for, as the subscriptions export writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsubscribeRecord {
+    pub account_id: String,
+    pub case_number: String,
+    pub tracked_at: DateTime<Utc>,
+    pub stopped_at: DateTime<Utc>,
+    pub source: String,
+    pub evidence: String,
+}
+
 /// A subscription as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRow {
     pub subscription_id: i64,
     pub tracked_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Stopped by its recipient (an unsubscribe link or mail).
+    pub unsubscribed: bool,
 }
 
 /// A docket entry as stored, with its void mark.
@@ -676,6 +741,33 @@ pub trait Store {
     ) -> Result<bool, StoreError>;
 
     async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
+
+    /// The subscriptions the unsubscribe link of the message `scope_key` names (none when no
+    /// such message was queued, or its record was pruned).
+    async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError>;
+
+    /// The subscriptions `subscription_ids` names, described for the page behind the link.
+    async fn unsubscribe_targets(
+        &self,
+        subscription_ids: &[i64],
+    ) -> Result<Vec<UnsubscribeTarget>, StoreError>;
+
+    /// Stops the subscriptions at their recipient's request, in one transaction: each is
+    /// recorded with `source` and `evidence`, matches nothing more, and the queued messages
+    /// that reported them are withheld (their other pairs wait for the next run).
+    async fn unsubscribe(
+        &self,
+        subscription_ids: &[i64],
+        source: StopSource,
+        evidence: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscribed, StoreError>;
+
+    /// The stops recipients asked for at or after `since`, oldest first.
+    async fn unsubscribes_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UnsubscribeRecord>, StoreError>;
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
 

@@ -15,7 +15,8 @@ use super::{
     AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
     LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef,
     PreviewRange, PruneCounts, QueuedMessage, ReportRows, RunRecord, RunScope, RunTotals,
-    StageTimings, StatusReport, Store, StoreError, Suppression, UnmatchedBounce, Withheld,
+    StageTimings, StatusReport, StopSource, Store, StoreError, Suppression, UnmatchedBounce,
+    UnsubscribeRecord, UnsubscribeTarget, Unsubscribed, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -414,7 +415,7 @@ async fn insert_bounce(
 
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
 /// the one message `only` (its worker's check before sending found it).
-async fn withhold_in(
+pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Sqlite>,
     now: DateTime<Utc>,
     only: Option<i64>,
@@ -645,7 +646,13 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin_write().await?;
         let mut ledger: Vec<(&str, i64, i64)> = Vec::new();
-        for QueuedMessage { mail, entry_seqs } in messages {
+        for QueuedMessage {
+            mail,
+            entry_seqs,
+            scope_key,
+            subscription_ids,
+        } in messages
+        {
             let outbox_id: i64 = sqlx::query_scalar(
                 "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
                                      subject, state, created_at, lifetime_from, next_attempt_at)
@@ -664,6 +671,8 @@ impl Store for SqliteStore {
                 .bind(outbox_id)
                 .bind(&mail.raw)
                 .execute(&mut *tx)
+                .await?;
+            super::sqlite_unsubscribe::record_scope(&mut tx, scope_key, subscription_ids, now)
                 .await?;
             ledger.extend(
                 entry_seqs
@@ -833,9 +842,8 @@ impl Store for SqliteStore {
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = ?1
              WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4
-               AND NOT EXISTS (SELECT 1 FROM notification_ledger l
-                               JOIN entries_not_notifiable n ON n.seq = l.entry_seq
-                               WHERE l.outbox_id = ?2 AND l.withheld_reason IS NULL)",
+               AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
+                               WHERE n.outbox_id = ?2)",
         )
         .bind(micros(lease_until))
         .bind(outbox_id)
@@ -1050,6 +1058,10 @@ impl Store for SqliteStore {
         .bind(micros(cutoff))
         .execute(&mut *tx)
         .await?;
+        let scopes = sqlx::query("DELETE FROM unsubscribe_scopes WHERE created_at < ?1")
+            .bind(micros(cutoff))
+            .execute(&mut *tx)
+            .await?;
         let bounce_mails = sqlx::query(
             "UPDATE bounce_mails SET raw = X'' WHERE received_at < ?1 AND length(raw) > 0",
         )
@@ -1058,6 +1070,7 @@ impl Store for SqliteStore {
         .await?;
         let counts = PruneCounts {
             message_bodies: bodies.rows_affected(),
+            unsubscribe_scopes: scopes.rows_affected(),
             delivery_attempts: attempts.rows_affected(),
             bounce_mail_bodies: bounce_mails.rows_affected(),
         };
@@ -1384,6 +1397,35 @@ impl Store for SqliteStore {
         to: DateTime<Utc>,
     ) -> Result<ReportRows, StoreError> {
         super::sqlite_report::report_rows(&self.pool, from, to).await
+    }
+
+    async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError> {
+        super::sqlite_unsubscribe::message_scope(&self.pool, scope_key).await
+    }
+
+    async fn unsubscribe_targets(
+        &self,
+        subscription_ids: &[i64],
+    ) -> Result<Vec<UnsubscribeTarget>, StoreError> {
+        super::sqlite_unsubscribe::unsubscribe_targets(&self.pool, subscription_ids).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        subscription_ids: &[i64],
+        source: StopSource,
+        evidence: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscribed, StoreError> {
+        let tx = self.begin_write().await?;
+        super::sqlite_unsubscribe::unsubscribe(tx, subscription_ids, source, evidence, now).await
+    }
+
+    async fn unsubscribes_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UnsubscribeRecord>, StoreError> {
+        super::sqlite_unsubscribe::unsubscribes_since(&self.pool, since).await
     }
 
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError> {

@@ -378,6 +378,7 @@ impl IngestSession for StagedIngest {
                 subscription_id,
                 tracked_at,
                 stopped_at: None,
+                unsubscribed: false,
             });
         self.stage(Write::Track {
             account_id: account_id.to_string(),
@@ -762,16 +763,18 @@ where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     let sql = format!(
-        "SELECT account_id, case_number, subscription_id, tracked_at, stopped_at
+        "SELECT account_id, case_number, subscription_id, tracked_at, stopped_at,
+                EXISTS (SELECT 1 FROM unsubscribes u
+                        WHERE u.subscription_id = subscriptions.subscription_id)
          FROM subscriptions WHERE account_id IN ({}) ORDER BY tracked_at, subscription_id",
         placeholders(accounts.len())
     );
-    let mut query = sqlx::query_as::<_, (String, String, i64, i64, Option<i64>)>(&sql);
+    let mut query = sqlx::query_as::<_, (String, String, i64, i64, Option<i64>, bool)>(&sql);
     for account in accounts {
         query = query.bind(*account);
     }
     let mut periods: HashMap<(String, String), Vec<SubscriptionRow>> = HashMap::new();
-    for (account_id, case_number, subscription_id, tracked_at, stopped_at) in
+    for (account_id, case_number, subscription_id, tracked_at, stopped_at, unsubscribed) in
         query.fetch_all(db).await?
     {
         periods
@@ -781,6 +784,7 @@ where
                 subscription_id,
                 tracked_at: instant(tracked_at)?,
                 stopped_at: opt_instant(stopped_at)?,
+                unsubscribed,
             });
     }
     Ok(periods)

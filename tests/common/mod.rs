@@ -272,6 +272,9 @@ impl TestApp {
             "outbox_bodies",
             "notification_ledger",
             "watermark",
+            "unsubscribes",
+            "unsubscribe_scopes",
+            "held_pairs",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY 1"))
                 .fetch_all(self.app.store.pool())

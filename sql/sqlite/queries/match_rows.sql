@@ -1,9 +1,9 @@
 -- The (account, entry) pairs a run must notify: entries in scope (?1 = the claiming run, or NULL
 -- for the unclaimed entries of a dry run; ?2 = the highest seq in scope), and the pairs earlier
 -- runs held aside, that are not voided, on non-confidential cases of participating courts whose
--- case type is not excluded, matched to subscriptions active when the entry posted, minus the
--- pairs the ledger already holds. Ordered by account so the caller can emit one digest per
--- account while streaming.
+-- case type is not excluded, matched to subscriptions active when the entry posted and not
+-- stopped by their recipient, minus the pairs the ledger already holds. Ordered by account so
+-- the caller can emit one digest per account while streaming.
 WITH candidates (seq, only_account) AS (
     SELECT seq, NULL FROM docket_entries WHERE run_id IS ?1 AND seq <= ?2
     UNION ALL
@@ -35,6 +35,7 @@ JOIN courts ct ON ct.court_id = c.court_id
 JOIN subscriptions s ON s.case_number = e.case_number
     AND s.tracked_at <= e.posted_at
     AND (s.stopped_at IS NULL OR s.stopped_at > e.posted_at)
+    AND NOT EXISTS (SELECT 1 FROM unsubscribes u WHERE u.subscription_id = s.subscription_id)
 JOIN accounts a ON a.account_id = s.account_id
 WHERE (k.only_account IS NULL OR k.only_account = s.account_id)
   AND e.voided_at IS NULL
