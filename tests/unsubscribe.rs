@@ -244,6 +244,13 @@ async fn one_click_stops_what_the_link_names_and_a_get_changes_nothing() {
             "{evidence}"
         );
     }
+    let metrics = mcap_notify::metrics::gather(&t.app, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mcap_notify_unsubscribes_total{source=\"one-click\"} 2"),
+        "{metrics}"
+    );
     // Ann's queued digest is withheld at once; bob's goes on.
     let states = outbox_states(&t).await;
     assert_eq!(
@@ -377,7 +384,7 @@ async fn a_per_case_link_stops_one_case_and_the_rest_of_the_digest_still_goes() 
     assert_eq!(status, 200);
     let stops = unsubscribes(&t).await;
     assert_eq!(stops.len(), 1);
-    assert_eq!((stops[0].0.as_str(), stops[0].1.as_str()), (B, "web page"));
+    assert_eq!((stops[0].0.as_str(), stops[0].1.as_str()), (B, "web-page"));
     // The digest held both cases: it is withheld, and the next run sends case A alone.
     t.run().await;
     let ann: Vec<_> = t

@@ -19,7 +19,7 @@ CREATE INDEX unsubscribe_scopes_by_age ON unsubscribe_scopes (created_at);
 CREATE TABLE unsubscribes (
     subscription_id INTEGER PRIMARY KEY REFERENCES subscriptions (subscription_id),
     stopped_at      INTEGER NOT NULL,
-    source          TEXT NOT NULL CHECK (source IN ('one-click', 'web page', 'mail')),
+    source          TEXT NOT NULL CHECK (source IN ('one-click', 'web-page', 'mail')),
     evidence        TEXT NOT NULL
 );
 CREATE INDEX unsubscribes_by_time ON unsubscribes (stopped_at);

@@ -23,7 +23,7 @@ const JOBS: [&str; 2] = ["batch", "deliver"];
 
 /// The event counters kept in the database: (its name there, the metric, the label's name,
 /// the label values always shown, at 0 before the first event).
-const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 5] = [
+const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 6] = [
     (
         "messages_sent",
         "mcap_notify_messages_sent_total",
@@ -61,6 +61,12 @@ const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 5] = [
         "mcap_notify_suppressions_total",
         "reason",
         &["hard-bounce", "complaint", "soft-bounces"],
+    ),
+    (
+        "unsubscribes",
+        "mcap_notify_unsubscribes_total",
+        "source",
+        &["one-click", "web-page", "mail"],
     ),
 ];
 
@@ -136,6 +142,11 @@ fn describe() {
         "mcap_notify_suppressions_total",
         Unit::Count,
         "Addresses suppressed, by reason."
+    );
+    describe_counter!(
+        "mcap_notify_unsubscribes_total",
+        Unit::Count,
+        "Subscriptions stopped by their recipients, by how they asked."
     );
     describe_histogram!(
         STAGE_SECONDS,

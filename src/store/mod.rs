@@ -455,7 +455,7 @@ impl StopSource {
     pub fn as_str(self) -> &'static str {
         match self {
             StopSource::OneClick => "one-click",
-            StopSource::WebPage => "web page",
+            StopSource::WebPage => "web-page",
             StopSource::Mail => "mail",
         }
     }

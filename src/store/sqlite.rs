@@ -58,7 +58,7 @@ pub(super) fn opt_instant(us: Option<i64>) -> Result<Option<DateTime<Utc>>, Stor
 
 /// Adds `n` to an event counter (see `counter_totals`), in the caller's transaction, so the
 /// count moves with the event it counts.
-async fn bump_counter(
+pub(super) async fn bump_counter(
     conn: &mut SqliteConnection,
     name: &str,
     label: &str,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::sqlite::{instant, micros, opt_instant, withhold_in};
+use super::sqlite::{bump_counter, instant, micros, opt_instant, withhold_in};
 use super::{StopSource, StoreError, UnsubscribeRecord, UnsubscribeTarget, Unsubscribed};
 
 /// SQLite allows 32766 parameters a statement; ids go in chunks well below that.
@@ -128,6 +128,7 @@ pub(super) async fn unsubscribe(
         .await?;
         done.stopped += 1;
     }
+    bump_counter(&mut tx, "unsubscribes", source.as_str(), done.stopped).await?;
     if done.stopped > 0 {
         done.messages_withheld = withhold_in(&mut tx, now, None).await?.messages;
     }

@@ -52,6 +52,7 @@ pub async fn resolve<S: Store>(
     let ids = match &verified.scope {
         Scope::Message(key) => store.message_scope(key).await?,
         Scope::Subscription(id) => vec![*id],
+        Scope::Listed(ids) => ids.clone(),
     };
     let targets = store.unsubscribe_targets(&ids).await?;
     if targets.is_empty() {

@@ -8,6 +8,7 @@
 //! the key id (8 hex digits derived from the secret), the last valid day (days since
 //! 1970-01-01, UTC), the scope (`m` and a message key, or `s` and a subscription id) and 128
 //! bits of HMAC-SHA256 over the rest. Only `[0-9a-z.]` occur: safe in URLs and subjects.
+//! Tokens of the first form, `ID-ID.MAC`, in mails sent before, are still honoured.
 
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -25,6 +26,9 @@ pub enum Scope {
     Message(String),
     /// One subscription (the per-case stop link).
     Subscription(i64),
+    /// Subscriptions listed in a token of the first form, `ID-ID.MAC` (no key id, no last
+    /// day), which mails sent before this form carry: still honoured, under the same keys.
+    Listed(Vec<i64>),
 }
 
 impl Scope {
@@ -33,6 +37,7 @@ impl Scope {
             // The key's `.` would split the token: it travels as `x`.
             Scope::Message(key) => format!("m{}", key.replace('.', "x")),
             Scope::Subscription(id) => format!("s{id}"),
+            Scope::Listed(_) => unreachable!("tokens of the first form are only read"),
         }
     }
 
@@ -86,6 +91,14 @@ impl Key {
             id: hex::encode(&hash.finalize()[..4]),
             secret: secret.as_bytes().to_vec(),
         }
+    }
+
+    /// The MAC of a token of the first form.
+    fn listed_mac(&self, ids: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key");
+        mac.update(b"unsubscribe:");
+        mac.update(ids.as_bytes());
+        mac
     }
 
     fn mac(&self, signed: &str) -> HmacSha256 {
@@ -152,6 +165,9 @@ impl TokenKeys {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Verified, TokenError> {
         let token = token.trim();
         let (signed, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        if !signed.contains('.') {
+            return self.verify_listed(signed, mac, now);
+        }
         let mut fields = signed.split('.');
         let (Some(key_id), Some(last_day), Some(scope), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
@@ -184,6 +200,39 @@ impl TokenKeys {
         let scope = Scope::decode(scope).ok_or(TokenError::Malformed)?;
         Ok(Verified {
             scope,
+            key_id: key.id.clone(),
+        })
+    }
+}
+
+impl TokenKeys {
+    /// A token of the first form, `ID-ID.MAC`, checked under the current key and, in its grace
+    /// period, the previous one.
+    fn verify_listed(
+        &self,
+        ids: &str,
+        mac: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, TokenError> {
+        let mac = hex::decode(mac).map_err(|_| TokenError::Malformed)?;
+        if mac.len() != MAC_BYTES {
+            return Err(TokenError::Malformed);
+        }
+        let previous = self
+            .previous
+            .iter()
+            .filter(|(_, until)| now <= *until)
+            .map(|(key, _)| key);
+        let key = std::iter::once(&self.current)
+            .chain(previous)
+            .find(|key| key.listed_mac(ids).verify_truncated_left(&mac).is_ok())
+            .ok_or(TokenError::Forged)?;
+        let listed = ids
+            .split('-')
+            .map(|id| id.parse().map_err(|_| TokenError::Malformed))
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok(Verified {
+            scope: Scope::Listed(listed),
             key_id: key.id.clone(),
         })
     }
@@ -264,6 +313,27 @@ mod tests {
         assert_eq!(new.verify(&t, at(16)), Err(TokenError::RetiredKey));
         let alone = TokenKeys::new("the new secret, long enough", 60);
         assert_eq!(alone.verify(&t, at(14)), Err(TokenError::Forged));
+    }
+
+    #[test]
+    fn tokens_of_the_first_form_are_still_honoured() {
+        // `ID-ID.MAC`, as mails sent before key ids and last days carry.
+        let secret = "a secret of some length";
+        let key = Key::new(secret);
+        let mac = key.listed_mac("3-17").finalize().into_bytes();
+        let old = format!("3-17.{}", hex::encode(&mac[..MAC_BYTES]));
+        let keys = TokenKeys::new(secret, 30);
+        assert_eq!(
+            keys.verify(&old, at(2)).unwrap().scope,
+            Scope::Listed(vec![3, 17])
+        );
+        assert_eq!(
+            keys.verify(&old.replacen("3-17", "3-18", 1), at(2)),
+            Err(TokenError::Forged)
+        );
+        let rotated = TokenKeys::new("another secret entirely", 30).with_previous(secret, at(10));
+        assert!(rotated.verify(&old, at(9)).is_ok());
+        assert_eq!(rotated.verify(&old, at(11)), Err(TokenError::Forged));
     }
 
     #[test]
