@@ -142,6 +142,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the DNS TXT record that publishes the DKIM key of `dkim.private_key_file`
+    /// (receivers need it before signed mail goes out); exits 78 when DKIM is not configured.
+    DkimRecord,
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -521,6 +524,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
             );
         }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
+        Command::DkimRecord => unreachable!("the DNS record needs no database"),
     }
     Ok(())
 }

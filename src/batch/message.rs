@@ -15,6 +15,7 @@ use sha2::Sha256;
 use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
 use crate::config::{LinkSettings, MailSettings};
+use crate::dkim::DkimSigner;
 use crate::store::{Mail, QueuedMessage};
 use crate::unsubscribe;
 
@@ -90,6 +91,7 @@ pub struct MessageFactory {
     renderer: Renderer,
     max_message_bytes: usize,
     links: LinkSettings,
+    dkim: Option<DkimSigner>,
 }
 
 /// What is encoded in a value put into a URL: everything but RFC 3986's unreserved characters,
@@ -122,12 +124,19 @@ impl MessageFactory {
             renderer,
             max_message_bytes: usize::MAX,
             links: LinkSettings::default(),
+            dkim: None,
         })
     }
 
     /// Links to each case's docket page and to where subscribers manage what they track.
     pub fn with_links(mut self, links: &LinkSettings) -> Self {
         self.links = links.clone();
+        self
+    }
+
+    /// Signs every message it builds (none when `None`).
+    pub fn with_dkim(mut self, signer: Option<DkimSigner>) -> Self {
+        self.dkim = signer;
         self
     }
 
@@ -276,7 +285,7 @@ impl MessageFactory {
             .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
         let rendered = self.render(digest)?;
         let message_id = self.message_id(run_id, &digest.account_id, &digest.entry_seqs());
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
             .subject(rendered.subject.clone())
@@ -292,6 +301,14 @@ impl MessageFactory {
                 account_id: digest.account_id.clone(),
                 source,
             })?;
+        if let Some(signer) = &self.dkim {
+            signer
+                .sign(&mut message)
+                .map_err(|source| MessageError::Build {
+                    account_id: digest.account_id.clone(),
+                    source,
+                })?;
+        }
         Ok(QueuedMessage {
             mail: Mail {
                 account_id: digest.account_id.clone(),
