@@ -176,6 +176,11 @@ async fn messages_written_by_the_file_transport_verify_with_rsa_and_ed25519_keys
         );
         let written = files_in(&t.app.settings.delivery.file_dir);
         assert_eq!(written.len(), 1, "{name}");
+        assert_eq!(
+            std::fs::read(&written[0]).unwrap(),
+            stored[0],
+            "{name}: delivery sends the stored message unchanged"
+        );
         let (ok, said) = verify(&record(&t, &key), &written);
         assert!(ok, "{name}: {said}");
     }
