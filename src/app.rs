@@ -86,7 +86,8 @@ impl App {
             .context("loading the digest templates")?;
         Ok(MessageFactory::new(&self.settings.mail, renderer)?
             .with_max_message_bytes(digest.max_message_bytes)
-            .with_links(&self.settings.links))
+            .with_links(&self.settings.links)
+            .with_dkim(crate::dkim::DkimSigner::configured(&self.settings)?))
     }
 
     pub async fn ingest(&self, kind: FeedKind, path: &Path) -> anyhow::Result<IngestSummary> {

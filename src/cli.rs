@@ -156,6 +156,9 @@ pub enum Command {
         #[command(subcommand)]
         action: UnsubscribesAction,
     },
+    /// Print the DNS TXT record that publishes the DKIM key of `dkim.private_key_file`
+    /// (receivers need it before signed mail goes out); exits 78 when DKIM is not configured.
+    DkimRecord,
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -578,6 +581,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
             );
         }
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
+        Command::DkimRecord => unreachable!("the DNS record needs no database"),
     }
     Ok(())
 }

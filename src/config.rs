@@ -79,6 +79,7 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub links: LinkSettings,
     pub http: HttpSettings,
+    pub dkim: DkimSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -435,6 +436,18 @@ pub struct LinkSettings {
     pub manage_url: Option<String>,
 }
 
+/// DKIM signing of every message (see `dkim`): all three keys, or none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DkimSettings {
+    /// The signing domain (`d=`): the domain of `mail.from` or a parent of it.
+    pub domain: Option<String>,
+    /// The selector (`s=`): receivers find the key at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: Option<String>,
+    /// A PEM private key: RSA of at least 2048 bits (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8).
+    pub private_key_file: Option<PathBuf>,
+}
+
 /// The placeholders a `links.case_url` may hold.
 pub const CASE_URL_PLACEHOLDERS: [&str; 2] = ["{case_number}", "{court_id}"];
 
@@ -737,6 +750,8 @@ impl Settings {
                 });
             }
         }
+        // The key file is read and checked now, so a bad one stops the program at start.
+        crate::dkim::DkimSigner::configured(self)?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod dkim;
 pub mod exit;
 pub mod feed_limits;
 pub mod health;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mcap_notify::app::App;
 use mcap_notify::cli::{execute, parse_bounce_files, BounceAction, Cli, Command};
 use mcap_notify::config::{look_alike_env_vars, Settings};
-use mcap_notify::{demo, exit, scheduler, telemetry};
+use mcap_notify::{demo, dkim, exit, scheduler, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return exit::fail(&e.into()),
     };
-    if !matches!(cli.command, Command::Demo { .. }) {
+    if !matches!(cli.command, Command::Demo { .. } | Command::DkimRecord) {
         if let Err(e) = settings.refuse_placeholder_secrets() {
             return exit::fail(&e.into());
         }
@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
             Ok(app) => mcap_notify::http::serve_until_signalled(Arc::new(app)).await,
             Err(e) => Err(e),
         },
+        Command::DkimRecord => dkim::print_record(&settings),
         Command::Daemon => match App::open(settings).await {
             Ok(app) => scheduler::run_daemon(Arc::new(app), scheduler::stop_on_signals()).await,
             Err(e) => Err(e),

@@ -16,6 +16,7 @@ use sha2::Sha256;
 use super::digest::Digest;
 use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
 use crate::config::{LinkSettings, MailSettings};
+use crate::dkim::DkimSigner;
 use crate::store::{Mail, QueuedMessage};
 use crate::unsubscribe::token::{Scope, TokenKeys};
 
@@ -109,6 +110,7 @@ pub struct MessageFactory {
     renderer: Renderer,
     max_message_bytes: usize,
     links: LinkSettings,
+    dkim: Option<DkimSigner>,
 }
 
 /// What is encoded in a value put into a URL: everything but RFC 3986's unreserved characters,
@@ -142,12 +144,19 @@ impl MessageFactory {
             renderer,
             max_message_bytes: usize::MAX,
             links: LinkSettings::default(),
+            dkim: None,
         })
     }
 
     /// Links to each case's docket page and to where subscribers manage what they track.
     pub fn with_links(mut self, links: &LinkSettings) -> Self {
         self.links = links.clone();
+        self
+    }
+
+    /// Signs every message it builds (none when `None`).
+    pub fn with_dkim(mut self, signer: Option<DkimSigner>) -> Self {
+        self.dkim = signer;
         self
     }
 
@@ -314,7 +323,7 @@ impl MessageFactory {
             .renderer
             .render(digest, &self.links(digest, &message_key, date))?;
         let message_id = self.message_id_for(&message_key);
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
             .subject(rendered.subject.clone())
@@ -331,6 +340,14 @@ impl MessageFactory {
                 account_id: digest.account_id.clone(),
                 source,
             })?;
+        if let Some(signer) = &self.dkim {
+            signer
+                .sign(&mut message)
+                .map_err(|source| MessageError::Build {
+                    account_id: digest.account_id.clone(),
+                    source,
+                })?;
+        }
         Ok(QueuedMessage {
             mail: Mail {
                 account_id: digest.account_id.clone(),
