@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::batch::RunOptions;
 use crate::circuits::CIRCUITS;
-use crate::config::{Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
+use crate::config::{MailSettings, Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
 use crate::ingest::FeedKind;
 use crate::model::{Account, Case, Court, DocketEntry, Party};
 use crate::store::RunTotals;
@@ -970,10 +970,11 @@ fn write_config(dir: &Path, settings: &Settings) -> anyhow::Result<()> {
          # database, outbox and token secret.\n\n\
          [database]\nurl = {}\n\n\
          [delivery]\ntransport = \"file\"\nfile_dir = {}\n\n\
-         [mail]\ntoken_secret = {}\n",
+         [mail]\ntoken_secret = {}\nunsubscribe_url = {}\n",
         quoted(&settings.database.url),
         quoted(&settings.delivery.file_dir.display().to_string()),
         quoted(settings.mail.token_secret.expose()),
+        quoted(&settings.mail.unsubscribe_url),
     );
     let path = dir.join(DEFAULT_CONFIG_FILE);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
@@ -987,7 +988,12 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     settings.delivery.transport = TransportKind::File;
     settings.delivery.file_dir = dir.join("outbox");
     settings.mail.token_secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
+    // The demo's unsubscribe links point at `serve` on this machine, so they can be tried.
+    if settings.mail.unsubscribe_url == MailSettings::default().unsubscribe_url {
+        settings.mail.unsubscribe_url = format!("http://{}/unsubscribe", settings.http.listen);
+    }
     write_config(&dir, &settings)?;
+    let settings_unsubscribe_url = settings.mail.unsubscribe_url.clone();
     let app = App::open(settings).await?;
 
     let (files, figures) = write_feeds(&dir.join("feeds"), size, Utc::now())?;
@@ -1064,6 +1070,10 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         "  database   {} (its {DEFAULT_CONFIG_FILE} points commands run there at it: try `cd {} && mcap-notify status`)",
         dir.join("mcap-demo.db").display(),
         dir.display()
+    );
+    crate::outln!(
+        "  unsubscribe `mcap-notify serve` there answers the Stop links in those messages ({})",
+        settings_unsubscribe_url
     );
     Ok(())
 }
