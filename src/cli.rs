@@ -142,6 +142,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    // Its help is on `PreviewArgs`, beside the command.
+    Preview(crate::preview::PreviewArgs),
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -520,6 +522,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 h.messages_sent
             );
         }
+        Command::Preview(args) => crate::preview::execute(app, &args).await?,
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
     }
     Ok(())

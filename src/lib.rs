@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod preview;
 pub mod prune;
 pub mod report;
 pub mod runs;
