@@ -11,7 +11,7 @@ use mail_parser::MessageParser;
 
 use crate::app::App;
 use crate::batch::message::BuiltPart;
-use crate::batch::{Digest, DigestGrouper, MessageFactory};
+use crate::batch::{Digest, DigestGrouper, MessageError, MessageFactory};
 use crate::outln;
 use crate::store::{AccountStanding, RunScope, Store, StoreError};
 
@@ -43,6 +43,8 @@ pub enum PreviewError {
     UnknownAccount(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Build(#[from] MessageError),
     #[error("reading back the message built for account {account_id}")]
     Unreadable { account_id: String },
 }
@@ -123,14 +125,14 @@ pub async fn preview<S: Store>(
     max_entries: u32,
     account_id: &str,
     now: DateTime<Utc>,
-) -> anyhow::Result<Preview> {
+) -> Result<Preview, PreviewError> {
     let Some(AccountStanding {
         email,
         email_verified,
         suppressed,
     }) = store.account_standing(account_id).await?
     else {
-        return Err(PreviewError::UnknownAccount(account_id.to_string()).into());
+        return Err(PreviewError::UnknownAccount(account_id.to_string()));
     };
     let Some(digest) = pending_digest(store, account_id, max_entries).await? else {
         return Ok(Preview::Nothing { email });
