@@ -292,20 +292,33 @@ pub fn short_caption(caption: &str) -> String {
     const SUFFIXES: &[&str] = &["jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "deceased"];
     let caption = single_line(caption);
     let mut rest = caption.as_str();
+    // "In re ... X and Y" names two parties; elsewhere "and" may be part of a name.
+    let mut joined_by_and = false;
     for prefix in PREFIXES {
         if rest.len() >= prefix.len()
             && rest.is_char_boundary(prefix.len())
             && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
         {
             rest = rest[prefix.len()..].trim_start_matches([':', ' ']);
+            joined_by_and = true;
             break;
         }
     }
     let parties: Vec<&str> = rest
         .split(" v. ")
         .flat_map(|p| p.split(" vs. "))
-        .flat_map(|p| p.split(" and "))
-        .map(|p| p.trim().trim_end_matches(','))
+        .flat_map(|p| {
+            let and = if joined_by_and { " and " } else { " v. " };
+            p.split(and)
+        })
+        .map(|p| {
+            let p = p.trim();
+            let others = ["and others", "et al.", "et al"].iter().find_map(|x| {
+                let at = p.len().checked_sub(x.len())?;
+                (p.is_char_boundary(at) && p[at..].eq_ignore_ascii_case(x)).then_some(at)
+            });
+            p[..others.unwrap_or(p.len())].trim().trim_end_matches(',')
+        })
         .filter(|p| !p.is_empty())
         .collect();
     let is_government = |p: &str| {
@@ -568,6 +581,10 @@ mod tests {
                 "Midwest Credit Recovery LLC",
             ),
             ("In the Interest of: J.R.", "J.R."),
+            (
+                "Smith and Sons Roofing LLC v. Ann Lee",
+                "Smith and Sons Roofing LLC",
+            ),
             ("Amélie Côté v. Zoë Brontë", "Côté"),
         ] {
             assert_eq!(short_caption(caption), short, "{caption}");
