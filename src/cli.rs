@@ -159,6 +159,8 @@ pub enum Command {
     /// Print the DNS TXT record that publishes the DKIM key of `dkim.private_key_file`
     /// (receivers need it before signed mail goes out); exits 78 when DKIM is not configured.
     DkimRecord,
+    // Its help is on `PreviewArgs`, beside the command.
+    Preview(crate::preview::PreviewArgs),
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.
@@ -580,6 +582,7 @@ async fn run_command(app: &App, command: Command) -> anyhow::Result<()> {
                 h.messages_sent
             );
         }
+        Command::Preview(args) => crate::preview::execute(app, &args).await?,
         Command::Demo { .. } => unreachable!("the demo opens its own application"),
         Command::DkimRecord => unreachable!("the DNS record needs no database"),
     }

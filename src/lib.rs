@@ -22,6 +22,7 @@ pub mod mailbox;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod preview;
 pub mod prune;
 pub mod report;
 pub mod runs;

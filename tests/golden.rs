@@ -189,16 +189,16 @@ fn a_long_caption_keeps_the_subject_within_78_characters() {
         .render(RUN, &digest, sent_at())
         .unwrap()
         .subject;
-    assert_eq!(
-        subject,
-        "New filings in 2616-CR01411: State of Missouri v. Bartholomew Alexander…"
-    );
+    assert_eq!(subject, "2 new filings: 2616-CR01411 Montgomery-Fitzgerald");
     digest.part = Some((2, 3));
     let subject = factory(DigestStyle::Detailed)
         .render(RUN, &digest, sent_at())
         .unwrap()
         .subject;
-    assert!(subject.ends_with("… (part 2 of 3)"), "{subject}");
+    assert_eq!(
+        subject,
+        "2 new filings: 2616-CR01411 Montgomery-Fitzgerald (part 2 of 3)"
+    );
     assert!(subject.chars().count() <= 78, "{subject}");
 }
 
@@ -209,10 +209,7 @@ fn a_single_case_digest_names_the_case_in_its_subject() {
     let rendered = factory(DigestStyle::Detailed)
         .render(RUN, &digest, sent_at())
         .unwrap();
-    assert_eq!(
-        rendered.subject,
-        "New filings in 2616-CR01411: State of Missouri v. Darnell Washington"
-    );
+    assert_eq!(rendered.subject, "2 new filings: 2616-CR01411 Washington");
 }
 
 fn hostile_digest() -> Digest {
@@ -254,11 +251,8 @@ fn hostile_captions_cannot_inject_headers() {
     let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
     assert!(parsed.header("Bcc").is_none(), "no Bcc header");
     assert!(parsed.header("X-Injected").is_none(), "no injected header");
-    // The caption's line breaks became spaces (and the subject is cut to 78 characters).
-    assert_eq!(
-        parsed.subject().unwrap(),
-        "New filing in 2616-CR01411: Evil v. Corp Bcc: victim@example.net X-Injected…"
-    );
+    // The subject names the first party only; what follows the line break is not in it.
+    assert_eq!(parsed.subject().unwrap(), "1 new filing: 2616-CR01411 Evil");
     let to: Vec<_> = parsed
         .to()
         .unwrap()
@@ -323,4 +317,34 @@ fn every_message_carries_the_required_headers_and_both_parts() {
     assert!(text.contains("not official court notice"));
     let html = parsed.body_html(0).unwrap();
     assert!(html.contains("not official court notice"));
+}
+
+#[test]
+fn accented_and_long_captions_are_encoded_in_the_subject_and_wrap_in_the_text() {
+    let mut digest = sample_digest();
+    digest.cases[0].caption =
+        "In Re the Marriage of: Zoë Amélie Côté-Brontë and Björn Ångström".into();
+    digest.cases[1].caption = "First Missouri Community Credit Union of Greater Kansas City \
+        Holdings Corporation and Affiliated Lenders v. Keisha Brooks"
+        .into();
+    let f = linked(DigestStyle::Detailed);
+    let rendered = f.render(RUN, &digest, sent_at()).unwrap();
+    insta::assert_snapshot!("detailed_accented_subject", rendered.subject);
+    insta::assert_snapshot!("detailed_accented_text", rendered.text);
+    insta::assert_snapshot!("detailed_accented_html", rendered.html);
+    assert_eq!(
+        rendered.subject,
+        "3 new filings: 2616-CR01411 Côté-Brontë and 1 more case"
+    );
+    let date = Utc.with_ymd_and_hms(2026, 3, 9, 17, 0, 0).unwrap();
+    let message = f.build(12, &digest, date).unwrap();
+    let raw = String::from_utf8_lossy(&message.mail.raw);
+    let headers = raw.split("\r\n\r\n").next().unwrap();
+    assert!(headers.is_ascii(), "the header block is ASCII: {headers}");
+    assert!(
+        headers.contains("=?utf-8?"),
+        "the subject is encoded: {headers}"
+    );
+    let parsed = MessageParser::default().parse(&message.mail.raw).unwrap();
+    assert_eq!(parsed.subject().unwrap(), rendered.subject);
 }

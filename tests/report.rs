@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{Duration, Utc};
 use common::policy_server::PolicyServer;
@@ -356,22 +356,6 @@ fn parse_page(html: &str) -> roxmltree::Document<'_> {
         },
     )
     .unwrap_or_else(|e| panic!("the page is not well-formed: {e}"))
-}
-
-/// Where Chromium is, or why the check cannot run (a failure under CI, where .ci/run installs it).
-fn chromium() -> Option<PathBuf> {
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "chromium is missing (.ci/run installs Debian's chromium)"
-        );
-        eprintln!("skipping the screenshot check: chromium is not installed");
-    }
-    found
 }
 
 /// Renders the page in headless Chromium and checks the picture shows the charts: many

@@ -1,6 +1,7 @@
 //! Rendering: a digest becomes a subject, a plain-text body and an HTML body through handlebars
 //! templates. The defaults are compiled in; a configured directory may replace any of them.
-//! HTML escapes everything it interpolates; the subject is folded to one line of printable text.
+//! HTML escapes everything it interpolates; the subject is folded to one line of printable text
+//! and the plain text is wrapped to what a terminal mail client shows.
 
 use std::path::{Path, PathBuf};
 
@@ -139,6 +140,12 @@ struct DigestView<'a> {
     single_case: bool,
     plural_entries: bool,
     first_case: &'a CaseView,
+    /// The first case's caption as the subject names it: see [`short_caption`], cut further
+    /// when the subject would not fit otherwise.
+    subject_caption: String,
+    /// How many cases besides the first (the subject names the first).
+    more_cases: usize,
+    plural_more_cases: bool,
     cases: &'a [CaseView],
     unsubscribe_url: &'a str,
     manage_url: Option<&'a str>,
@@ -158,10 +165,15 @@ struct CaseView {
 #[derive(Serialize)]
 struct EntryView {
     code: String,
+    /// The code padded to the digest's longest, so plain-text columns line up.
+    code_column: String,
     description: String,
+    /// The entry's text without the clause naming its filer, who has a place of their own.
     text: String,
     filed_by: String,
     posted_local: String,
+    /// The posted time padded to the digest's longest, so plain-text columns line up.
+    posted_column: String,
 }
 
 /// An instant as people in Missouri read it, e.g. `Mon Mar 9, 2026 9:05 AM CDT`.
@@ -198,6 +210,168 @@ pub fn fit_subject(subject: &str, max: usize) -> String {
     format!("{}…", cut.trim_end_matches([' ', ',', ':', ';', '-']))
 }
 
+/// The width of a plain-text line: what a terminal mail client shows without wrapping.
+pub const TEXT_WIDTH: usize = 78;
+
+/// `text` with every line longer than `width` wrapped at spaces. A continuation line is
+/// indented like its line, past a leading `- ` bullet, so it aligns with the text above; a
+/// word longer than the width (a URL) is never broken and stands on a line of its own.
+pub fn wrap_text(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() <= width {
+            out.push_str(line);
+            continue;
+        }
+        let content = body.trim_start_matches(' ');
+        let indent = body.len() - content.len();
+        let hang = if content.starts_with("- ") { 2 } else { 0 };
+        let first = &body[..indent];
+        let rest = " ".repeat(indent + hang);
+        let options = textwrap::Options::new(width)
+            .initial_indent(first)
+            .subsequent_indent(&rest)
+            .break_words(false)
+            .word_separator(textwrap::WordSeparator::AsciiSpace)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        for (i, wrapped) in textwrap::wrap(content, options).iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(wrapped.trim_end());
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+/// The caption as a subject names it: the surname of the first party that is a person and not
+/// the government (`State of Missouri v. Darnell Washington` is `Washington`, `In Re the
+/// Marriage of: Jane Rogers and John Rogers` is `Rogers`), else the first party's name as it
+/// stands (`Midwest Credit Recovery LLC`).
+pub fn short_caption(caption: &str) -> String {
+    const PREFIXES: &[&str] = &[
+        "in re the marriage of",
+        "in the marriage of",
+        "in the estate of",
+        "in the matter of",
+        "in the interest of",
+        "in re",
+    ];
+    const GOVERNMENT: &[&str] = &[
+        "state of ",
+        "state ex rel",
+        "united states",
+        "city of ",
+        "county of ",
+    ];
+    const ORGANISATION: &[&str] = &[
+        "llc",
+        "inc",
+        "inc.",
+        "corp",
+        "corp.",
+        "co.",
+        "company",
+        "bank",
+        "l.l.c.",
+        "lp",
+        "ltd",
+        "association",
+        "union",
+        "services",
+        "group",
+        "officer",
+        "department",
+        "division",
+    ];
+    const SUFFIXES: &[&str] = &["jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "deceased"];
+    let caption = single_line(caption);
+    let mut rest = caption.as_str();
+    // "In re ... X and Y" names two parties; elsewhere "and" may be part of a name.
+    let mut joined_by_and = false;
+    for prefix in PREFIXES {
+        if rest.len() >= prefix.len()
+            && rest.is_char_boundary(prefix.len())
+            && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+        {
+            rest = rest[prefix.len()..].trim_start_matches([':', ' ']);
+            joined_by_and = true;
+            break;
+        }
+    }
+    let parties: Vec<&str> = rest
+        .split(" v. ")
+        .flat_map(|p| p.split(" vs. "))
+        .flat_map(|p| {
+            let and = if joined_by_and { " and " } else { " v. " };
+            p.split(and)
+        })
+        .map(|p| {
+            let p = p.trim();
+            let others = ["and others", "et al.", "et al"].iter().find_map(|x| {
+                let at = p.len().checked_sub(x.len())?;
+                (p.is_char_boundary(at) && p[at..].eq_ignore_ascii_case(x)).then_some(at)
+            });
+            p[..others.unwrap_or(p.len())].trim().trim_end_matches(',')
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    let is_government = |p: &str| {
+        let lower = p.to_lowercase();
+        GOVERNMENT.iter().any(|g| lower.starts_with(g)) || lower == "state"
+    };
+    let Some(party) = parties
+        .iter()
+        .find(|p| !is_government(p))
+        .or(parties.first())
+    else {
+        return caption;
+    };
+    let lower = |w: &str| w.to_lowercase();
+    let words: Vec<&str> = party
+        .split([' ', ','])
+        .filter(|w| !w.is_empty() && !SUFFIXES.contains(&lower(w).as_str()))
+        .collect();
+    let organisation = words
+        .iter()
+        .any(|w| ORGANISATION.contains(&lower(w).as_str()));
+    match words.last() {
+        Some(surname) if !organisation && words.len() <= 4 => surname.to_string(),
+        _ => party.to_string(),
+    }
+}
+
+/// `text` without the `Filed By: <filer>` clause (clauses are separated by `;`) when it names
+/// `filed_by`, who the digest shows on a line of their own.
+pub fn without_filer_clause(text: &str, filed_by: &str) -> String {
+    let names_filer = |clause: &str| {
+        clause
+            .trim()
+            .strip_prefix("Filed By:")
+            .or_else(|| clause.trim().strip_prefix("Filed by:"))
+            .is_some_and(|name| name.trim().eq_ignore_ascii_case(filed_by.trim()))
+    };
+    if !text.split(';').any(names_filer) {
+        return text.to_string();
+    }
+    text.split(';')
+        .filter(|clause| !names_filer(clause))
+        .map(str::trim)
+        .filter(|clause| !clause.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `s` padded with spaces to `width` characters.
+fn pad(s: &str, width: usize) -> String {
+    format!("{s}{}", " ".repeat(width.saturating_sub(s.chars().count())))
+}
+
 impl Renderer {
     /// Loads the compiled-in templates, replaced by any file of the same relative name in
     /// `override_dir`.
@@ -232,6 +406,12 @@ impl Renderer {
         digest: &Digest,
         links: &DigestLinks,
     ) -> Result<RenderedDigest, RenderError> {
+        let entries = || digest.cases.iter().flat_map(|c| &c.entries);
+        let posted_width = entries()
+            .map(|e| central_time(e.posted_at).chars().count())
+            .max()
+            .unwrap_or(0);
+        let code_width = entries().map(|e| e.code.chars().count()).max().unwrap_or(0);
         let cases: Vec<CaseView> = digest
             .cases
             .iter()
@@ -247,12 +427,17 @@ impl Renderer {
                 entries: c
                     .entries
                     .iter()
-                    .map(|e| EntryView {
-                        code: e.code.clone(),
-                        description: e.description.clone(),
-                        text: e.text.clone(),
-                        filed_by: e.filed_by.clone(),
-                        posted_local: central_time(e.posted_at),
+                    .map(|e| {
+                        let posted_local = central_time(e.posted_at);
+                        EntryView {
+                            code: e.code.clone(),
+                            code_column: pad(&e.code, code_width),
+                            description: e.description.clone(),
+                            text: without_filer_clause(&e.text, &e.filed_by),
+                            filed_by: e.filed_by.clone(),
+                            posted_column: pad(&posted_local, posted_width),
+                            posted_local,
+                        }
                     })
                     .collect(),
             })
@@ -270,11 +455,14 @@ impl Renderer {
         let mut view = DigestView {
             recipient: &digest.email,
             subject: String::new(),
+            subject_caption: short_caption(&first_case.caption),
             case_count: cases.len(),
             entry_count,
             single_case: cases.len() == 1,
             plural_entries: entry_count > 1,
             first_case,
+            more_cases: cases.len() - 1,
+            plural_more_cases: cases.len() > 2,
             cases: &cases,
             unsubscribe_url: &links.unsubscribe_url,
             manage_url: links.manage_url.as_deref(),
@@ -292,21 +480,234 @@ impl Renderer {
                     source: Box::new(e),
                 })
         };
-        let subject = single_line(&render(&self.text, "subject", &view)?);
-        view.subject = match digest.part {
-            Some((part, of)) => {
-                let suffix = format!(" (part {part} of {of})");
-                let room = SUBJECT_MAX_CHARS.saturating_sub(suffix.chars().count());
-                format!("{}{suffix}", fit_subject(&subject, room))
-            }
-            None => fit_subject(&subject, SUBJECT_MAX_CHARS),
-        };
-        let text = render(&self.text, "text", &view)?;
+        let suffix = digest
+            .part
+            .map(|(part, of)| format!(" (part {part} of {of})"))
+            .unwrap_or_default();
+        let room = SUBJECT_MAX_CHARS.saturating_sub(suffix.chars().count());
+        let mut subject = single_line(&render(&self.text, "subject", &view)?);
+        let excess = subject.chars().count().saturating_sub(room);
+        if excess > 0 {
+            // The caption gives way first, so what follows it (how many more cases) stays.
+            let caption_room = view.subject_caption.chars().count().saturating_sub(excess);
+            view.subject_caption = fit_subject(&view.subject_caption, caption_room.max(8));
+            subject = single_line(&render(&self.text, "subject", &view)?);
+        }
+        view.subject = format!("{}{suffix}", fit_subject(&subject, room));
+        let text = wrap_text(&render(&self.text, "text", &view)?, TEXT_WIDTH);
         let html = render(&self.html, "html", &view)?;
         Ok(RenderedDigest {
             subject: view.subject,
             text,
             html,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{CaseChanges, EntryLine};
+
+    fn case(number: &str, caption: &str, entries: Vec<EntryLine>) -> CaseChanges {
+        CaseChanges {
+            case_number: number.into(),
+            caption: caption.into(),
+            court_id: "CT16".into(),
+            court_name: "16th Judicial Circuit (Jackson)".into(),
+            subscription_id: 1,
+            entries,
+        }
+    }
+
+    fn entry(seq: i64, code: &str, text: &str) -> EntryLine {
+        EntryLine {
+            seq,
+            entry_id: format!("DE{seq}"),
+            code: code.into(),
+            description: "Motion to Compel Discovery and for Sanctions Against the Respondent"
+                .into(),
+            text: text.into(),
+            filed_by: "Jordan A. Whitfield-Castellanos, Attorney at Law".into(),
+            posted_at: DateTime::from_timestamp(1_773_000_000 + seq * 3600, 0).unwrap(),
+        }
+    }
+
+    fn digest(cases: Vec<CaseChanges>) -> Digest {
+        Digest {
+            account_id: "U1".into(),
+            email: "reader@example.org".into(),
+            email_verified: true,
+            suppressed: false,
+            cases,
+            part: None,
+        }
+    }
+
+    fn links(n: usize) -> DigestLinks {
+        DigestLinks {
+            unsubscribe_url: format!("https://alerts.example.org/unsubscribe?token={}", "a".repeat(90)),
+            stop_urls: vec!["https://alerts.example.org/unsubscribe?token=1.abc".into(); n],
+            case_urls: vec![
+                Some("https://www.courts.mo.gov/cnet/cases/newHeaderData.do?caseNumber=2616-CR01411&courtId=CT16".into());
+                n
+            ],
+            manage_url: None,
+        }
+    }
+
+    fn subject_of(d: &Digest) -> String {
+        Renderer::new(DigestStyle::Detailed, None)
+            .unwrap()
+            .render(d, &links(d.cases.len()))
+            .unwrap()
+            .subject
+    }
+
+    #[test]
+    fn the_short_caption_is_the_first_private_party_by_surname() {
+        for (caption, short) in [
+            ("State of Missouri v. Darnell Washington", "Washington"),
+            (
+                "In Re the Marriage of: Jane Rogers and John Rogers",
+                "Rogers",
+            ),
+            (
+                "In the Estate of Harold P. Lindqvist Jr., Deceased",
+                "Lindqvist",
+            ),
+            (
+                "Midwest Credit Recovery LLC v. Keisha Brooks",
+                "Midwest Credit Recovery LLC",
+            ),
+            ("In the Interest of: J.R.", "J.R."),
+            (
+                "Smith and Sons Roofing LLC v. Ann Lee",
+                "Smith and Sons Roofing LLC",
+            ),
+            ("Amélie Côté v. Zoë Brontë", "Côté"),
+        ] {
+            assert_eq!(short_caption(caption), short, "{caption}");
+        }
+    }
+
+    #[test]
+    fn subjects_name_the_first_case_and_count_the_rest() {
+        let one = digest(vec![case(
+            "2503A-FC01177",
+            "In Re the Marriage of: Ann Rogers and Bo Rogers",
+            vec![entry(1, "MOT", ""), entry(2, "ORD", "")],
+        )]);
+        assert_eq!(subject_of(&one), "2 new filings: 2503A-FC01177 Rogers");
+        let mut three = one.clone();
+        three.cases.push(case(
+            "2616-CR01411",
+            "State of Missouri v. D. Washington",
+            vec![entry(3, "WARI", "")],
+        ));
+        three
+            .cases
+            .push(case("2631A-CV00877", "A v. B", vec![entry(4, "JE", "")]));
+        assert_eq!(
+            subject_of(&three),
+            "4 new filings: 2503A-FC01177 Rogers and 2 more cases"
+        );
+        let single = digest(vec![case(
+            "2616-CR01411",
+            "State of Missouri v. D. Washington",
+            vec![entry(3, "WARI", "")],
+        )]);
+        assert_eq!(subject_of(&single), "1 new filing: 2616-CR01411 Washington");
+    }
+
+    #[test]
+    fn a_long_caption_gives_way_to_the_case_count_and_the_part_number() {
+        let caption =
+            "First Missouri Community Credit Union of Greater Kansas City Holdings v. Ann Lee";
+        let mut d = digest(vec![
+            case("2616-CV01411", caption, vec![entry(1, "MOT", "")]),
+            case("2616-CV01412", "A v. B", vec![entry(2, "MOT", "")]),
+            case("2616-CV01413", "A v. B", vec![entry(3, "MOT", "")]),
+        ]);
+        let subject = subject_of(&d);
+        assert!(subject.chars().count() <= SUBJECT_MAX_CHARS, "{subject}");
+        assert!(
+            subject.starts_with("3 new filings: 2616-CV01411 First Missouri"),
+            "{subject}"
+        );
+        assert!(subject.ends_with("… and 2 more cases"), "{subject}");
+        d.part = Some((2, 3));
+        let subject = subject_of(&d);
+        assert!(subject.chars().count() <= SUBJECT_MAX_CHARS, "{subject}");
+        assert!(
+            subject.ends_with("… and 2 more cases (part 2 of 3)"),
+            "{subject}"
+        );
+    }
+
+    #[test]
+    fn the_filer_is_named_once() {
+        assert_eq!(
+            without_filer_clause(
+                "Motion granted; Filed By: Ann Lee; On Behalf Of: Bo Lee",
+                "Ann Lee"
+            ),
+            "Motion granted; On Behalf Of: Bo Lee"
+        );
+        assert_eq!(
+            without_filer_clause("Motion granted; Filed By: Someone Else", "Ann Lee"),
+            "Motion granted; Filed By: Someone Else"
+        );
+    }
+
+    #[test]
+    fn every_text_line_fits_78_characters_but_a_long_url_stays_whole() {
+        let long = "Respondent's Motion to Compel Discovery Responses and for an Award of \
+            Attorney's Fees pursuant to Rule 61.01; the Court having reviewed the file and being \
+            fully advised finds the motion well taken; Filed By: Jordan A. Whitfield-Castellanos, \
+            Attorney at Law; On Behalf Of: Maria Elena Gutierrez-Vasquez";
+        let d = digest(vec![
+            case("2503A-FC01177", &"In Re the Marriage of: Maria Elena Gutierrez-Vasquez and Robert James Worthington-Smythe ".repeat(2), vec![entry(1, "MOTC", long), entry(2, "JE", long)]),
+            case("2616-CR01411", "State of Missouri v. D. Washington", vec![entry(3, "WARI", long)]),
+        ]);
+        for style in [DigestStyle::Detailed, DigestStyle::Casenet] {
+            let text = Renderer::new(style, None)
+                .unwrap()
+                .render(&d, &links(2))
+                .unwrap()
+                .text;
+            for line in text.lines() {
+                let long_word = line.trim().split(' ').count() == 1;
+                assert!(
+                    line.chars().count() <= TEXT_WIDTH || long_word,
+                    "{style:?}: {} chars: {line}\n{text}",
+                    line.chars().count()
+                );
+                if line.contains("https://") && line.chars().count() > TEXT_WIDTH {
+                    assert!(line.trim().starts_with("https://"), "{line}");
+                }
+            }
+            if style == DigestStyle::Detailed {
+                assert_eq!(text.matches("Whitfield-Castellanos").count(), 3, "{text}");
+                // Continuation lines align under the text of their entry.
+                assert!(
+                    text.contains("\n    Attorney's Fees") || text.contains("\n    Respondent"),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrapping_keeps_bullets_hanging() {
+        let wrapped = wrap_text(&format!("  - {}\n", "word ".repeat(30)), 40);
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 3);
+        assert!(lines[0].starts_with("  - word"));
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("    word")),
+            "{wrapped}"
+        );
+        assert!(wrapped.ends_with('\n'));
     }
 }

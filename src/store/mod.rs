@@ -90,6 +90,15 @@ pub struct OpenedRun {
     pub queued_before: RunTotals,
 }
 
+/// An account as a preview describes it: who it is and whether a digest would reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStanding {
+    pub email: String,
+    pub email_verified: bool,
+    /// The address is on the suppression list.
+    pub suppressed: bool,
+}
+
 /// The range a dry run would take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewRange {
@@ -570,6 +579,12 @@ pub trait Store {
     async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError>;
 
     async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError>;
+
+    /// The account's address and whether it is verified and not suppressed; None if unknown.
+    async fn account_standing(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<AccountStanding>, StoreError>;
 
     /// The (account, entry) pairs to notify in `scope`, and the pairs held aside by earlier
     /// runs, not yet in the ledger, ordered by account, case number, posted time and arrival.

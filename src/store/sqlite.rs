@@ -12,11 +12,11 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, T
 
 use super::sqlite_ingest::StagedIngest;
 use super::{
-    AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts, HeldAccount, HeldDigest,
-    LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun, OutboxEntry, OutboxRef,
-    PreviewRange, PruneCounts, QueuedMessage, ReportRows, RunRecord, RunScope, RunTotals,
-    StageTimings, StatusReport, StopSource, Store, StoreError, Suppression, UnmatchedBounce,
-    UnsubscribeRecord, UnsubscribeTarget, Unsubscribed, Withheld,
+    AccountStanding, AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts,
+    HeldAccount, HeldDigest, LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun,
+    OutboxEntry, OutboxRef, PreviewRange, PruneCounts, QueuedMessage, ReportRows, RunRecord,
+    RunScope, RunTotals, StageTimings, StatusReport, StopSource, Store, StoreError, Suppression,
+    UnmatchedBounce, UnsubscribeRecord, UnsubscribeTarget, Unsubscribed, Withheld,
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
@@ -598,6 +598,27 @@ impl Store for SqliteStore {
             last_seq,
             entries: entries.max(0) as u64,
         })
+    }
+
+    async fn account_standing(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<AccountStanding>, StoreError> {
+        let row: Option<(String, bool, bool)> = sqlx::query_as(
+            "SELECT a.email, a.email_verified,
+                    EXISTS (SELECT 1 FROM suppressions sp WHERE sp.email = lower(a.email))
+             FROM accounts a WHERE a.account_id = ?",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(
+            row.map(|(email, email_verified, suppressed)| AccountStanding {
+                email,
+                email_verified,
+                suppressed,
+            }),
+        )
     }
 
     async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError> {

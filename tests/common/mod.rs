@@ -39,6 +39,22 @@ pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
+/// Where Chromium is, or why the check cannot run (a failure under CI, where .ci/run installs it).
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            !under_ci(),
+            "chromium is missing (.ci/run installs Debian's chromium)"
+        );
+        eprintln!("skipping the screenshot check: chromium is not installed");
+    }
+    found
+}
+
 /// Prometheus's promtool (Debian package `prometheus`, which `.ci/run` installs), or `None`
 /// with the reason printed where it is missing outside CI; under CI a missing promtool fails.
 pub fn promtool() -> Option<PathBuf> {
