@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use common::chromium;
+use common::{chromium, chromium_on};
 use mcap_notify::batch::{CaseChanges, Digest, EntryLine, MessageFactory, Renderer};
 use mcap_notify::config::{DigestStyle, LinkSettings, MailSettings, Secret};
 
@@ -121,26 +121,6 @@ fn digest_html() -> String {
         .html
 }
 
-/// Runs headless Chromium on `page` with `args`; returns its standard output.
-fn chromium_on(chromium: &Path, scratch: &Path, page: &Path, args: &[String]) -> String {
-    // coreutils' timeout ends a browser that hangs, so the test fails rather than waits.
-    let out = std::process::Command::new("timeout")
-        .arg("120")
-        .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            &format!("--user-data-dir={}", scratch.join("chromium").display()),
-        ])
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Headless Chromium will not open a window narrower than this, so narrower layouts are
 /// measured and pictured in a frame of the wanted width.
 const NARROWEST_WINDOW: u32 = 500;
@@ -163,7 +143,7 @@ fn framed(html: &str, width: u32, height: u32) -> String {
 fn widths(chromium: &Path, scratch: &Path, html: &str, width: u32) -> (u32, u32) {
     let page = scratch.join(format!("measure-{width}.html"));
     std::fs::write(&page, framed(html, width, 900)).unwrap();
-    let dom = chromium_on(
+    let out = chromium_on(
         chromium,
         scratch,
         &page,
@@ -173,6 +153,7 @@ fn widths(chromium: &Path, scratch: &Path, html: &str, width: u32) -> (u32, u32)
             format!("--window-size={},900", width.max(NARROWEST_WINDOW)),
         ],
     );
+    let dom = String::from_utf8_lossy(&out.stdout);
     let value = dom
         .split("data-widths=\"")
         .nth(1)

@@ -363,22 +363,15 @@ fn parse_page(html: &str) -> roxmltree::Document<'_> {
 fn screenshot_is_not_blank(page: &Path, scratch: &Path) {
     let Some(chromium) = chromium() else { return };
     let shot = scratch.join("report.png");
-    // coreutils' timeout ends a browser that hangs, so the test fails rather than waits.
-    let out = std::process::Command::new("timeout")
-        .arg("120")
-        .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            &format!("--user-data-dir={}", scratch.join("chromium").display()),
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,2000",
-            &format!("file://{}", page.display()),
-        ])
-        .output()
-        .unwrap();
+    let out = common::chromium_on(
+        &chromium,
+        scratch,
+        page,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000".into(),
+        ],
+    );
     assert!(
         shot.exists(),
         "chromium wrote no screenshot: {}",

@@ -55,6 +55,31 @@ pub fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// Runs headless Chromium (profile kept in `scratch`) on the file `page` with `args`, such as
+/// `--screenshot=FILE` or `--dump-dom`. coreutils' timeout ends a browser that hangs, so the
+/// test fails rather than waits.
+pub fn chromium_on(
+    chromium: &std::path::Path,
+    scratch: &std::path::Path,
+    page: &std::path::Path,
+    args: &[String],
+) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            &format!("--user-data-dir={}", scratch.join("chromium").display()),
+        ])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}
+
 /// Prometheus's promtool (Debian package `prometheus`, which `.ci/run` installs), or `None`
 /// with the reason printed where it is missing outside CI; under CI a missing promtool fails.
 pub fn promtool() -> Option<PathBuf> {
