@@ -61,6 +61,8 @@ pub struct DatabaseUnavailable {
 pub struct App {
     pub settings: Settings,
     pub store: SqliteStore,
+    /// The DKIM signer, read once by the first command that signs (see [`App::dkim_signer`]).
+    dkim: std::sync::OnceLock<Option<std::sync::Arc<crate::dkim::DkimSigner>>>,
 }
 
 impl App {
@@ -77,7 +79,11 @@ impl App {
             source,
         })?;
         store.migrate().await.context("migrating the database")?;
-        Ok(App { settings, store })
+        Ok(App {
+            settings,
+            store,
+            dkim: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn message_factory(&self) -> anyhow::Result<MessageFactory> {
@@ -87,7 +93,20 @@ impl App {
         Ok(MessageFactory::new(&self.settings.mail, renderer)?
             .with_max_message_bytes(digest.max_message_bytes)
             .with_links(&self.settings.links)
-            .with_dkim(crate::dkim::DkimSigner::configured(&self.settings)?))
+            .with_dkim(self.dkim_signer()?))
+    }
+
+    /// The DKIM signer the settings ask for, its key read and checked the first time it is
+    /// asked for and kept for the life of the process: a key file changed or removed later
+    /// changes nothing until a restart. Only the commands that sign need the key.
+    pub fn dkim_signer(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::dkim::DkimSigner>>, crate::config::ConfigError> {
+        if let Some(signer) = self.dkim.get() {
+            return Ok(signer.clone());
+        }
+        let signer = crate::dkim::DkimSigner::configured(&self.settings)?.map(std::sync::Arc::new);
+        Ok(self.dkim.get_or_init(|| signer).clone())
     }
 
     pub async fn ingest(&self, kind: FeedKind, path: &Path) -> anyhow::Result<IngestSummary> {

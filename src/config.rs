@@ -750,8 +750,9 @@ impl Settings {
                 });
             }
         }
-        // The key file is read and checked now, so a bad one stops the program at start.
-        crate::dkim::DkimSigner::configured(self)?;
+        // The DKIM key is read by the commands that sign (see `App::dkim_signer`); the
+        // settings around it are checked here, for every command.
+        crate::dkim::check_settings(&self.dkim, &self.mail.from)?;
         Ok(())
     }
 

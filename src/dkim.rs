@@ -26,13 +26,25 @@ use rsa::traits::PublicKeyParts as _;
 use crate::config::{ConfigError, DkimSettings, Settings};
 
 /// The headers every signature covers. One that a message lacks is still listed, so that
-/// nobody can add it after signing without breaking the signature.
-pub const SIGNED_HEADERS: [&str; 10] = [
+/// nobody can add it after signing without breaking the signature; those a message has once
+/// and a reader shows are listed twice ("oversigned", RFC 6376 8.15), so a second copy added
+/// on the way breaks it too.
+pub const SIGNED_HEADERS: [&str; 20] = [
+    "From",
     "From",
     "To",
+    "To",
+    "Subject",
     "Subject",
     "Date",
+    "Date",
     "Message-ID",
+    "Message-ID",
+    "Reply-To",
+    "Cc",
+    "Sender",
+    "In-Reply-To",
+    "References",
     "MIME-Version",
     "Content-Type",
     "Auto-Submitted",
@@ -128,6 +140,7 @@ impl SigningKey {
             path: path.to_path_buf(),
             source,
         })?;
+        warn_if_others_can_read(path);
         let not_a_key = |reason: String| DkimError::NotAKey {
             path: path.to_path_buf(),
             reason,
@@ -178,7 +191,8 @@ impl SigningKey {
 
     fn checked(self, path: &Path) -> Result<SigningKey, DkimError> {
         if let SigningKey::Rsa(key) = &self {
-            let bits = key.size() * 8;
+            // The modulus's own length: a 2047-bit key takes 256 bytes too.
+            let bits = key.n().bits();
             if bits < MIN_RSA_BITS {
                 return Err(DkimError::WeakRsa {
                     path: path.to_path_buf(),
@@ -230,6 +244,74 @@ impl SigningKey {
     }
 }
 
+/// The DKIM settings, checked without reading the key: `None` when no `dkim` key is set; an
+/// error naming the key when only some are set, when one is malformed, or when `mail_from` is
+/// not in `dkim.domain`.
+pub fn check_settings(dkim: &DkimSettings, mail_from: &str) -> Result<Option<Checked>, DkimError> {
+    let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    let file = dkim
+        .private_key_file
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty());
+    let (domain, selector) = (set(&dkim.domain), set(&dkim.selector));
+    let present = [domain.is_some(), selector.is_some(), file.is_some()];
+    let (Some(domain), Some(selector), Some(file)) = (domain, selector, file) else {
+        return match present.iter().position(|p| *p) {
+            None => Ok(None),
+            Some(given) => Err(DkimError::Partial {
+                missing: KEYS[present.iter().position(|p| !*p).expect("one is missing")],
+                given: KEYS[given],
+            }),
+        };
+    };
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let selector = selector.trim().to_ascii_lowercase();
+    for (key, value) in [("dkim.domain", &domain), ("dkim.selector", &selector)] {
+        if !is_dns_name(value) {
+            return Err(DkimError::NotADnsName {
+                key,
+                value: value.clone(),
+            });
+        }
+    }
+    let from_domain = mail_from
+        .parse::<Mailbox>()
+        .map(|m| m.email.domain().to_ascii_lowercase())
+        .unwrap_or_default();
+    if from_domain != domain && !from_domain.ends_with(&format!(".{domain}")) {
+        return Err(DkimError::Misaligned {
+            domain,
+            from: mail_from.to_string(),
+        });
+    }
+    Ok(Some(Checked {
+        domain,
+        selector,
+        file,
+    }))
+}
+
+/// A signing key others can read lets them sign as the domain: say so (it still works).
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "dkim.private_key_file can be read by other users: `chmod 600` it"
+            );
+        }
+    }
+}
+
+/// DKIM settings that passed [`check_settings`].
+pub struct Checked {
+    domain: String,
+    selector: String,
+    file: PathBuf,
+}
+
 /// Signs messages for one domain and selector with one key.
 pub struct DkimSigner {
     domain: String,
@@ -271,48 +353,19 @@ impl DkimSigner {
     }
 
     /// The signer the settings ask for: `None` when no `dkim` key is set; an error naming the
-    /// key when only some are set, when one is malformed, when the key file cannot be used, or
-    /// when `mail_from` is not in `dkim.domain`.
+    /// key when the settings are wrong (see [`check_settings`]) or the key file cannot be used.
     pub fn from_settings(
         dkim: &DkimSettings,
         mail_from: &str,
     ) -> Result<Option<DkimSigner>, DkimError> {
-        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-        let file = dkim
-            .private_key_file
-            .clone()
-            .filter(|p| !p.as_os_str().is_empty());
-        let (domain, selector) = (set(&dkim.domain), set(&dkim.selector));
-        let present = [domain.is_some(), selector.is_some(), file.is_some()];
-        let (Some(domain), Some(selector), Some(file)) = (domain, selector, file) else {
-            return match present.iter().position(|p| *p) {
-                None => Ok(None),
-                Some(given) => Err(DkimError::Partial {
-                    missing: KEYS[present.iter().position(|p| !*p).expect("one is missing")],
-                    given: KEYS[given],
-                }),
-            };
+        let Some(Checked {
+            domain,
+            selector,
+            file,
+        }) = check_settings(dkim, mail_from)?
+        else {
+            return Ok(None);
         };
-        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-        let selector = selector.trim().to_ascii_lowercase();
-        for (key, value) in [("dkim.domain", &domain), ("dkim.selector", &selector)] {
-            if !is_dns_name(value) {
-                return Err(DkimError::NotADnsName {
-                    key,
-                    value: value.clone(),
-                });
-            }
-        }
-        let from_domain = mail_from
-            .parse::<Mailbox>()
-            .map(|m| m.email.domain().to_ascii_lowercase())
-            .unwrap_or_default();
-        if from_domain != domain && !from_domain.ends_with(&format!(".{domain}")) {
-            return Err(DkimError::Misaligned {
-                domain,
-                from: mail_from.to_string(),
-            });
-        }
         let key = SigningKey::read(&file)?;
         let config = DkimConfig::new(
             selector.clone(),

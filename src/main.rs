@@ -46,7 +46,11 @@ async fn main() -> ExitCode {
         },
         Command::DkimRecord => dkim::print_record(&settings),
         Command::Daemon => match App::open(settings).await {
-            Ok(app) => scheduler::run_daemon(Arc::new(app), scheduler::stop_on_signals()).await,
+            // A DKIM key that cannot be used stops the daemon at start, not its first run.
+            Ok(app) => match app.dkim_signer() {
+                Ok(_) => scheduler::run_daemon(Arc::new(app), scheduler::stop_on_signals()).await,
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e),
         },
         command => match App::open(settings).await {

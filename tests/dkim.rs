@@ -167,12 +167,17 @@ async fn messages_written_by_the_file_transport_verify_with_rsa_and_ed25519_keys
             signature.contains(&format!("d={DOMAIN};")) && signature.contains("s=s2026;"),
             "{signature}"
         );
+        let signed: Vec<String> = mcap_notify::dkim::SIGNED_HEADERS
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         assert!(
-            signature.contains(
-                "h=from:to:subject:date:message-id:mime-version:content-type:auto-submitted:\
-                 list-unsubscribe:list-unsubscribe-post;"
-            ),
+            signature.contains(&format!("h={};", signed.join(":"))),
             "{signature}"
+        );
+        assert!(
+            signature.contains("h=from:from:to:to:subject:subject:"),
+            "the headers a reader sees are oversigned: {signature}"
         );
         let written = files_in(&t.app.settings.delivery.file_dir);
         assert_eq!(written.len(), 1, "{name}");
@@ -192,12 +197,27 @@ async fn a_signed_message_survives_smtp_with_dot_stuffing_and_long_lines() {
     let sink = SmtpSink::start(&dir.path().join("sink"), &[]);
     let t = case_with_news(|_| {}).await;
     let key = make_key(t.dir.path(), "ed25519.pem", ED25519);
+    // What clerks type cannot start a line, so a template of the operator's own puts dots
+    // at the starts of lines, and one line far beyond 78 characters.
+    let templates = t.dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("detailed")).unwrap();
+    std::fs::write(
+        templates.join("detailed/text.hbs"),
+        format!(
+            "{{{{#each cases}}}}\n.{{{{case_number}}}} starts a line with a dot\n{{{{/each}}}}\n\
+             ..two dots\n.\n{}\n",
+            "long ".repeat(300)
+        ),
+    )
+    .unwrap();
+    let templates = templates.display().to_string();
     queue_and_deliver(
         &t,
         &key,
         &[
             ("MCAP_NOTIFY__DELIVERY__TRANSPORT", "smtp"),
             ("MCAP_NOTIFY__SMTP__URL", &sink.url()),
+            ("MCAP_NOTIFY__DIGEST__TEMPLATE_DIR", &templates),
         ],
     );
     // The stored message has a line that SMTP must dot-stuff, and its long lines were wrapped.
@@ -229,6 +249,16 @@ async fn tampering_with_a_signed_header_fails_verification() {
     std::fs::write(&path, tampered).unwrap();
     let (ok, said) = verify(&record, &[path]);
     assert!(!ok, "a changed subject must fail: {said}");
+    // Headers added on the way: a second Subject above the first, or a Reply-To.
+    for added in [
+        "Subject: URGENT: warrant issued",
+        "Reply-To: someone@elsewhere.example",
+    ] {
+        let path = t.dir.path().join("added.eml");
+        std::fs::write(&path, format!("{added}\r\n{original}")).unwrap();
+        let (ok, said) = verify(&record, &[path]);
+        assert!(!ok, "an added `{added}` must fail: {said}");
+    }
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ pub struct MessageFactory {
     renderer: Renderer,
     max_message_bytes: usize,
     links: LinkSettings,
-    dkim: Option<DkimSigner>,
+    dkim: Option<std::sync::Arc<DkimSigner>>,
 }
 
 /// What is encoded in a value put into a URL: everything but RFC 3986's unreserved characters,
@@ -155,7 +155,7 @@ impl MessageFactory {
     }
 
     /// Signs every message it builds (none when `None`).
-    pub fn with_dkim(mut self, signer: Option<DkimSigner>) -> Self {
+    pub fn with_dkim(mut self, signer: Option<std::sync::Arc<DkimSigner>>) -> Self {
         self.dkim = signer;
         self
     }

@@ -183,14 +183,29 @@ pub fn central_time(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// One line of printable text: control characters (CR and LF among them) become spaces, so
-/// nothing a clerk typed can start a new header.
+/// Characters that reorder the text around them (bidirectional embeddings, overrides and
+/// isolates): in a caption they could make a subject or a line read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// One line of printable text: control characters (CR and LF among them, escape sequences'
+/// ESC, C1 controls) become spaces and bidirectional controls go, so nothing a clerk typed can
+/// start a new header, drive a terminal, reorder what follows it, or fake a line of the digest.
 pub fn single_line(s: &str) -> String {
     s.split(|c: char| c.is_control())
+        .map(|part| part.replace(is_bidi_control, ""))
         .filter(|part| !part.trim().is_empty())
-        .map(str::trim)
+        .map(|part| part.trim().to_string())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A subject whose text could be taken for an encoded word (`=?charset?b?...?=`, RFC 2047)
+/// gets an invisible word joiner between `=` and `?`: then it is not ASCII, so the whole
+/// subject is itself encoded and mail clients show the characters as typed.
+fn defuse_encoded_words(subject: &str) -> String {
+    subject.replace("=?", "=\u{2060}?")
 }
 
 /// The longest subject, in characters: what a terminal mail client shows on one line.
@@ -411,17 +426,20 @@ impl Renderer {
             .map(|e| central_time(e.posted_at).chars().count())
             .max()
             .unwrap_or(0);
-        let code_width = entries().map(|e| e.code.chars().count()).max().unwrap_or(0);
+        let code_width = entries()
+            .map(|e| single_line(&e.code).chars().count())
+            .max()
+            .unwrap_or(0);
         let cases: Vec<CaseView> = digest
             .cases
             .iter()
             .zip(&links.stop_urls)
             .zip(links.case_urls.iter().chain(std::iter::repeat(&None)))
             .map(|((c, stop_url), case_url)| CaseView {
-                case_number: c.case_number.clone(),
-                caption: c.caption.clone(),
+                case_number: single_line(&c.case_number),
+                caption: single_line(&c.caption),
                 court_id: c.court_id.clone(),
-                court_name: c.court_name.clone(),
+                court_name: single_line(&c.court_name),
                 stop_url: stop_url.clone(),
                 case_url: case_url.clone(),
                 entries: c
@@ -429,12 +447,13 @@ impl Renderer {
                     .iter()
                     .map(|e| {
                         let posted_local = central_time(e.posted_at);
+                        let code = single_line(&e.code);
                         EntryView {
-                            code: e.code.clone(),
-                            code_column: pad(&e.code, code_width),
-                            description: e.description.clone(),
-                            text: without_filer_clause(&e.text, &e.filed_by),
-                            filed_by: e.filed_by.clone(),
+                            code_column: pad(&code, code_width),
+                            code,
+                            description: single_line(&e.description),
+                            text: single_line(&without_filer_clause(&e.text, &e.filed_by)),
+                            filed_by: single_line(&e.filed_by),
                             posted_column: pad(&posted_local, posted_width),
                             posted_local,
                         }
@@ -493,7 +512,7 @@ impl Renderer {
             view.subject_caption = fit_subject(&view.subject_caption, caption_room.max(8));
             subject = single_line(&render(&self.text, "subject", &view)?);
         }
-        view.subject = format!("{}{suffix}", fit_subject(&subject, room));
+        view.subject = defuse_encoded_words(&format!("{}{suffix}", fit_subject(&subject, room)));
         let text = wrap_text(&render(&self.text, "text", &view)?, TEXT_WIDTH);
         let html = render(&self.html, "html", &view)?;
         Ok(RenderedDigest {
@@ -508,6 +527,21 @@ impl Renderer {
 mod tests {
     use super::*;
     use crate::batch::{CaseChanges, EntryLine};
+
+    #[test]
+    fn what_a_clerk_typed_cannot_drive_a_terminal_reorder_text_or_fake_a_line() {
+        assert_eq!(
+            single_line("A v. B\u{1b}]0;pwned\u{7}\r\n  - fake bullet\u{202E}desrever"),
+            "A v. B ]0;pwned - fake bulletdesrever"
+        );
+        assert_eq!(single_line("\u{85}x\u{2067}y\u{2069}"), "xy");
+    }
+
+    #[test]
+    fn a_subject_cannot_smuggle_an_encoded_word() {
+        let s = defuse_encoded_words("1 new filing: =?utf-8?b?VVJHRU5U?= v. Doe");
+        assert!(!s.contains("=?") && !s.is_ascii(), "{s}");
+    }
 
     fn case(number: &str, caption: &str, entries: Vec<EntryLine>) -> CaseChanges {
         CaseChanges {
