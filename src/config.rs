@@ -777,6 +777,20 @@ impl Settings {
                     ),
                 })
             }
+            Ok(u)
+                if u.path() == "/healthz"
+                    || percent_encoding::percent_decode_str(u.path())
+                        .decode_utf8_lossy()
+                        .contains([':', '*', '{', '}', '%']) =>
+            {
+                return Err(ConfigError::Invalid {
+                    key: "mail.unsubscribe_url",
+                    reason: format!(
+                        "`{url}`: its path is what `serve` answers, so it may not be /healthz or \
+                         hold `:`, `*`, `{{`, `}}` or `%`"
+                    ),
+                })
+            }
             Ok(u) if u.scheme() == "https" => {}
             Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(loopback) => {}
             _ => {
@@ -827,6 +841,20 @@ impl Settings {
     /// Refuses a token secret anyone could guess (anything but the demo must set its own): the placeholder, or one under
     /// [`MIN_SECRET_CHARS`] characters.
     pub fn refuse_placeholder_secrets(&self) -> Result<(), ConfigError> {
+        if let Some(previous) = &self.mail.previous_token_secret {
+            let length = previous.expose().chars().count();
+            if *previous == MailSettings::default().token_secret || length < MIN_SECRET_CHARS {
+                return Err(ConfigError::Invalid {
+                    key: "mail.previous_token_secret",
+                    reason: format!(
+                        "is the placeholder or {length} characters long: links and return paths \
+                         signed with it would be honoured, so anyone could forge them; give the \
+                         secret that was replaced (at least {MIN_SECRET_CHARS} characters), or \
+                         unset it"
+                    ),
+                });
+            }
+        }
         if self.mail.token_secret == MailSettings::default().token_secret {
             return Err(ConfigError::Invalid {
                 key: "mail.token_secret",

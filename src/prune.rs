@@ -32,7 +32,10 @@ pub async fn prune(
     dry_run: bool,
 ) -> anyhow::Result<PruneReport> {
     let cutoff = now - chrono::Duration::days(i64::from(older_than_days));
-    let counts = app.store.prune(cutoff, dry_run).await?;
+    // What an unsubscribe link stops is kept as long as the link works, whatever the cutoff.
+    let link_lifetime = i64::from(app.settings.mail.unsubscribe_token_days) + 1;
+    let links_cutoff = cutoff.min(now - chrono::Duration::days(link_lifetime));
+    let counts = app.store.prune(cutoff, links_cutoff, dry_run).await?;
     Ok(PruneReport {
         dry_run,
         cutoff,

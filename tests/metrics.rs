@@ -549,7 +549,11 @@ async fn counters_never_go_down_when_rows_are_pruned_requeued_or_lifted() {
 
     // Pruning removes the attempts the counts came from; the counts stay.
     let pruned = store
-        .prune(Utc::now() + chrono::Duration::days(1), false)
+        .prune(
+            Utc::now() + chrono::Duration::days(1),
+            Utc::now() + chrono::Duration::days(1),
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(pruned.delivery_attempts, 3);

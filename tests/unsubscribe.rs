@@ -521,3 +521,178 @@ async fn a_rotated_secret_still_honours_old_links_for_its_grace_period() {
         .unwrap_err();
     assert!(err.to_string().contains("retired"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_from_an_earlier_tracking_period_stops_the_current_one() {
+    let t = two_cases().await;
+    let links = stop_links(&queued_message(&t, "ann").await);
+    // The feed ends ann's tracking of A and starts it again: a new period.
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[common::stop("ann", A, "2026-03-01T00:00:00Z")],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[track("ann", A, "2026-03-02T00:00:00Z")],
+    )
+    .await;
+    let server = Served::start(&t);
+    let (status, page) = post_forwarded(&server.url(&links[0]), "203.0.113.9");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Alerts stopped"), "{page}");
+    let stops = unsubscribes(&t).await;
+    assert_eq!(stops.len(), 1);
+    assert!(
+        stops[0].2.contains("forwarded for 203.0.113.9"),
+        "{}",
+        stops[0].2
+    );
+    // An entry in the new period reaches ann no more.
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e3", A, "JE", "2026-03-05T10:00:00Z")],
+    )
+    .await;
+    t.run().await;
+    assert!(!t
+        .digests()
+        .await
+        .iter()
+        .any(|(account, _, ids)| account == "ann" && ids.contains(&"e3".to_string())));
+    // The export names the period it ended, and taking it back changes nothing.
+    let export = t
+        .command()
+        .args(["subscriptions", "export"])
+        .output()
+        .unwrap();
+    let path = t.dir.path().join("stops.jsonl");
+    std::fs::write(&path, &export.stdout).unwrap();
+    let summary = t.app.ingest(FeedKind::Subscriptions, &path).await.unwrap();
+    assert_eq!((summary.applied, summary.unchanged), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_every_case_of_a_withheld_digest_leaves_nothing_held() {
+    let t = two_cases().await;
+    let links = stop_links(&queued_message(&t, "ann").await);
+    let server = Served::start(&t);
+    assert_eq!(
+        post(&server.url(&links[1]), "List-Unsubscribe=One-Click").0,
+        200
+    );
+    assert_eq!(
+        post(&server.url(&links[0]), "List-Unsubscribe=One-Click").0,
+        200
+    );
+    t.run().await;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM held_pairs")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "nothing waits for a run that will never send it");
+    assert_eq!(
+        t.digests()
+            .await
+            .iter()
+            .filter(|(account, _, _)| account == "ann")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_what_a_link_stops_while_the_link_works() {
+    let t = two_cases().await;
+    let token = header_token(&queued_message(&t, "ann").await);
+    // Prune everything finished before tomorrow: the link is good for weeks yet.
+    let report = mcap_notify::prune::prune(
+        &t.app,
+        1,
+        chrono::Utc::now() + chrono::Duration::days(2),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.counts.unsubscribe_scopes, 0);
+    let request = mcap_notify::unsubscribe::resolve(
+        &t.app.store,
+        &t.app.settings.mail.token_keys(),
+        &token,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("the link still names its cases");
+    assert_eq!(request.targets.len(), 2);
+    // Once the link has expired, its record goes.
+    let days = i64::from(t.app.settings.mail.unsubscribe_token_days) + 2;
+    let later = chrono::Utc::now() + chrono::Duration::days(days);
+    let report = mcap_notify::prune::prune(&t.app, 1, later, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.counts.unsubscribe_scopes, 3,
+        "ann's two cases and bob's one"
+    );
+}
+
+#[test]
+fn a_guessable_previous_secret_or_a_path_serve_cannot_answer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, named) in [
+        (
+            "MCAP_NOTIFY__MAIL__PREVIOUS_TOKEN_SECRET",
+            "",
+            "mail.previous_token_secret",
+        ),
+        (
+            "MCAP_NOTIFY__MAIL__PREVIOUS_TOKEN_SECRET",
+            "change-me",
+            "mail.previous_token_secret",
+        ),
+        (
+            "MCAP_NOTIFY__MAIL__UNSUBSCRIBE_URL",
+            "https://alerts.example.org/healthz",
+            "mail.unsubscribe_url",
+        ),
+        (
+            "MCAP_NOTIFY__MAIL__UNSUBSCRIBE_URL",
+            "https://alerts.example.org/u/{token}",
+            "mail.unsubscribe_url",
+        ),
+    ] {
+        let mut command = common::binary();
+        if key.contains("PREVIOUS") {
+            command.env(
+                "MCAP_NOTIFY__MAIL__PREVIOUS_TOKEN_SECRET_UNTIL",
+                "2999-01-01T00:00:00Z",
+            );
+        }
+        let out = command
+            .current_dir(dir.path())
+            .env(
+                "MCAP_NOTIFY__DATABASE__URL",
+                format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+            )
+            .env(key, value)
+            // Every command checks the settings; this one ends whatever they say.
+            .arg("status")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{key}={value}: {said}");
+        assert!(said.contains(named), "{said}");
+    }
+}
+
+/// (status, body) of a one-click POST that came through a proxy.
+fn post_forwarded(url: &str, client: &str) -> (u16, String) {
+    let mut response = agent()
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Forwarded-For", client)
+        .send("List-Unsubscribe=One-Click")
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}

@@ -66,15 +66,36 @@ impl Server {
     }
 }
 
-/// `serve`: binds, says where (with port 0 nobody else knows), serves until SIGTERM or SIGINT.
+/// How long requests in hand may take to finish after SIGTERM; a client that holds its
+/// connection open longer is cut off.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `serve`: binds, says where (with port 0 nobody else knows), serves until SIGTERM or SIGINT,
+/// then lets the requests in hand finish for up to [`SHUTDOWN_GRACE`].
 pub async fn serve_until_signalled(app: Arc<App>) -> anyhow::Result<()> {
     let signalled = crate::scheduler::on_signals();
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signalled.await;
+        let _ = stopping.send(true);
+    });
     let server = bind(app).await?;
     tracing::info!(address = %server.address, path = %server.path, "serving unsubscribe links");
     crate::exit::print_out(format_args!(
         "unsubscribe links served on http://{}{} (also /healthz)\n",
         server.address, server.path
     ))?;
-    server.serve(signalled).await?;
+    let mut until_stop = stop.clone();
+    let mut until_grace_over = stop;
+    let served = server.serve(async move {
+        let _ = until_stop.wait_for(|stop| *stop).await;
+    });
+    tokio::select! {
+        result = served => result?,
+        _ = async {
+            let _ = until_grace_over.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("stopped with requests still open after the grace period"),
+    }
     Ok(())
 }

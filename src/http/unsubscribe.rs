@@ -109,11 +109,28 @@ pub async fn one_click(
     } else {
         StopSource::OneClick
     };
-    let evidence = format!("POST from {}", peer.ip());
+    let evidence = format!("POST from {}{}", peer.ip(), forwarded_for(&headers));
     match unsubscribe::stop(&app.store, &request, source, &evidence, Utc::now()).await {
         Ok(done) => stopped_page(&app, &request, &done),
         Err(e) => failure(e),
     }
+}
+
+/// The client a proxy in front says it forwarded for (its `X-Forwarded-For`), as evidence
+/// only: anyone can send the header, so it never decides anything.
+fn forwarded_for(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(crate::batch::render::single_line)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            format!(
+                " (forwarded for {})",
+                v.chars().take(100).collect::<String>()
+            )
+        })
+        .unwrap_or_default()
 }
 
 async fn resolve(app: &App, token: &str) -> Result<Request, Response> {
@@ -124,27 +141,34 @@ async fn resolve(app: &App, token: &str) -> Result<Request, Response> {
 }
 
 fn failure(e: UnsubscribeError) -> Response {
-    let (status, text) = match &e {
-        UnsubscribeError::Token(TokenError::Malformed) => (StatusCode::BAD_REQUEST, e.to_string()),
-        UnsubscribeError::Token(TokenError::Forged) => (StatusCode::FORBIDDEN, e.to_string()),
+    let (status, advice) = match &e {
+        UnsubscribeError::Token(TokenError::Malformed) => (
+            StatusCode::BAD_REQUEST,
+            "Use the link exactly as the e-mail gives it (some mail programs cut long links), \
+             or the one in a newer alert.",
+        ),
+        UnsubscribeError::Token(TokenError::Forged) => (
+            StatusCode::FORBIDDEN,
+            "Use the link in one of our alert e-mails as it is.",
+        ),
         UnsubscribeError::Token(TokenError::Expired(_) | TokenError::RetiredKey)
-        | UnsubscribeError::Unknown => (StatusCode::GONE, e.to_string()),
+        | UnsubscribeError::Unknown => (
+            StatusCode::GONE,
+            "Use the link in a newer alert, or manage the cases you track on Case.net.",
+        ),
         UnsubscribeError::Store(_) => {
             tracing::error!(error = %e, "unsubscribe failed");
-            (
+            return refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the service cannot answer just now".to_string(),
-            )
+                "The service cannot answer just now. Nothing was changed; please try again \
+                 in a few minutes.",
+            );
         }
     };
-    if status.is_client_error() {
-        tracing::info!(status = status.as_u16(), reason = %e, "unsubscribe link refused");
-    }
-    let mut text = text;
-    text[..1].make_ascii_uppercase();
+    tracing::info!(status = status.as_u16(), reason = %e, "unsubscribe link refused");
     refusal(
         status,
-        &format!("{text}. Nothing was changed; please try again later or use a newer e-mail."),
+        &format!("This link {e}. Nothing was changed. {advice}"),
     )
 }
 

@@ -677,10 +677,15 @@ pub trait Store {
 
     /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
     /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
-    /// mails received before it. The ledger, the runs, the outbox rows (id, Message-ID, state,
-    /// times) and the bounce records stay. With `dry_run` nothing changes; the counts say what
-    /// would go.
-    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError>;
+    /// mails received before it; and the records of what unsubscribe links stop from before
+    /// `links_cutoff`. The ledger, the runs, the outbox rows (id, Message-ID, state, times) and
+    /// the bounce records stay. With `dry_run` nothing changes; the counts say what would go.
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        links_cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PruneCounts, StoreError>;
 
     /// Keeps a bounce mail and records the bounces read from it (their `bounce_mail_id` is set
     /// here), in one transaction; returns the bounce ids, or None, writing nothing, when a mail
@@ -761,7 +766,9 @@ pub trait Store {
     /// such message was queued, or its record was pruned).
     async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError>;
 
-    /// The subscriptions `subscription_ids` names, described for the page behind the link.
+    /// The subscriptions `subscription_ids` names, each as its account's latest tracking period
+    /// of that case (a link from an earlier period stops the current one), described for the
+    /// page behind the link.
     async fn unsubscribe_targets(
         &self,
         subscription_ids: &[i64],

@@ -1062,7 +1062,12 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn prune(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Result<PruneCounts, StoreError> {
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        links_cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PruneCounts, StoreError> {
         const FINISHED: &str = "SELECT outbox_id FROM outbox
             WHERE state IN ('sent', 'dead', 'cancelled') AND finished_at < ?1";
         // A dry run does the same work and rolls it back, so its counts are the real ones.
@@ -1080,7 +1085,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let scopes = sqlx::query("DELETE FROM unsubscribe_scopes WHERE created_at < ?1")
-            .bind(micros(cutoff))
+            .bind(micros(links_cutoff))
             .execute(&mut *tx)
             .await?;
         let bounce_mails = sqlx::query(
@@ -1439,6 +1444,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Unsubscribed, StoreError> {
         let tx = self.begin_write().await?;
+        // Stamped once the write lock is held, so stops are stamped in the order they commit
+        // and an export `--since` the latest it wrote misses none.
+        let now = now.max(Utc::now());
         super::sqlite_unsubscribe::unsubscribe(tx, subscription_ids, source, evidence, now).await
     }
 

@@ -8,6 +8,22 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use super::sqlite::{bump_counter, instant, micros, opt_instant, withhold_in};
 use super::{StopSource, StoreError, UnsubscribeRecord, UnsubscribeTarget, Unsubscribed};
 
+/// Deletes the held pairs whose account's covering subscriptions were all stopped by their
+/// recipient.
+const FORGO_HELD_PAIRS: &str = "
+    DELETE FROM held_pairs
+    WHERE EXISTS (SELECT 1 FROM docket_entries e
+                  JOIN subscriptions s ON s.case_number = e.case_number
+                  JOIN unsubscribes u ON u.subscription_id = s.subscription_id
+                  WHERE e.seq = held_pairs.entry_seq AND s.account_id = held_pairs.account_id)
+      AND NOT EXISTS (SELECT 1 FROM docket_entries e
+                      JOIN subscriptions s ON s.case_number = e.case_number
+                      WHERE e.seq = held_pairs.entry_seq AND s.account_id = held_pairs.account_id
+                        AND s.tracked_at <= e.posted_at
+                        AND (s.stopped_at IS NULL OR s.stopped_at > e.posted_at)
+                        AND NOT EXISTS (SELECT 1 FROM unsubscribes u
+                                        WHERE u.subscription_id = s.subscription_id))";
+
 /// SQLite allows 32766 parameters a statement; ids go in chunks well below that.
 const IDS_PER_STATEMENT: usize = 5_000;
 
@@ -63,14 +79,19 @@ pub(super) async fn unsubscribe_targets(
     let mut targets = Vec::new();
     for chunk in subscription_ids.chunks(IDS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT s.subscription_id, s.account_id, a.email, c.case_number, c.caption,
+            "SELECT DISTINCT s.subscription_id, s.account_id, a.email, c.case_number, c.caption,
                     ct.name AS court_name, u.stopped_at AS unsubscribed_at
-             FROM subscriptions s
+             FROM subscriptions named
+             JOIN subscriptions s ON s.subscription_id = (
+                 SELECT latest.subscription_id FROM subscriptions latest
+                 WHERE latest.account_id = named.account_id
+                   AND latest.case_number = named.case_number
+                 ORDER BY latest.tracked_at DESC, latest.subscription_id DESC LIMIT 1)
              JOIN accounts a ON a.account_id = s.account_id
              JOIN cases c ON c.case_number = s.case_number
              JOIN courts ct ON ct.court_id = c.court_id
              LEFT JOIN unsubscribes u ON u.subscription_id = s.subscription_id
-             WHERE s.subscription_id IN ",
+             WHERE named.subscription_id IN ",
         );
         query.push_tuples(chunk, |mut t, id| {
             t.push_bind(*id);
@@ -89,6 +110,7 @@ pub(super) async fn unsubscribe_targets(
         }
     }
     targets.sort_by(|a, b| a.case_number.cmp(&b.case_number));
+    targets.dedup_by_key(|t| t.subscription_id);
     Ok(targets)
 }
 
@@ -131,6 +153,9 @@ pub(super) async fn unsubscribe(
     bump_counter(&mut tx, "unsubscribes", source.as_str(), done.stopped).await?;
     if done.stopped > 0 {
         done.messages_withheld = withhold_in(&mut tx, now, None).await?.messages;
+        // Pairs held aside for a later run that no subscription of the account covers now
+        // are owed no more.
+        sqlx::query(FORGO_HELD_PAIRS).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(done)

@@ -83,7 +83,7 @@ impl From<UnsubscribeError> for Refusal {
     fn from(e: UnsubscribeError) -> Self {
         match e {
             UnsubscribeError::Store(e) => Refusal::Store(e),
-            other => Refusal::Reason(other.to_string()),
+            other => Refusal::Reason(format!("its token {other}")),
         }
     }
 }

@@ -17,7 +17,7 @@ pub enum UnsubscribeError {
     #[error(transparent)]
     Token(#[from] TokenError),
     /// A good token whose message is no longer on record (its record was pruned).
-    #[error("the link names a message that is no longer on record")]
+    #[error("names a message that is no longer on record")]
     Unknown,
     #[error(transparent)]
     Store(#[from] StoreError),

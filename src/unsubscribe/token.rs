@@ -63,15 +63,16 @@ impl Scope {
 }
 
 /// Why a token is refused.
+/// Why a token is refused; the text completes "This link ..." or "Its token ...".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("the link is incomplete or damaged")]
+    #[error("is incomplete or damaged")]
     Malformed,
-    #[error("the link was not made by this service")]
+    #[error("was not made by this service")]
     Forged,
-    #[error("the link was signed with a key that has been retired")]
+    #[error("was signed with a key that has been retired")]
     RetiredKey,
-    #[error("the link expired on {0}")]
+    #[error("expired on {0}")]
     Expired(String),
 }
 
@@ -238,10 +239,11 @@ impl TokenKeys {
     }
 }
 
-/// Finds a token in text such as a mail subject (`unsubscribe TOKEN`, perhaps `Re: ...`).
+/// Finds a token in text such as a mail subject (`unsubscribe TOKEN`, perhaps `Re: ...` or
+/// words of the sender's own before it): the first word after the last `unsubscribe`.
 pub fn find_in(text: &str) -> Option<&str> {
     let lower = text.to_ascii_lowercase();
-    let at = lower.find("unsubscribe")?;
+    let at = lower.rfind("unsubscribe")?;
     text[at + "unsubscribe".len()..]
         .split(|c: char| c.is_whitespace() || c == ':' || c == '<' || c == '>')
         .find(|word| !word.is_empty())
@@ -341,5 +343,9 @@ mod tests {
         assert_eq!(find_in("unsubscribe 1.2.s3.ff"), Some("1.2.s3.ff"));
         assert_eq!(find_in("Re: UNSUBSCRIBE: 1.2.s3.ff"), Some("1.2.s3.ff"));
         assert_eq!(find_in("hello"), None);
+        assert_eq!(
+            find_in("How do I unsubscribe? unsubscribe 1.2.s3.ff"),
+            Some("1.2.s3.ff")
+        );
     }
 }
