@@ -315,6 +315,8 @@ pub enum UnsubscribesAction {
     /// input): a subject `unsubscribe TOKEN` with a good token stops what it names; every
     /// other mail is refused with the reason and changes nothing.
     Ingest {
+        /// A message file, an mbox, a Maildir (its unseen mails, marked seen once handled), a
+        /// folder of message files, or - for standard input.
         path: PathBuf,
         /// Print the result as JSON.
         #[arg(long)]
@@ -674,6 +676,9 @@ async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
             }
             if let Some(done) = entry.finished_at {
                 outln!("  finished   {}", local_time(done));
+            }
+            if let Some(why) = &entry.last_error {
+                outln!("  last error {why}");
             }
             outln!("  attempts   {}", attempts.len());
             for a in attempts {

@@ -31,8 +31,9 @@ pub struct PreviewArgs {
     /// The account whose next digest to show.
     #[arg(long, value_name = "ID")]
     pub account: String,
-    /// Also write the HTML part to FILE (replaced atomically); a digest split over several
-    /// messages writes part N (N > 1) next to it as FILE-partN.html.
+    /// Also write the HTML part to FILE (replaced atomically; `-` prints it after the text);
+    /// a digest split over several messages writes part N (N > 1) next to it as
+    /// FILE-partN.html. Its unsubscribe links name no queued message, so they do not work.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
@@ -112,8 +113,14 @@ fn readable(part: &BuiltPart, account_id: &str) -> Result<PreviewMessage, Previe
     Ok(PreviewMessage {
         to: mail.recipient.clone(),
         subject: mail.subject.clone(),
-        text: parsed.body_text(0).ok_or_else(unreadable)?.into_owned(),
-        html: parsed.body_html(0).ok_or_else(unreadable)?.into_owned(),
+        text: parsed
+            .body_text(0)
+            .ok_or_else(unreadable)?
+            .replace("\r\n", "\n"),
+        html: parsed
+            .body_html(0)
+            .ok_or_else(unreadable)?
+            .replace("\r\n", "\n"),
         entries: part.message.entry_seqs.len(),
     })
 }
@@ -182,6 +189,17 @@ pub async fn execute(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
         Utc::now(),
     )
     .await?;
+    if let Some(run_id) = app
+        .store
+        .preview_run(app.settings.batch.max_entries_per_run)
+        .await?
+        .unfinished_run
+    {
+        outln!(
+            "note: run {run_id} is unfinished (interrupted, or going on now): the next run \
+             resumes it first, and what it claimed is not shown here (see `runs show {run_id}`)"
+        );
+    }
     match preview {
         Preview::Nothing { email } => {
             outln!("account {account} ({email}): nothing pending; the next run sends it nothing")
@@ -209,10 +227,14 @@ pub async fn execute(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
                 outln!("Subject: {}", message.subject);
                 outln!("");
                 crate::out!("{}", message.text);
-                if let Some(file) = &args.html {
-                    let path = html_path(file, index);
-                    crate::atomic_file::replace(&path, message.html.as_bytes())
-                        .with_context(|| format!("writing {}", path.display()))?;
+                match &args.html {
+                    Some(file) if file == Path::new("-") => crate::out!("{}", message.html),
+                    Some(file) => {
+                        let path = html_path(file, index);
+                        crate::atomic_file::replace(&path, message.html.as_bytes())
+                            .with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    None => {}
                 }
             }
         }

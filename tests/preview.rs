@@ -153,3 +153,43 @@ async fn nothing_pending_and_a_skipped_account_are_said_plainly() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_run_is_named_and_the_html_can_go_to_standard_output() {
+    let t = two_pending_entries().await;
+    // A run opened and never finished (killed), as the next run-now would find it.
+    sqlx::query("INSERT INTO runs (status, started_at) VALUES ('running', 0)")
+        .execute(t.app.store.pool())
+        .await
+        .unwrap();
+    let out = t
+        .command()
+        .args(["preview", "--account", "ann", "--html", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.starts_with("note: run 1 is unfinished"), "{said}");
+    assert!(said.contains("<!DOCTYPE html>"), "{said}");
+    assert!(!said.contains('\r'), "lines end as the terminal expects");
+    assert!(!t.dir.path().join("-").exists());
+    // A device or a link is never replaced by the HTML.
+    let link = t.dir.path().join("preview.html");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let refused = t
+        .command()
+        .args(["preview", "--account", "ann", "--html"])
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a regular file"));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

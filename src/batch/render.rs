@@ -238,13 +238,14 @@ pub fn wrap_text(text: &str, width: usize) -> String {
             Some(body) => (body, "\n"),
             None => (line, ""),
         };
-        if body.chars().count() <= width {
+        // Display columns, not characters: a CJK character takes two.
+        if textwrap::core::display_width(body) <= width {
             out.push_str(line);
             continue;
         }
         let content = body.trim_start_matches(' ');
         let indent = body.len() - content.len();
-        let hang = if content.starts_with("- ") { 2 } else { 0 };
+        let hang = hanging_indent(content);
         let first = &body[..indent];
         let rest = " ".repeat(indent + hang);
         let options = textwrap::Options::new(width)
@@ -262,6 +263,18 @@ pub fn wrap_text(text: &str, width: usize) -> String {
         out.push_str(end);
     }
     out
+}
+
+/// Where continuation lines of `line` start: under its last column (after the last gap of
+/// two spaces in its first 48 characters, as in `CASE  Caption` or `- date  CODE  Description`),
+/// else past a leading `- ` bullet, else at its start.
+fn hanging_indent(line: &str) -> usize {
+    let head: String = line.chars().take(48).collect();
+    match head.trim_end().rfind("  ") {
+        Some(gap) => head[..gap + 2].chars().count(),
+        None if line.starts_with("- ") => 2,
+        None => 0,
+    }
 }
 
 /// The caption as a subject names it: the surname of the first party that is a person and not
@@ -303,6 +316,33 @@ pub fn short_caption(caption: &str) -> String {
         "officer",
         "department",
         "division",
+        "llp",
+        "l.l.p.",
+        "pllc",
+        "p.c.",
+        "pc",
+        "p.a.",
+        "gmbh",
+        "hospital",
+        "clinic",
+        "university",
+        "college",
+        "school",
+        "board",
+        "district",
+        "church",
+        "foundation",
+        "trust",
+        "insurance",
+        "mutual",
+        "partners",
+        "associates",
+        "authority",
+        "agency",
+        "commission",
+        "center",
+        "financial",
+        "credit",
     ];
     const SUFFIXES: &[&str] = &["jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "deceased"];
     let caption = single_line(caption);
@@ -338,7 +378,10 @@ pub fn short_caption(caption: &str) -> String {
         .collect();
     let is_government = |p: &str| {
         let lower = p.to_lowercase();
-        GOVERNMENT.iter().any(|g| lower.starts_with(g)) || lower == "state"
+        GOVERNMENT.iter().any(|g| lower.starts_with(g))
+            || lower == "state"
+            || lower.ends_with(", missouri")
+            || lower.ends_with(" county")
     };
     let Some(party) = parties
         .iter()
@@ -538,6 +581,44 @@ mod tests {
     }
 
     #[test]
+    fn continuation_lines_start_under_their_column() {
+        let caption = format!(
+            "2545A-CV01004  {}",
+            "Commissioners of the Sewer District ".repeat(3)
+        );
+        let wrapped = wrap_text(caption.trim_end(), TEXT_WIDTH);
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 1);
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with(&" ".repeat(15))),
+            "{wrapped}"
+        );
+        let entry = format!(
+            "  - Fri Nov 27, 2026 6:39 PM CST  ORDR  {}",
+            "Order Granting Motion for Extension ".repeat(3)
+        );
+        let wrapped = wrap_text(entry.trim_end(), TEXT_WIDTH);
+        let under = entry.find("Order").unwrap();
+        assert!(
+            wrapped
+                .lines()
+                .skip(1)
+                .all(|l| l.len() > under && l[..under].trim().is_empty()),
+            "{wrapped}"
+        );
+    }
+
+    #[test]
+    fn wide_characters_count_as_the_columns_they_take() {
+        let line = "漢字漢字 ".repeat(15);
+        let wrapped = wrap_text(line.trim_end(), TEXT_WIDTH);
+        assert!(wrapped.lines().count() > 1, "{wrapped}");
+        for l in wrapped.lines() {
+            assert!(textwrap::core::display_width(l) <= TEXT_WIDTH, "{l}");
+        }
+    }
+
+    #[test]
     fn a_subject_cannot_smuggle_an_encoded_word() {
         let s = defuse_encoded_words("1 new filing: =?utf-8?b?VVJHRU5U?= v. Doe");
         assert!(!s.contains("=?") && !s.is_ascii(), "{s}");
@@ -620,6 +701,13 @@ mod tests {
                 "Smith and Sons Roofing LLC",
             ),
             ("Amélie Côté v. Zoë Brontë", "Côté"),
+            ("Acme Widgets LLP v. Ann Lee", "Acme Widgets LLP"),
+            ("Mercy Hospital v. Carl Dunn", "Mercy Hospital"),
+            ("Smith Law P.C. v. Ann Lee", "Smith Law P.C."),
+            ("Washington University v. Ann Lee", "Washington University"),
+            ("Board of Education v. Ann Lee", "Board of Education"),
+            ("Jackson County, Missouri v. Ann Lee", "Lee"),
+            ("Kansas City, Missouri v. Ann Lee", "Lee"),
         ] {
             assert_eq!(short_caption(caption), short, "{caption}");
         }

@@ -15,7 +15,8 @@ pub async fn withhold<S: Store>(store: &S, now: DateTime<Utc>) -> Result<Withhel
             messages = withheld.messages,
             pairs = withheld.pairs,
             requeued = withheld.requeued,
-            "queued digests withheld: a case was sealed or left MCAP, or an entry was voided"
+            "queued digests withheld: a case was sealed or left MCAP, an entry was voided, or \
+             its recipient unsubscribed"
         );
     }
     Ok(withheld)

@@ -105,6 +105,9 @@ pub struct PreviewRange {
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
     pub entries: u64,
+    /// A run that was opened and not finished (interrupted, or going on now): the next run
+    /// resumes it first, with the entries it claimed.
+    pub unfinished_run: Option<i64>,
 }
 
 /// Why claimed entries were not notifiable, counted.

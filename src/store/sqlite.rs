@@ -593,10 +593,15 @@ impl Store for SqliteStore {
         .bind(max_entries as i64)
         .fetch_one(&self.pool)
         .await?;
+        let unfinished_run: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(run_id) FROM runs WHERE status = 'running'")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(PreviewRange {
             first_seq,
             last_seq,
             entries: entries.max(0) as u64,
+            unfinished_run,
         })
     }
 
