@@ -299,10 +299,11 @@ pub enum SubscriptionsAction {
     /// subscriptions feed lines {"account_id", "case_number", "stopped_at"}, oldest first; the
     /// lines are what `ingest subscriptions` takes, and taking them back changes nothing.
     Export {
-        /// Only stops at or after this instant (RFC 3339); the summary on standard error says
-        /// the latest one written, the --since of the next export.
-        #[arg(long, value_parser = parse_instant, value_name = "TIME")]
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only stops at or after this instant (RFC 3339, or `YYYY-MM-DD HH:MM` in the
+        /// calendar's zone); the summary on standard error says the latest one written, the
+        /// --since of the next export.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
         /// Write to this file (replaced atomically) instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -324,9 +325,10 @@ pub enum UnsubscribesAction {
     },
     /// List the stops recipients asked for, oldest first, with source and evidence.
     List {
-        /// Only stops at or after this instant (RFC 3339).
-        #[arg(long, value_parser = parse_instant, value_name = "TIME")]
-        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only stops at or after this instant (RFC 3339, or `YYYY-MM-DD HH:MM` in the
+        /// calendar's zone).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -817,12 +819,24 @@ async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An optional `--since` as operators write it (see [`operator_instant`]).
+async fn since_instant(
+    app: &App,
+    since: Option<String>,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match since {
+        Some(s) => Ok(Some(operator_instant(&s, &app.calendar().await?)?)),
+        None => Ok(None),
+    }
+}
+
 async fn export_stops(
     app: &App,
-    since: Option<chrono::DateTime<chrono::Utc>>,
+    since: Option<String>,
     output: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let since = since_instant(app, since).await?;
     let exported = crate::unsubscribe::export::stops_feed(&app.store, since).await?;
     match &output {
         Some(path) => crate::atomic_file::replace(path, &exported.feed)
@@ -863,7 +877,10 @@ async fn unsubscribes(app: &App, action: UnsubscribesAction) -> anyhow::Result<(
             }
         }
         UnsubscribesAction::List { since, json } => {
-            let rows = app.store.unsubscribes_since(since).await?;
+            let rows = app
+                .store
+                .unsubscribes_since(since_instant(app, since).await?)
+                .await?;
             print_rows(&rows, json, "no unsubscribes", |r| {
                 format!(
                     "{}  {}  {}  {:<9}  {}",

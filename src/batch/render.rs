@@ -248,13 +248,14 @@ pub fn wrap_text(text: &str, width: usize) -> String {
         let hang = hanging_indent(content);
         let first = &body[..indent];
         let rest = " ".repeat(indent + hang);
+        let content = break_long_words(content, width.saturating_sub(indent + hang).max(20));
         let options = textwrap::Options::new(width)
             .initial_indent(first)
             .subsequent_indent(&rest)
             .break_words(false)
             .word_separator(textwrap::WordSeparator::AsciiSpace)
             .word_splitter(textwrap::WordSplitter::NoHyphenation);
-        for (i, wrapped) in textwrap::wrap(content, options).iter().enumerate() {
+        for (i, wrapped) in textwrap::wrap(&content, options).iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
@@ -263,6 +264,35 @@ pub fn wrap_text(text: &str, width: usize) -> String {
         out.push_str(end);
     }
     out
+}
+
+/// A link (`https://…`, `www.…`, an address) is left whole however long: cut, it would not work.
+fn is_link(word: &str) -> bool {
+    word.contains("://") || word.starts_with("www.") || word.contains('@')
+}
+
+/// `text` with every word wider than `room` columns that is not a link cut into pieces that
+/// fit, so that only a link ever runs past the width of a line.
+fn break_long_words(text: &str, room: usize) -> String {
+    use textwrap::core::display_width;
+    text.split(' ')
+        .map(|word| {
+            if display_width(word) <= room || is_link(word) {
+                return word.to_string();
+            }
+            let mut pieces = vec![String::new()];
+            for c in word.chars() {
+                let mut buf = [0; 4];
+                let piece = pieces.last_mut().expect("one piece at least");
+                if display_width(piece) + display_width(c.encode_utf8(&mut buf)) > room {
+                    pieces.push(String::new());
+                }
+                pieces.last_mut().expect("just pushed").push(c);
+            }
+            pieces.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Where continuation lines of `line` start: under its last column (after the last gap of
@@ -606,6 +636,24 @@ mod tests {
                 .all(|l| l.len() > under && l[..under].trim().is_empty()),
             "{wrapped}"
         );
+    }
+
+    #[test]
+    fn only_links_run_past_the_width() {
+        let link = format!("https://example.org/{}", "a".repeat(100));
+        let text = format!(
+            "    Exhibit {} attached; see {link} and {}",
+            "X".repeat(200),
+            "😀".repeat(60)
+        );
+        let wrapped = wrap_text(&text, TEXT_WIDTH);
+        for line in wrapped.lines() {
+            assert!(
+                textwrap::core::display_width(line) <= TEXT_WIDTH || line.trim() == link,
+                "{line}"
+            );
+        }
+        assert!(wrapped.contains(&link), "the link stays whole");
     }
 
     #[test]
