@@ -16,7 +16,9 @@ use crate::ingest::{ingest_path, FeedKind, IngestSummary};
 use crate::status::Status;
 use crate::store::history::Job;
 use crate::store::LeaseInfo;
-use crate::store::{RunHistory, SqliteStore, Store};
+use crate::store::{
+    BatchStore, CalendarStore, LeaseStore, RunHistory, Schema, SqliteStore, StatusStore,
+};
 
 /// What `run-now` did.
 #[derive(Debug)]

@@ -617,7 +617,7 @@ fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 async fn outbox(app: &App, action: OutboxAction) -> anyhow::Result<()> {
-    use crate::store::Store;
+    use crate::store::OutboxStore;
     match action {
         OutboxAction::List(args) => {
             let rows = app
@@ -715,7 +715,7 @@ async fn suppressions(
     action: Option<SuppressionAction>,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::store::Store;
+    use crate::store::SuppressionStore;
     match action {
         Some(SuppressionAction::Remove { email }) => {
             if app.store.unsuppress(&email).await? {
@@ -779,7 +779,7 @@ pub fn parse_bounce_files(files: &[PathBuf], json: bool) -> anyhow::Result<()> {
 }
 
 async fn bounces(app: &App, action: BounceAction) -> anyhow::Result<()> {
-    use crate::store::Store;
+    use crate::store::BounceStore;
     match action {
         BounceAction::Parse { files, json } => parse_bounce_files(&files, json)?,
         BounceAction::Ingest { path, json } => {
@@ -852,7 +852,7 @@ async fn export_stops(
 }
 
 async fn unsubscribes(app: &App, action: UnsubscribesAction) -> anyhow::Result<()> {
-    use crate::store::Store;
+    use crate::store::UnsubscribeStore;
     match action {
         UnsubscribesAction::Ingest { path, json } => {
             let mails = crate::mailbox::read_mails(&path)?;
@@ -965,7 +965,7 @@ async fn calendar(
 }
 
 async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
-    use crate::store::{NewOutage, Store};
+    use crate::store::{CalendarStore, NewOutage};
     let calendar = app.calendar().await?;
     let zone = calendar.zone();
     let show = |t: chrono::DateTime<chrono::Utc>| {

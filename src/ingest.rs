@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::feed_limits::{self as limits, check_items, check_text};
 use crate::model::{is_circuit_case_number, Account, Case, Court, DocketEntry};
-use crate::store::{IngestFault, IngestSession, Store, StoreError};
+use crate::store::{IngestFault, IngestSession, IngestStore, StoreError};
 
 /// The kinds of feed, one file each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -111,7 +111,7 @@ struct TrackStop {
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Reads `path` (`-` for standard input) as a feed of `kind` and commits it whole or not at all.
-pub async fn ingest_path<S: Store>(
+pub async fn ingest_path<S: IngestStore>(
     store: &S,
     kind: FeedKind,
     path: &Path,
@@ -132,7 +132,7 @@ pub async fn ingest_path<S: Store>(
 }
 
 /// Reads a feed from any buffered reader; `name` is used in messages, `size` for progress.
-pub async fn ingest_reader<S: Store, R: AsyncBufRead + Unpin>(
+pub async fn ingest_reader<S: IngestStore, R: AsyncBufRead + Unpin>(
     store: &S,
     kind: FeedKind,
     name: &str,

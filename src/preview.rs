@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::batch::message::BuiltPart;
 use crate::batch::{Digest, DigestGrouper, MessageError, MessageFactory};
 use crate::outln;
-use crate::store::{AccountStanding, RunScope, Store, StoreError};
+use crate::store::{AccountStanding, BatchStore, RunScope, StoreError};
 
 #[derive(Debug, Args)]
 #[command(
@@ -77,7 +77,7 @@ pub enum Preview {
 
 /// The account's pending digest, gathered from the entries the next run would claim and the
 /// pairs earlier runs held aside, as [`crate::batch::run_batch`] gathers them for a dry run.
-async fn pending_digest<S: Store>(
+async fn pending_digest<S: BatchStore>(
     store: &S,
     account_id: &str,
     max_entries: u32,
@@ -126,7 +126,7 @@ fn readable(part: &BuiltPart, account_id: &str) -> Result<PreviewMessage, Previe
 }
 
 /// What the next run would do for `account_id` at instant `now`, changing nothing.
-pub async fn preview<S: Store>(
+pub async fn preview<S: BatchStore>(
     store: &S,
     factory: &MessageFactory,
     max_entries: u32,

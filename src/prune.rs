@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::store::{PruneCounts, Store};
+use crate::store::{PruneCounts, RetentionStore};
 
 /// What one prune did (or, dry, would do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

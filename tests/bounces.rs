@@ -11,7 +11,7 @@ use mcap_notify::bounce::{
     ingest_mails, read_mails, BounceIngestReport, ReturnPaths, SuppressionPolicy,
 };
 use mcap_notify::ingest::FeedKind;
-use mcap_notify::store::Store;
+use mcap_notify::store::prelude::*;
 
 const C1: &str = "2616-CV00001";
 

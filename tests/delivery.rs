@@ -13,7 +13,7 @@ use common::*;
 use mcap_notify::config::{Secret, Settings, TransportKind};
 use mcap_notify::delivery::Clock;
 use mcap_notify::ingest::FeedKind;
-use mcap_notify::store::Store;
+use mcap_notify::store::prelude::*;
 
 const C1: &str = "2616-CV00001";
 

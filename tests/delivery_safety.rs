@@ -14,7 +14,7 @@ use common::gate_server::GateServer;
 use common::*;
 use mcap_notify::config::{Secret, Settings, TransportKind};
 use mcap_notify::delivery::Clock;
-use mcap_notify::store::Store;
+use mcap_notify::store::prelude::*;
 use sqlx::Connection;
 
 /// A clock fixed where the test puts it: a second worker that believes a claim has expired.

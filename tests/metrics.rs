@@ -20,7 +20,8 @@ use mcap_notify::bounce::ReturnPaths;
 use mcap_notify::ingest::FeedKind;
 use mcap_notify::metrics::{gather, render};
 use mcap_notify::model::{BounceVerdict, SendOutcome, SuppressionReason};
-use mcap_notify::store::{AttemptResult, BounceRecord, LeaseInfo, MetricsSnapshot, Store};
+use mcap_notify::store::prelude::*;
+use mcap_notify::store::{AttemptResult, BounceRecord, LeaseInfo, MetricsSnapshot};
 
 /// Every family, with its type.
 const FAMILIES: [(&str, &str); 17] = [

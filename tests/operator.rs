@@ -12,7 +12,7 @@ use common::*;
 use mcap_notify::app::RunOutcome;
 use mcap_notify::batch::{RunError, RunOptions};
 use mcap_notify::ingest::FeedKind;
-use mcap_notify::store::Store;
+use mcap_notify::store::prelude::*;
 use serde_json::Value;
 
 fn at(s: &str) -> DateTime<Utc> {

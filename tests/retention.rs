@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 
 use chrono::{Duration, Utc};
 use common::*;
-use mcap_notify::store::{NewBounceMail, Store};
+use mcap_notify::store::prelude::*;
+use mcap_notify::store::NewBounceMail;
 use serde_json::Value;
 
 /// Four digests delivered; `a` sent and `b` dead long ago, `c` sent today, `d` queued again

@@ -12,7 +12,7 @@ use mcap_notify::batch::RunOptions;
 use mcap_notify::calendar::{Calendar, Outage};
 use mcap_notify::config::CalendarSettings;
 use mcap_notify::ingest::FeedKind;
-use mcap_notify::store::Store;
+use mcap_notify::store::prelude::*;
 use proptest::prelude::*;
 
 fn at(s: &str) -> DateTime<Utc> {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::digest::{Digest, DigestGrouper};
 use super::message::{BuiltPart, MessageFactory};
 use crate::config::BatchSettings;
-use crate::store::{HeldDigest, QueuedMessage, RunScope, RunTotals, Store, StoreError};
+use crate::store::{BatchStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -102,7 +102,7 @@ impl CommitGate {
     skip_all,
     fields(run_id = tracing::field::Empty, dry_run = options.dry_run)
 )]
-pub async fn run_batch<S: Store>(
+pub async fn run_batch<S: BatchStore>(
     store: &S,
     factory: &MessageFactory,
     settings: &BatchSettings,
@@ -266,7 +266,7 @@ impl Chunk {
 /// value it cannot store), each message is tried on its own so that one bad account is held
 /// aside with the database's reason and the others go out. Returns how many messages were
 /// held aside that way; a busy or unreachable database is an error for the whole run.
-async fn commit_chunk<S: Store>(
+async fn commit_chunk<S: BatchStore>(
     store: &S,
     run_id: i64,
     chunk: &mut Chunk,

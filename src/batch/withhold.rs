@@ -5,10 +5,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{Store, StoreError, Withheld};
+use crate::store::{BatchStore, StoreError, Withheld};
 
 /// Cancels the queued messages that report what may no longer be sent, and says so.
-pub async fn withhold<S: Store>(store: &S, now: DateTime<Utc>) -> Result<Withheld, StoreError> {
+pub async fn withhold<S: BatchStore>(
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<Withheld, StoreError> {
     let withheld = store.withhold_unnotifiable(now).await?;
     if withheld.messages > 0 {
         tracing::warn!(

@@ -23,7 +23,9 @@ use super::suppression::{act_on_bounce, SuppressionPolicy};
 use super::verp::ReturnPaths;
 pub use crate::mailbox::SourceMail;
 use crate::mailbox::{mark_seen, MailboxError};
-use crate::store::{BounceRecord, NewBounceMail, OutboxRef, Store, StoreError};
+use crate::store::{
+    BounceRecord, BounceStore, NewBounceMail, OutboxRef, OutboxStore, StoreError, SuppressionStore,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BounceIngestError {
@@ -70,7 +72,7 @@ pub struct Matched {
 }
 
 /// The message a bounce reports on, if it is one of ours.
-pub async fn match_message<S: Store>(
+pub async fn match_message<S: BounceStore + OutboxStore + SuppressionStore>(
     store: &S,
     return_paths: &ReturnPaths,
     parsed: &ParsedBounce,
@@ -108,7 +110,7 @@ fn report_on<'a>(
 }
 
 /// Records every mail's bounces and applies the suppression policy.
-pub async fn ingest_mails<S: Store>(
+pub async fn ingest_mails<S: BounceStore + OutboxStore + SuppressionStore>(
     store: &S,
     return_paths: &ReturnPaths,
     policy: &SuppressionPolicy,
@@ -125,7 +127,7 @@ pub async fn ingest_mails<S: Store>(
 }
 
 #[tracing::instrument(name = "bounce_mail", skip_all, fields(source = %mail.source))]
-async fn ingest_one<S: Store>(
+async fn ingest_one<S: BounceStore + OutboxStore + SuppressionStore>(
     store: &S,
     return_paths: &ReturnPaths,
     policy: &SuppressionPolicy,

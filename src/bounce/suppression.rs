@@ -9,7 +9,7 @@ use chrono::Duration;
 
 use crate::config::BounceSettings;
 use crate::model::{BounceVerdict, SuppressionReason};
-use crate::store::{BounceRecord, Store, StoreError};
+use crate::store::{BounceRecord, BounceStore, StoreError, SuppressionStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SuppressionPolicy {
@@ -28,7 +28,7 @@ impl From<&BounceSettings> for SuppressionPolicy {
 
 /// Records a bounce and suppresses its address if the policy says so; returns the reason when
 /// this bounce newly suppressed the address.
-pub async fn apply_bounce<S: Store>(
+pub async fn apply_bounce<S: BounceStore + SuppressionStore>(
     store: &S,
     policy: &SuppressionPolicy,
     bounce: &BounceRecord,
@@ -42,7 +42,7 @@ pub async fn apply_bounce<S: Store>(
 
 /// Applies the policy to a recorded bounce (`bounce_id`); returns the reason when it newly
 /// suppressed the address.
-pub async fn act_on_bounce<S: Store>(
+pub async fn act_on_bounce<S: BounceStore + SuppressionStore>(
     store: &S,
     policy: &SuppressionPolicy,
     bounce: &BounceRecord,

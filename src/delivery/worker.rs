@@ -28,7 +28,10 @@ use super::retry::{NextStep, RetryPolicy};
 use super::transport::{Transport, TransportError};
 use crate::bounce::{apply_bounce, ReturnPaths, SuppressionPolicy};
 use crate::config::Settings;
-use crate::store::{AttemptResult, BounceRecord, ClaimedMessage, Store, StoreError};
+use crate::store::{
+    AttemptResult, BatchStore, BounceRecord, BounceStore, ClaimedMessage, DeliveryStore,
+    StoreError, SuppressionStore,
+};
 
 /// Where the worker reads the time: the system clock, or a test's.
 pub trait Clock: Send + Sync {
@@ -208,7 +211,7 @@ struct Pass<'a, S> {
     report: DeliveryReport,
 }
 
-impl<S: Store> Pass<'_, S> {
+impl<S: BatchStore + DeliveryStore + BounceStore + SuppressionStore> Pass<'_, S> {
     /// Decides what each result means for its message, writes the attempts in one
     /// transaction, then applies any bounces.
     async fn record(&mut self, sent: Vec<Sent>) -> Result<(), DeliveryError> {
@@ -348,7 +351,7 @@ fn log_result(result: &AttemptResult, recipient: &str) {
 /// results in groups as large as have accumulated. The pass runs in a span carrying its id (the
 /// name its claims hold).
 #[tracing::instrument(name = "delivery_pass", skip_all, fields(pass_id = tracing::field::Empty))]
-pub async fn deliver_due<S: Store>(
+pub async fn deliver_due<S: BatchStore + DeliveryStore + BounceStore + SuppressionStore>(
     store: &S,
     transport: &Transport,
     config: &WorkerConfig,

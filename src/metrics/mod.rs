@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::calendar::{Calendar, CalendarError};
-use crate::store::{Store, StoreError};
+use crate::store::{CalendarStore, StatusStore, StoreError};
 
 pub use families::render;
 

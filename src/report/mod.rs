@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::app::App;
 use crate::calendar::Calendar;
-use crate::store::Store;
+use crate::store::StatusStore;
 pub use data::{Period, ReportData};
 
 #[derive(Debug, thiserror::Error)]

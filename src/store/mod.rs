@@ -1,24 +1,23 @@
-//! The storage interface: everything the pipeline asks of a database, in plain values.
-//! Stages never see SQL; each backend implements [`Store`] with its own migrations.
+//! The storage interface: everything the pipeline asks of a database, in plain values, as
+//! small traits by role (ingest, batch, delivery, outbox, bounces, suppressions, calendar,
+//! leases, unsubscribes, status, retention, run history). Stages never see SQL and ask only for
+//! the roles they use; each backend implements every role with its own migrations, and
+//! [`Store`] names a backend that does.
 
 pub mod history;
 pub mod sqlite;
-mod sqlite_history;
-mod sqlite_ingest;
-mod sqlite_report;
-mod sqlite_unsubscribe;
+mod values;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
-use serde::Serialize;
 
 use crate::model::{
-    Account, BounceVerdict, Case, CaseTrackability, Court, DocketEntry, MatchRow, SendOutcome,
-    SuppressionReason,
+    Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, SuppressionReason,
 };
 
 pub use history::{RunHistory, StageTimings};
 pub use sqlite::SqliteStore;
+pub use values::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -68,463 +67,6 @@ impl StoreError {
     }
 }
 
-/// The entries a run works on: either the entries a real run has claimed, or, for a dry run,
-/// the unclaimed entries up to a bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunScope {
-    Claimed { run_id: i64 },
-    Preview { up_to_seq: i64 },
-}
-
-/// A run opened by [`Store::open_run`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenedRun {
-    pub run_id: i64,
-    /// True when an interrupted run was picked up again rather than a new one started.
-    pub resumed: bool,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
-    pub entries_claimed: u64,
-    /// What earlier attempts of a resumed run already queued (digests and their pairs), so its
-    /// totals cover the whole run; zero for a new run.
-    pub queued_before: RunTotals,
-}
-
-/// An account as a preview describes it: who it is and whether a digest would reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountStanding {
-    pub email: String,
-    pub email_verified: bool,
-    /// The address is on the suppression list.
-    pub suppressed: bool,
-}
-
-/// The range a dry run would take.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviewRange {
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
-    pub entries: u64,
-    /// A run that was opened and not finished (interrupted, or going on now): the next run
-    /// resumes it first, with the entries it claimed.
-    pub unfinished_run: Option<i64>,
-}
-
-/// Why claimed entries were not notifiable, counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DropCounts {
-    pub voided: u64,
-    pub confidential: u64,
-    pub excluded_court: u64,
-    pub excluded_case_type: u64,
-    pub notifiable: u64,
-}
-
-impl DropCounts {
-    /// Adds another run's counts to these.
-    pub fn absorb(&mut self, other: &DropCounts) {
-        self.voided += other.voided;
-        self.confidential += other.confidential;
-        self.excluded_court += other.excluded_court;
-        self.excluded_case_type += other.excluded_case_type;
-        self.notifiable += other.notifiable;
-    }
-}
-
-/// A finished message and its envelope: what the outbox keeps and a transport sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mail {
-    pub account_id: String,
-    pub recipient: String,
-    /// The envelope sender: the bounce mailbox as queued; a message being sent carries its own
-    /// VERP return path, made from its outbox id.
-    pub envelope_from: String,
-    pub message_id: String,
-    pub subject: String,
-    /// The whole RFC 5322 message, so a re-send is byte for byte the same.
-    pub raw: Vec<u8>,
-}
-
-/// A rendered digest ready to queue, with the entries it accounts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedMessage {
-    pub mail: Mail,
-    pub entry_seqs: Vec<i64>,
-    /// What the message's unsubscribe token names (its message key), and the subscriptions
-    /// that token stops.
-    pub scope_key: String,
-    pub subscription_ids: Vec<i64>,
-}
-
-/// An account's digest that could not be built or stored: its pairs wait, with the reason,
-/// and every later run tries them again until one queues them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldDigest {
-    pub account_id: String,
-    pub entry_seqs: Vec<i64>,
-    pub reason: String,
-}
-
-/// What [`Store::withhold_unnotifiable`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Withheld {
-    /// Queued messages cancelled.
-    pub messages: u64,
-    /// Pairs withheld (never to be sent).
-    pub pairs: u64,
-    /// Pairs of those messages still owed, held aside for the next run.
-    pub requeued: u64,
-}
-
-/// An account held aside, as operators see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeldAccount {
-    pub account_id: String,
-    pub pairs: u64,
-    pub reason: String,
-    /// The last run that tried and held it.
-    pub run_id: i64,
-    pub held_at: DateTime<Utc>,
-}
-
-/// The figures a finished run records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RunTotals {
-    pub drops: DropCounts,
-    pub pairs_matched: u64,
-    pub digests_queued: u64,
-    pub skipped_unverified: u64,
-    pub skipped_suppressed: u64,
-    /// Accounts whose digest could not be built or stored (see [`HeldDigest`]).
-    pub accounts_held: u64,
-}
-
-impl RunTotals {
-    /// Adds another run's figures to these.
-    pub fn absorb(&mut self, other: &RunTotals) {
-        self.drops.absorb(&other.drops);
-        self.pairs_matched += other.pairs_matched;
-        self.digests_queued += other.digests_queued;
-        self.skipped_unverified += other.skipped_unverified;
-        self.skipped_suppressed += other.skipped_suppressed;
-        self.accounts_held += other.accounts_held;
-    }
-}
-
-/// A message a worker has claimed for sending.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimedMessage {
-    pub outbox_id: i64,
-    /// Attempts made before this one.
-    pub attempts: u32,
-    /// When the retry lifetime started (queued, or requeued by an operator).
-    pub lifetime_from: DateTime<Utc>,
-    pub mail: Mail,
-}
-
-/// The result of one delivery attempt, and what happens to the message next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptResult {
-    pub outbox_id: i64,
-    /// 1-based number of this attempt.
-    pub attempt: u32,
-    pub at: DateTime<Utc>,
-    pub outcome: SendOutcome,
-    pub reply_code: Option<u16>,
-    pub status: Option<String>,
-    pub detail: String,
-    /// For a failure that will be retried, when; None for a message that is done (sent) or
-    /// dead (permanent failure, or a transient one past its lifetime).
-    pub retry_at: Option<DateTime<Utc>>,
-}
-
-/// An outbox row as operators see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OutboxEntry {
-    pub outbox_id: i64,
-    pub account_id: String,
-    pub recipient: String,
-    pub message_id: String,
-    pub subject: String,
-    pub state: String,
-    pub attempts: u32,
-    pub created_at: DateTime<Utc>,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-    pub policy_flag: bool,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// One recorded delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AttemptRow {
-    pub attempt: u32,
-    pub at: DateTime<Utc>,
-    pub outcome: String,
-    pub reply_code: Option<u16>,
-    pub status: Option<String>,
-    pub detail: String,
-}
-
-/// What pruning removed, or would remove.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PruneCounts {
-    pub message_bodies: u64,
-    /// Records of what old messages' unsubscribe links stop (the links have expired).
-    pub unsubscribe_scopes: u64,
-    pub delivery_attempts: u64,
-    pub bounce_mail_bodies: u64,
-}
-
-/// A bounce to record: at send time, or read from a bounce mail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BounceRecord {
-    pub at: DateTime<Utc>,
-    pub email: String,
-    pub verdict: BounceVerdict,
-    pub status: Option<String>,
-    pub detail: String,
-    pub outbox_id: Option<i64>,
-    pub bounce_mail_id: Option<i64>,
-    /// Shown to be about the message's own recipient: the reply to our send, or a bounce mail
-    /// carrying the message's VERP return path. Only proven bounces suppress or count.
-    pub proven: bool,
-}
-
-/// A bounce mail to keep, known by `key` (its Message-ID, else a hash of its content).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBounceMail<'a> {
-    pub key: &'a str,
-    pub source: &'a str,
-    pub raw: &'a [u8],
-    pub matched: bool,
-    pub at: DateTime<Utc>,
-}
-
-/// The message a bounce refers to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRef {
-    pub outbox_id: i64,
-    pub account_id: String,
-    pub recipient: String,
-    pub message_id: String,
-}
-
-/// A suppressed address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Suppression {
-    pub email: String,
-    pub reason: String,
-    pub evidence: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Who holds the batch lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LeaseInfo {
-    pub holder: String,
-    pub host: String,
-    pub pid: i64,
-    pub since: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// An outage to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOutage {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: String,
-}
-
-/// A stored bounce mail that matched none of our messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnmatchedBounce {
-    pub bounce_mail_id: i64,
-    pub received_at: DateTime<Utc>,
-    pub source: String,
-    pub size: u64,
-}
-
-/// One row of the run history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunRecord {
-    pub run_id: i64,
-    pub status: String,
-    pub skip_reason: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
-    pub entries_claimed: u64,
-    pub totals: RunTotals,
-    /// Scheduler ticks this row stands for: 1, or for a skipped row the consecutive skips with
-    /// the same reason it folds together (`started_at` the first, `finished_at` the last).
-    pub ticks: u64,
-}
-
-/// What `status` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusReport {
-    pub watermark: i64,
-    pub entries_total: u64,
-    pub entries_pending: u64,
-    pub outbox: Vec<(String, u64)>,
-    pub recent_runs: Vec<RunRecord>,
-    /// Accounts whose digests are held aside, waiting for a run that can queue them.
-    pub held: Vec<HeldAccount>,
-}
-
-/// Everything the metrics report, read from one snapshot of the database.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetricsSnapshot {
-    /// Entries claimed by all runs so far.
-    pub entries_claimed: u64,
-    /// The figures of all finished runs, summed.
-    pub run_totals: RunTotals,
-    /// Batch attempts by (outcome, reason): done, skipped by the kind of closure, failed,
-    /// interrupted.
-    pub runs: Vec<(String, String, u64)>,
-    /// Stage times of finished runs: (stage, milliseconds, how many runs took that long).
-    pub stage_times: Vec<(String, u64, u64)>,
-    /// Event counters: (name, label, value).
-    pub counters: Vec<(String, String, u64)>,
-    /// Messages by outbox state (states with none are absent).
-    pub outbox: Vec<(String, u64)>,
-    /// When the longest-due queued message became due (None when nothing is due).
-    pub oldest_due_at: Option<DateTime<Utc>>,
-    /// The posting time of the oldest entry no finished run has taken.
-    pub oldest_unfinished_posted_at: Option<DateTime<Utc>>,
-    /// Each job's last success.
-    pub last_success: Vec<(String, DateTime<Utc>)>,
-}
-
-/// A batch attempt that did not finish, as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportFailure {
-    pub run_id: Option<i64>,
-    pub at: DateTime<Utc>,
-    /// `failed` or `interrupted`.
-    pub outcome: String,
-    pub error: String,
-}
-
-/// A message that went dead, as the report shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportDeadLetter {
-    pub outbox_id: i64,
-    pub recipient: String,
-    pub subject: String,
-    pub last_error: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-/// Everything the report reads about one period, as plain rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReportRows {
-    /// Runs that touch the period, oldest first.
-    pub runs: Vec<RunRecord>,
-    pub failures: Vec<ReportFailure>,
-    /// Messages sent, per hour (the hour's start), only hours with any.
-    pub sent_per_hour: Vec<(DateTime<Utc>, u64)>,
-    /// One per (account, entry) pair sent: when it was sent, and how long after posting.
-    pub latencies: Vec<(DateTime<Utc>, chrono::Duration)>,
-    /// Bounces per verdict, most frequent first.
-    pub bounces: Vec<(String, u64)>,
-    pub dead_letters: Vec<ReportDeadLetter>,
-    /// Addresses suppressed in the period (and not lifted since).
-    pub suppressions: Vec<Suppression>,
-}
-
-/// Why one feed record could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestFault {
-    /// The record breaks a rule; the message says which.
-    #[error("{0}")]
-    Rejected(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for IngestFault {
-    fn from(e: sqlx::Error) -> Self {
-        IngestFault::Store(StoreError::Database(e))
-    }
-}
-
-/// How a recipient asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum StopSource {
-    /// A POST from the mail client (RFC 8058 one-click).
-    OneClick,
-    /// The button on the page the link shows.
-    WebPage,
-    /// A mail to the `List-Unsubscribe` mailto.
-    Mail,
-}
-
-impl StopSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopSource::OneClick => "one-click",
-            StopSource::WebPage => "web-page",
-            StopSource::Mail => "mail",
-        }
-    }
-}
-
-/// A subscription an unsubscribe link names, as the page behind the link describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnsubscribeTarget {
-    pub subscription_id: i64,
-    pub account_id: String,
-    pub email: String,
-    pub case_number: String,
-    pub caption: String,
-    pub court_name: String,
-    /// When its recipient stopped it, if they have.
-    pub unsubscribed_at: Option<DateTime<Utc>>,
-}
-
-/// What an unsubscribe did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Unsubscribed {
-    /// Subscriptions stopped now.
-    pub stopped: u64,
-    /// Subscriptions their recipient had stopped before.
-    pub already: u64,
-    /// Queued messages that reported them, cancelled (their other news goes out in the next run).
-    pub messages_withheld: u64,
-}
-
-/// A stop its recipient asked for, as the subscriptions export writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnsubscribeRecord {
-    pub account_id: String,
-    pub case_number: String,
-    pub tracked_at: DateTime<Utc>,
-    pub stopped_at: DateTime<Utc>,
-    pub source: String,
-    pub evidence: String,
-}
-
-/// A subscription as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscriptionRow {
-    pub subscription_id: i64,
-    pub tracked_at: DateTime<Utc>,
-    pub stopped_at: Option<DateTime<Utc>>,
-    /// Stopped by its recipient (an unsubscribe link or mail).
-    pub unsubscribed: bool,
-}
-
-/// A docket entry as stored, with its void mark.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEntry {
-    pub entry: DocketEntry,
-    pub voided_at: Option<DateTime<Utc>>,
-}
-
 /// One feed file's writes: all of them commit together, or none do (drop without commit).
 #[allow(async_fn_in_trait)]
 pub trait IngestSession {
@@ -561,24 +103,32 @@ pub trait IngestSession {
     async fn commit(self) -> Result<(), StoreError>;
 }
 
-/// Everything the pipeline needs from a database.
+/// The schema: brought up to date by every command before it works.
 #[allow(async_fn_in_trait)]
-pub trait Store {
+pub trait Schema {
+    /// Brings the schema up to date and installs the built-in courts.
+    async fn migrate(&self) -> Result<(), StoreError>;
+}
+
+/// Feeds: one file's writes in one session, all or nothing.
+#[allow(async_fn_in_trait)]
+pub trait IngestStore {
     type Ingest<'a>: IngestSession
     where
         Self: 'a;
 
-    /// Brings the schema up to date and installs the built-in courts.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
     async fn begin_ingest(&self) -> Result<Self::Ingest<'_>, StoreError>;
+}
 
+/// The batch: claiming entries, matching them to subscriptions, queuing digests and closing the run.
+#[allow(async_fn_in_trait)]
+pub trait BatchStore {
     /// Resumes the interrupted run if there is one, else starts a run that claims up to
     /// `max_entries` unclaimed entries in arrival order.
     async fn open_run(&self, max_entries: u32, now: DateTime<Utc>)
         -> Result<OpenedRun, StoreError>;
 
-    /// What [`Store::open_run`] would claim, without claiming it.
+    /// What [`BatchStore::open_run`] would claim, without claiming it.
     async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError>;
 
     async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError>;
@@ -621,6 +171,15 @@ pub trait Store {
     /// the message's other pairs are held aside for the next run to queue without them.
     async fn withhold_unnotifiable(&self, now: DateTime<Utc>) -> Result<Withheld, StoreError>;
 
+    /// Records a run that did not happen because the service was closed (a success of the
+    /// batch). A skip right after a skip for the same reason extends that row (one more tick, a
+    /// later last time) rather than adding one; returns the row's id.
+    async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
+}
+
+/// Delivery workers: claims under leases, the fence before each send, and the attempts' outcomes.
+#[allow(async_fn_in_trait)]
+pub trait DeliveryStore {
     /// Claims up to `limit` due messages for `owner` until `lease_until`: queued, due by `now`,
     /// and not under another worker's live lease.
     async fn claim_due(
@@ -635,7 +194,7 @@ pub trait Store {
     /// is still queued and `owner` still holds a live lease on it at `now`; false if the claim
     /// has run out or another worker has taken the message over (it must not be sent). False
     /// too if something it reports may no longer be sent (a case sealed since it was queued):
-    /// then the message is withheld there and then, as [`Store::withhold_unnotifiable`] does.
+    /// then the message is withheld there and then, as [`BatchStore::withhold_unnotifiable`] does.
     async fn renew_lease(
         &self,
         owner: &str,
@@ -654,7 +213,11 @@ pub trait Store {
 
     /// Gives up `owner`'s remaining leases (a clean stop).
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
+}
 
+/// The outbox as operators and bounce matching see it: listing, one message, requeuing the dead.
+#[allow(async_fn_in_trait)]
+pub trait OutboxStore {
     async fn outbox_list(
         &self,
         state: Option<&str>,
@@ -678,18 +241,16 @@ pub trait Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
-    /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
-    /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
-    /// mails received before it; and the records of what unsubscribe links stop from before
-    /// `links_cutoff`. The ledger, the runs, the outbox rows (id, Message-ID, state, times) and
-    /// the bounce records stay. With `dry_run` nothing changes; the counts say what would go.
-    async fn prune(
-        &self,
-        cutoff: DateTime<Utc>,
-        links_cutoff: DateTime<Utc>,
-        dry_run: bool,
-    ) -> Result<PruneCounts, StoreError>;
+    /// The message with this outbox id (a verified VERP return path names one).
+    async fn outbox_by_id(&self, outbox_id: i64) -> Result<Option<OutboxRef>, StoreError>;
 
+    async fn outbox_by_message_id(&self, message_id: &str)
+        -> Result<Option<OutboxRef>, StoreError>;
+}
+
+/// Bounces: the mails kept as evidence and the bounces read from them or met at send time.
+#[allow(async_fn_in_trait)]
+pub trait BounceStore {
     /// Keeps a bounce mail and records the bounces read from it (their `bounce_mail_id` is set
     /// here), in one transaction; returns the bounce ids, or None, writing nothing, when a mail
     /// with the same key was kept before.
@@ -711,6 +272,12 @@ pub trait Store {
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
+}
+
+/// The suppression list: addresses no digest may go to.
+#[allow(async_fn_in_trait)]
+pub trait SuppressionStore {
     /// Suppresses `email` and cancels its queued messages; false if it was suppressed already.
     async fn suppress(
         &self,
@@ -724,20 +291,11 @@ pub trait Store {
 
     /// Lifts a suppression; false if there was none.
     async fn unsuppress(&self, email: &str) -> Result<bool, StoreError>;
+}
 
-    /// The message with this outbox id (a verified VERP return path names one).
-    async fn outbox_by_id(&self, outbox_id: i64) -> Result<Option<OutboxRef>, StoreError>;
-
-    async fn outbox_by_message_id(&self, message_id: &str)
-        -> Result<Option<OutboxRef>, StoreError>;
-
-    async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
-
-    /// Records a run that did not happen because the service was closed (a success of the
-    /// batch). A skip right after a skip for the same reason extends that row (one more tick, a
-    /// later last time) rather than adding one; returns the row's id.
-    async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
-
+/// Outages: the closed stretches operators declare.
+#[allow(async_fn_in_trait)]
+pub trait CalendarStore {
     async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;
 
     /// Records all of `outages` or none: Err(existing) names a stored outage one overlaps.
@@ -748,7 +306,11 @@ pub trait Store {
     ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError>;
 
     async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError>;
+}
 
+/// The batch lease: at most one batch runs at a time.
+#[allow(async_fn_in_trait)]
+pub trait LeaseStore {
     /// Takes the batch lease for `lease.holder` unless someone else holds a live one (returned).
     async fn acquire_batch_lease(
         &self,
@@ -764,7 +326,11 @@ pub trait Store {
     ) -> Result<bool, StoreError>;
 
     async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
+}
 
+/// Unsubscribes: what a link stops, and the stops recipients asked for.
+#[allow(async_fn_in_trait)]
+pub trait UnsubscribeStore {
     /// The subscriptions the unsubscribe link of the message `scope_key` names (none when no
     /// such message was queued, or its record was pruned).
     async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError>;
@@ -793,15 +359,82 @@ pub trait Store {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<UnsubscribeRecord>, StoreError>;
+}
 
+/// What operators read: status, metrics and the report, each in one snapshot.
+#[allow(async_fn_in_trait)]
+pub trait StatusStore {
     async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
 
     /// The figures the metrics report, all read in one transaction; `now` bounds what is due.
     async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError>;
+
     /// What the report shows for the period `[from, to)`.
     async fn report_rows(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<ReportRows, StoreError>;
+}
+
+/// Retention: what is kept, and for how long.
+#[allow(async_fn_in_trait)]
+pub trait RetentionStore {
+    /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
+    /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
+    /// mails received before it; and the records of what unsubscribe links stop from before
+    /// `links_cutoff`. The ledger, the runs, the outbox rows (id, Message-ID, state, times) and
+    /// the bounce records stay. With `dry_run` nothing changes; the counts say what would go.
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        links_cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PruneCounts, StoreError>;
+}
+
+/// A backend that plays every role: what the application is built on.
+pub trait Store:
+    Schema
+    + IngestStore
+    + BatchStore
+    + DeliveryStore
+    + OutboxStore
+    + BounceStore
+    + SuppressionStore
+    + CalendarStore
+    + LeaseStore
+    + UnsubscribeStore
+    + StatusStore
+    + RetentionStore
+    + RunHistory
+{
+}
+
+impl<T> Store for T where
+    T: Schema
+        + IngestStore
+        + BatchStore
+        + DeliveryStore
+        + OutboxStore
+        + BounceStore
+        + SuppressionStore
+        + CalendarStore
+        + LeaseStore
+        + UnsubscribeStore
+        + StatusStore
+        + RetentionStore
+        + RunHistory
+{
+}
+
+/// Every role trait, for code that calls a whole backend's methods directly (the application's
+/// wiring, tests): `use mcap_notify::store::prelude::*;`.
+pub mod prelude {
+    pub use super::history::RunHistory;
+    pub use super::{
+        BatchStore, BounceStore, CalendarStore, DeliveryStore, IngestStore, LeaseStore,
+        OutboxStore, RetentionStore, Schema, StatusStore, Store, SuppressionStore,
+        UnsubscribeStore,
+    };
 }

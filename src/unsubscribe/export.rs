@@ -6,7 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::store::{Store, StoreError, UnsubscribeRecord};
+use crate::store::{StoreError, UnsubscribeRecord, UnsubscribeStore};
 
 /// One line of the feed.
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ pub struct Exported {
 }
 
 /// The feed of every stop at or after `since`, oldest first.
-pub async fn stops_feed<S: Store>(
+pub async fn stops_feed<S: UnsubscribeStore>(
     store: &S,
     since: Option<DateTime<Utc>>,
 ) -> Result<Exported, StoreError> {

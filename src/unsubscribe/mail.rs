@@ -12,7 +12,7 @@ use super::token::{find_in, TokenKeys};
 use super::{resolve, stop, UnsubscribeError};
 use crate::mailbox::{mark_seen, MailboxError, SourceMail};
 use crate::mask;
-use crate::store::{StopSource, Store, StoreError};
+use crate::store::{StopSource, StoreError, UnsubscribeStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnsubscribeMailError {
@@ -44,7 +44,7 @@ pub struct MailReport {
 }
 
 /// Honours the unsubscribe requests among `mails`.
-pub async fn ingest_mails<S: Store>(
+pub async fn ingest_mails<S: UnsubscribeStore>(
     store: &S,
     keys: &TokenKeys,
     mails: Vec<SourceMail>,
@@ -88,7 +88,7 @@ impl From<UnsubscribeError> for Refusal {
     }
 }
 
-async fn honour<S: Store>(
+async fn honour<S: UnsubscribeStore>(
     store: &S,
     keys: &TokenKeys,
     mail: &SourceMail,

@@ -9,7 +9,7 @@ pub mod token;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{StopSource, Store, StoreError, UnsubscribeTarget, Unsubscribed};
+use crate::store::{StopSource, StoreError, UnsubscribeStore, UnsubscribeTarget, Unsubscribed};
 use token::{Scope, TokenError, TokenKeys, Verified};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ impl Request {
 }
 
 /// Verifies `token` and reads what it names, changing nothing.
-pub async fn resolve<S: Store>(
+pub async fn resolve<S: UnsubscribeStore>(
     store: &S,
     keys: &TokenKeys,
     token: &str,
@@ -62,7 +62,7 @@ pub async fn resolve<S: Store>(
 }
 
 /// Stops what a resolved link names; `evidence` says what carried the request.
-pub async fn stop<S: Store>(
+pub async fn stop<S: UnsubscribeStore>(
     store: &S,
     request: &Request,
     source: StopSource,

@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::sqlite::{instant, micros, opt_instant};
-use super::{IngestSession, StoreError, StoredEntry, SubscriptionRow};
+use super::rows::{instant, micros, opt_instant};
+use super::SqliteStore;
 use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry};
+use crate::store::{IngestSession, IngestStore, StoreError, StoredEntry, SubscriptionRow};
 
 /// Keys per `IN (...)` list and rows per multi-row insert: well under SQLite's limit of 32766
 /// parameters per statement.
@@ -788,4 +789,12 @@ where
             });
     }
     Ok(periods)
+}
+
+impl IngestStore for SqliteStore {
+    type Ingest<'a> = StagedIngest;
+
+    async fn begin_ingest(&self) -> Result<StagedIngest, StoreError> {
+        StagedIngest::new(&self.pool).await
+    }
 }

@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::history::{
+use super::rows::{instant, micros, opt_instant, RunRow};
+use super::SqliteStore;
+use crate::store::history::{
     AttemptEnd, AttemptRun, HealthFacts, Job, RunDetail, RunFailure, RunHistory, RunSummary,
     StageTimings,
 };
-use super::sqlite::{instant, micros, opt_instant, RunRow};
-use super::{LeaseInfo, RunRecord, SqliteStore, StoreError};
+use crate::store::{LeaseInfo, RunRecord, StoreError};
 
 /// Notes a success of `job` at `at` on `conn` (inside the transaction of what succeeded).
 pub(super) async fn note_success(

@@ -4,16 +4,16 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::sqlite::{instant, micros, RunRow};
-use super::{ReportDeadLetter, ReportFailure, ReportRows, RunRecord, StoreError};
+use super::rows::{instant, micros, RunRow};
+use crate::store::{ReportDeadLetter, ReportFailure, ReportRows, RunRecord, StoreError};
 
-const RUNS: &str = include_str!("../../sql/sqlite/queries/report_runs.sql");
-const FAILURES: &str = include_str!("../../sql/sqlite/queries/report_run_failures.sql");
-const SENT_PER_HOUR: &str = include_str!("../../sql/sqlite/queries/report_sent_per_hour.sql");
-const LATENCIES: &str = include_str!("../../sql/sqlite/queries/report_latencies.sql");
-const BOUNCES: &str = include_str!("../../sql/sqlite/queries/report_bounces.sql");
-const DEAD_LETTERS: &str = include_str!("../../sql/sqlite/queries/report_dead_letters.sql");
-const SUPPRESSIONS: &str = include_str!("../../sql/sqlite/queries/report_suppressions.sql");
+const RUNS: &str = include_str!("../../../sql/sqlite/queries/report_runs.sql");
+const FAILURES: &str = include_str!("../../../sql/sqlite/queries/report_run_failures.sql");
+const SENT_PER_HOUR: &str = include_str!("../../../sql/sqlite/queries/report_sent_per_hour.sql");
+const LATENCIES: &str = include_str!("../../../sql/sqlite/queries/report_latencies.sql");
+const BOUNCES: &str = include_str!("../../../sql/sqlite/queries/report_bounces.sql");
+const DEAD_LETTERS: &str = include_str!("../../../sql/sqlite/queries/report_dead_letters.sql");
+const SUPPRESSIONS: &str = include_str!("../../../sql/sqlite/queries/report_suppressions.sql");
 
 fn count(n: i64) -> u64 {
     n.max(0) as u64
@@ -107,7 +107,7 @@ pub(super) async fn report_rows(
         .await?;
     let suppressions = suppressed
         .into_iter()
-        .map(super::sqlite::suppression_from_row)
+        .map(super::rows::suppression_from_row)
         .collect::<Result<_, StoreError>>()?;
 
     tx.commit().await?;

@@ -5,8 +5,12 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::sqlite::{bump_counter, instant, micros, opt_instant, withhold_in};
-use super::{StopSource, StoreError, UnsubscribeRecord, UnsubscribeTarget, Unsubscribed};
+use super::rows::{instant, micros, opt_instant};
+use super::withhold::withhold_in;
+use super::{bump_counter, SqliteStore};
+use crate::store::{
+    StopSource, StoreError, UnsubscribeRecord, UnsubscribeStore, UnsubscribeTarget, Unsubscribed,
+};
 
 /// Deletes the held pairs whose account's covering subscriptions were all stopped by their
 /// recipient.
@@ -188,4 +192,38 @@ pub(super) async fn unsubscribes_since(
             },
         )
         .collect()
+}
+
+impl UnsubscribeStore for SqliteStore {
+    async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError> {
+        message_scope(&self.pool, scope_key).await
+    }
+
+    async fn unsubscribe_targets(
+        &self,
+        subscription_ids: &[i64],
+    ) -> Result<Vec<UnsubscribeTarget>, StoreError> {
+        unsubscribe_targets(&self.pool, subscription_ids).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        subscription_ids: &[i64],
+        source: StopSource,
+        evidence: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscribed, StoreError> {
+        let tx = self.begin_write().await?;
+        // Stamped once the write lock is held, so stops are stamped in the order they commit
+        // and an export `--since` the latest it wrote misses none.
+        let now = now.max(Utc::now());
+        unsubscribe(tx, subscription_ids, source, evidence, now).await
+    }
+
+    async fn unsubscribes_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UnsubscribeRecord>, StoreError> {
+        unsubscribes_since(&self.pool, since).await
+    }
 }
