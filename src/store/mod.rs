@@ -5,6 +5,7 @@
 //! [`Store`] names a backend that does.
 
 pub mod history;
+pub mod rows;
 pub mod sqlite;
 mod values;
 

@@ -1,0 +1,252 @@
+//! Rows as the backends return them, and their conversion into the store's plain values, written
+//! once for both: a row is generic in how its backend stores an instant ([`StoredInstant`]).
+
+use chrono::{DateTime, Utc};
+
+use crate::model::MatchRow;
+use crate::store::{
+    ClaimedMessage, DropCounts, Mail, OutboxEntry, OutboxRef, RunRecord, RunTotals, StoreError,
+    Suppression,
+};
+
+/// An instant as a backend stores it: SQLite as microseconds since the epoch, PostgreSQL as a
+/// `timestamptz`.
+pub trait StoredInstant {
+    fn into_instant(self) -> Result<DateTime<Utc>, StoreError>;
+}
+
+impl StoredInstant for i64 {
+    fn into_instant(self) -> Result<DateTime<Utc>, StoreError> {
+        DateTime::from_timestamp_micros(self)
+            .ok_or_else(|| StoreError::Corrupt(format!("timestamp {self} out of range")))
+    }
+}
+
+impl StoredInstant for DateTime<Utc> {
+    fn into_instant(self) -> Result<DateTime<Utc>, StoreError> {
+        Ok(self)
+    }
+}
+
+/// A suppression as read: (email, reason, evidence, created_at).
+pub fn suppression_from_row<I: StoredInstant>(
+    (email, reason, evidence, at): (String, String, String, I),
+) -> Result<Suppression, StoreError> {
+    Ok(Suppression {
+        email,
+        reason,
+        evidence,
+        created_at: at.into_instant()?,
+    })
+}
+
+/// An optional stored instant, converted.
+pub fn opt<I: StoredInstant>(stored: Option<I>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    stored.map(StoredInstant::into_instant).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MatchRecord<I> {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub subscription_id: i64,
+    pub case_number: String,
+    pub caption: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub entry_seq: i64,
+    pub entry_id: String,
+    pub code: String,
+    pub description: String,
+    pub text: String,
+    pub filed_by: String,
+    pub posted_at: I,
+}
+
+impl<I: StoredInstant> TryFrom<MatchRecord<I>> for MatchRow {
+    type Error = StoreError;
+    fn try_from(r: MatchRecord<I>) -> Result<Self, StoreError> {
+        Ok(MatchRow {
+            account_id: r.account_id,
+            email: r.email,
+            email_verified: r.email_verified,
+            suppressed: r.suppressed,
+            subscription_id: r.subscription_id,
+            case_number: r.case_number,
+            caption: r.caption,
+            court_id: r.court_id,
+            court_name: r.court_name,
+            entry_seq: r.entry_seq,
+            entry_id: r.entry_id,
+            code: r.code,
+            description: r.description,
+            text: r.text,
+            filed_by: r.filed_by,
+            posted_at: r.posted_at.into_instant()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RunRow<I> {
+    pub run_id: i64,
+    pub status: String,
+    pub skip_reason: Option<String>,
+    pub started_at: I,
+    pub finished_at: Option<I>,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub entries_claimed: i64,
+    pub entries_notifiable: i64,
+    pub pairs_matched: i64,
+    pub digests_queued: i64,
+    pub skipped_unverified: i64,
+    pub skipped_suppressed: i64,
+    pub accounts_held: i64,
+    pub dropped_voided: i64,
+    pub dropped_confidential: i64,
+    pub dropped_excluded_court: i64,
+    pub dropped_excluded_type: i64,
+    pub ticks: i64,
+}
+
+impl<I: StoredInstant> TryFrom<RunRow<I>> for RunRecord {
+    type Error = StoreError;
+    fn try_from(r: RunRow<I>) -> Result<Self, StoreError> {
+        let n = |v: i64| v.max(0) as u64;
+        Ok(RunRecord {
+            run_id: r.run_id,
+            status: r.status,
+            skip_reason: r.skip_reason,
+            started_at: r.started_at.into_instant()?,
+            finished_at: opt(r.finished_at)?,
+            first_seq: r.first_seq,
+            last_seq: r.last_seq,
+            entries_claimed: n(r.entries_claimed),
+            totals: RunTotals {
+                drops: DropCounts {
+                    voided: n(r.dropped_voided),
+                    confidential: n(r.dropped_confidential),
+                    excluded_court: n(r.dropped_excluded_court),
+                    excluded_case_type: n(r.dropped_excluded_type),
+                    notifiable: n(r.entries_notifiable),
+                },
+                pairs_matched: n(r.pairs_matched),
+                digests_queued: n(r.digests_queued),
+                skipped_unverified: n(r.skipped_unverified),
+                skipped_suppressed: n(r.skipped_suppressed),
+                accounts_held: n(r.accounts_held),
+            },
+            ticks: n(r.ticks),
+        })
+    }
+}
+
+/// The row of `metrics_run_totals.sql`.
+#[derive(sqlx::FromRow)]
+pub struct RunSumsRow {
+    pub entries_claimed: i64,
+    pub entries_notifiable: i64,
+    pub dropped_voided: i64,
+    pub dropped_confidential: i64,
+    pub dropped_excluded_court: i64,
+    pub dropped_excluded_type: i64,
+    pub pairs_matched: i64,
+    pub digests_queued: i64,
+    pub skipped_unverified: i64,
+    pub skipped_suppressed: i64,
+    pub accounts_held: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ClaimRow<I> {
+    pub outbox_id: i64,
+    pub attempts: i64,
+    pub lifetime_from: I,
+    pub account_id: String,
+    pub recipient: String,
+    pub envelope_from: String,
+    pub message_id: String,
+    pub subject: String,
+    pub raw: Vec<u8>,
+}
+
+impl<I: StoredInstant> TryFrom<ClaimRow<I>> for ClaimedMessage {
+    type Error = StoreError;
+    fn try_from(r: ClaimRow<I>) -> Result<Self, StoreError> {
+        Ok(ClaimedMessage {
+            outbox_id: r.outbox_id,
+            attempts: r.attempts.max(0) as u32,
+            lifetime_from: r.lifetime_from.into_instant()?,
+            mail: Mail {
+                account_id: r.account_id,
+                recipient: r.recipient,
+                envelope_from: r.envelope_from,
+                message_id: r.message_id,
+                subject: r.subject,
+                raw: r.raw,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OutboxEntryRow<I> {
+    pub outbox_id: i64,
+    pub account_id: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: I,
+    pub next_attempt_at: I,
+    pub last_error: Option<String>,
+    pub policy_flag: bool,
+    pub finished_at: Option<I>,
+}
+
+pub const OUTBOX_ENTRY_COLUMNS: &str =
+    "outbox_id, account_id, recipient, message_id, subject, state,
+    attempts, created_at, next_attempt_at, last_error, policy_flag, finished_at";
+
+impl<I: StoredInstant> TryFrom<OutboxEntryRow<I>> for OutboxEntry {
+    type Error = StoreError;
+    fn try_from(r: OutboxEntryRow<I>) -> Result<Self, StoreError> {
+        Ok(OutboxEntry {
+            outbox_id: r.outbox_id,
+            account_id: r.account_id,
+            recipient: r.recipient,
+            message_id: r.message_id,
+            subject: r.subject,
+            state: r.state,
+            attempts: r.attempts.max(0) as u32,
+            created_at: r.created_at.into_instant()?,
+            next_attempt_at: r.next_attempt_at.into_instant()?,
+            last_error: r.last_error,
+            policy_flag: r.policy_flag,
+            finished_at: opt(r.finished_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OutboxRefRow {
+    pub outbox_id: i64,
+    pub account_id: String,
+    pub recipient: String,
+    pub message_id: String,
+}
+
+impl From<OutboxRefRow> for OutboxRef {
+    fn from(r: OutboxRefRow) -> Self {
+        OutboxRef {
+            outbox_id: r.outbox_id,
+            account_id: r.account_id,
+            recipient: r.recipient,
+            message_id: r.message_id,
+        }
+    }
+}
