@@ -5,6 +5,7 @@
 //! [`Store`] names a backend that does.
 
 pub mod history;
+pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 mod values;
@@ -17,6 +18,7 @@ use crate::model::{
 };
 
 pub use history::{RunHistory, StageTimings};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use values::*;
 

@@ -4,6 +4,7 @@
 
 pub mod gate_server;
 pub mod policy_server;
+pub mod postgres;
 pub mod smtp_sink;
 
 use std::path::PathBuf;
