@@ -856,7 +856,7 @@ async fn unsubscribes(app: &App, action: UnsubscribesAction) -> anyhow::Result<(
     match action {
         UnsubscribesAction::Ingest { path, json } => {
             let mails = crate::mailbox::read_mails(&path)?;
-            let keys = app.settings.mail.token_keys();
+            let keys = crate::unsubscribe::token::TokenKeys::from_settings(&app.settings.mail);
             let report = crate::unsubscribe::mail::ingest_mails(
                 &app.store,
                 &keys,
@@ -922,9 +922,8 @@ async fn calendar(
     let state = calendar.state_at(at);
     let zone = calendar.zone();
     let runs = if next_runs > 0 {
-        let cadence = crate::scheduler::parse_cadence(&app.settings.schedule.batch)
-            .map_err(anyhow::Error::msg)?;
-        crate::scheduler::next_working_runs(&cadence, &calendar, at, next_runs)
+        let cadence = app.settings.schedule.batch.cron();
+        crate::scheduler::next_working_runs(cadence, &calendar, at, next_runs)
     } else {
         Vec::new()
     };
@@ -965,7 +964,8 @@ async fn calendar(
 }
 
 async fn outages(app: &App, action: OutageAction) -> anyhow::Result<()> {
-    use crate::store::{NewOutage, Store};
+    use crate::model::NewOutage;
+    use crate::store::Store;
     let calendar = app.calendar().await?;
     let zone = calendar.zone();
     let show = |t: chrono::DateTime<chrono::Utc>| {

@@ -13,8 +13,8 @@ use futures_util::stream::BoxStream;
 use serde::Serialize;
 
 use crate::model::{
-    Account, BounceVerdict, Case, CaseTrackability, Court, DocketEntry, MatchRow, SendOutcome,
-    SuppressionReason,
+    Account, BounceVerdict, Case, CaseTrackability, Court, DocketEntry, MatchRow, NewOutage,
+    SendOutcome, SuppressionReason,
 };
 
 pub use history::{RunHistory, StageTimings};
@@ -327,14 +327,6 @@ pub struct LeaseInfo {
     pub pid: i64,
     pub since: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-}
-
-/// An outage to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOutage {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: String,
 }
 
 /// A stored bounce mail that matched none of our messages.
@@ -738,14 +730,14 @@ pub trait Store {
     /// later last time) rather than adding one; returns the row's id.
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
 
-    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;
+    async fn outages(&self) -> Result<Vec<crate::model::Outage>, StoreError>;
 
     /// Records all of `outages` or none: Err(existing) names a stored outage one overlaps.
     async fn add_outages(
         &self,
         outages: &[NewOutage],
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError>;
+    ) -> Result<Result<Vec<i64>, crate::model::Outage>, StoreError>;
 
     async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError>;
 

@@ -13,13 +13,13 @@ use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, T
 use super::sqlite_ingest::StagedIngest;
 use super::{
     AccountStanding, AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts,
-    HeldAccount, HeldDigest, LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun,
+    HeldAccount, HeldDigest, LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, OpenedRun,
     OutboxEntry, OutboxRef, PreviewRange, PruneCounts, QueuedMessage, ReportRows, RunRecord,
     RunScope, RunTotals, StageTimings, StatusReport, StopSource, Store, StoreError, Suppression,
     UnmatchedBounce, UnsubscribeRecord, UnsubscribeTarget, Unsubscribed, Withheld,
 };
 use crate::circuits::CIRCUITS;
-use crate::model::{MatchRow, SendOutcome, SuppressionReason};
+use crate::model::{MatchRow, NewOutage, SendOutcome, SuppressionReason};
 
 const MATCH_ROWS: &str = include_str!("../../sql/sqlite/queries/match_rows.sql");
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../sql/sqlite/queries/unnotifiable_pairs.sql");
@@ -1295,7 +1295,7 @@ impl Store for SqliteStore {
         Ok(run_id)
     }
 
-    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError> {
+    async fn outages(&self) -> Result<Vec<crate::model::Outage>, StoreError> {
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
             "SELECT outage_id, starts_at, ends_at, reason FROM outages ORDER BY starts_at",
         )
@@ -1303,7 +1303,7 @@ impl Store for SqliteStore {
         .await?;
         rows.into_iter()
             .map(|(outage_id, starts, ends, reason)| {
-                Ok(crate::calendar::Outage {
+                Ok(crate::model::Outage {
                     outage_id,
                     starts_at: instant(starts)?,
                     ends_at: instant(ends)?,
@@ -1317,7 +1317,7 @@ impl Store for SqliteStore {
         &self,
         outages: &[NewOutage],
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError> {
+    ) -> Result<Result<Vec<i64>, crate::model::Outage>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut ids = Vec::new();
         for o in outages {
@@ -1331,7 +1331,7 @@ impl Store for SqliteStore {
             .await?;
             if let Some((outage_id, starts, ends, reason)) = clash {
                 // Dropping the transaction undoes the outages already added.
-                return Ok(Err(crate::calendar::Outage {
+                return Ok(Err(crate::model::Outage {
                     outage_id,
                     starts_at: instant(starts)?,
                     ends_at: instant(ends)?,
