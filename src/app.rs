@@ -118,7 +118,7 @@ impl App {
     /// The calendar with the recorded outages.
     pub async fn calendar(&self) -> anyhow::Result<Calendar> {
         let outages = self.store.outages().await?;
-        Ok(Calendar::from_settings(&self.settings.calendar)?.with_outages(outages))
+        Ok(Calendar::from_settings(&self.settings.calendar).with_outages(outages))
     }
 
     /// One batch run now: skipped (and recorded) when the service is closed unless

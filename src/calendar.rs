@@ -9,34 +9,11 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 
 use crate::config::CalendarSettings;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CalendarError {
-    #[error("calendar.zone: `{0}` is not an IANA time zone (like America/Chicago)")]
-    Zone(String),
-    #[error("calendar.open_days: `{0}` is not a weekday (Mon, Tue, ...)")]
-    Day(String),
-    #[error("calendar.{key}: `{value}` is not a time of day (HH:MM)")]
-    Time { key: &'static str, value: String },
-    #[error("calendar.holidays: `{0}` is not a date (YYYY-MM-DD)")]
-    Holiday(String),
-}
-
-/// A closure recorded by operators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Outage {
-    pub outage_id: i64,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: String,
-}
+use crate::model::{NewOutage, Outage};
 
 /// Why the service is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,43 +69,25 @@ pub struct Calendar {
     outages: Vec<Outage>,
 }
 
-fn parse_time(key: &'static str, value: &str) -> Result<NaiveTime, CalendarError> {
-    NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| CalendarError::Time {
-        key,
-        value: value.to_string(),
-    })
-}
-
 /// How far ahead the calendar looks for an opening before it gives up.
 const HORIZON_DAYS: i64 = 400;
 
 impl Calendar {
-    pub fn from_settings(s: &CalendarSettings) -> Result<Calendar, CalendarError> {
-        let zone: Tz = s
-            .zone
-            .parse()
-            .map_err(|_| CalendarError::Zone(s.zone.clone()))?;
+    /// The calendar the settings describe (parsed when the configuration loaded), without
+    /// outages.
+    pub fn from_settings(s: &CalendarSettings) -> Calendar {
         let mut open_days = [false; 7];
         for day in &s.open_days {
-            let weekday: Weekday = day.parse().map_err(|_| CalendarError::Day(day.clone()))?;
-            open_days[weekday.num_days_from_monday() as usize] = true;
+            open_days[day.num_days_from_monday() as usize] = true;
         }
-        let holidays = s
-            .holidays
-            .iter()
-            .map(|h| {
-                NaiveDate::parse_from_str(h, "%Y-%m-%d")
-                    .map_err(|_| CalendarError::Holiday(h.clone()))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Calendar {
-            zone,
+        Calendar {
+            zone: s.zone,
             open_days,
-            opens: parse_time("opens", &s.opens)?,
-            closes: parse_time("closes", &s.closes)?,
-            holidays,
+            opens: s.opens,
+            closes: s.closes,
+            holidays: s.holidays.iter().copied().collect(),
             outages: Vec::new(),
-        })
+        }
     }
 
     /// The same calendar with these outages.
@@ -356,9 +315,7 @@ pub enum OutageError {
 }
 
 /// Refuses inverted outages and outages that overlap each other; returns them sorted.
-pub fn validate_outages(
-    outages: &[crate::store::NewOutage],
-) -> Result<Vec<crate::store::NewOutage>, OutageError> {
+pub fn validate_outages(outages: &[NewOutage]) -> Result<Vec<NewOutage>, OutageError> {
     for (i, o) in outages.iter().enumerate() {
         if o.ends_at <= o.starts_at {
             return Err(OutageError::Inverted {
@@ -391,7 +348,7 @@ pub fn validate_outages(
 pub fn read_outage_csv(
     path: &std::path::Path,
     calendar: &Calendar,
-) -> Result<Vec<crate::store::NewOutage>, OutageError> {
+) -> Result<Vec<NewOutage>, OutageError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -420,7 +377,7 @@ pub fn read_outage_csv(
                 ))
             })
         };
-        let outage = crate::store::NewOutage {
+        let outage = NewOutage {
             starts_at: parse(start, "start")?,
             ends_at: parse(field(1, "end")?, "end")?,
             reason: field(2, "reason")?.to_string(),
@@ -442,7 +399,7 @@ mod tests {
     use super::*;
 
     fn chicago() -> Calendar {
-        Calendar::from_settings(&CalendarSettings::default()).unwrap()
+        Calendar::from_settings(&CalendarSettings::default())
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -479,17 +436,15 @@ mod tests {
     #[test]
     fn closed_spans_cover_nights_weekends_holidays_and_outages_by_reason() {
         let s = CalendarSettings {
-            holidays: vec!["2026-11-26".into()],
+            holidays: vec![NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()],
             ..CalendarSettings::default()
         };
-        let c = Calendar::from_settings(&s)
-            .unwrap()
-            .with_outages(vec![Outage {
-                outage_id: 1,
-                starts_at: at("2026-11-24T10:00:00-06:00"),
-                ends_at: at("2026-11-24T12:00:00-06:00"),
-                reason: "upgrade".into(),
-            }]);
+        let c = Calendar::from_settings(&s).with_outages(vec![Outage {
+            outage_id: 1,
+            starts_at: at("2026-11-24T10:00:00-06:00"),
+            ends_at: at("2026-11-24T12:00:00-06:00"),
+            reason: "upgrade".into(),
+        }]);
         let spans = c.closed_spans(
             at("2026-11-24T00:00:00-06:00"),
             at("2026-11-30T12:00:00-06:00"),
@@ -535,11 +490,11 @@ mod tests {
     #[test]
     fn a_nonexistent_local_time_means_the_end_of_the_gap() {
         let mut s = CalendarSettings {
-            opens: "02:30".into(),
+            opens: NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
             ..CalendarSettings::default()
         };
-        s.open_days.push("Sun".into());
-        let c = Calendar::from_settings(&s).unwrap();
+        s.open_days.push(chrono::Weekday::Sun);
+        let c = Calendar::from_settings(&s);
         // 2026-03-08 02:30 does not exist in Chicago: clocks go from 02:00 CST to 03:00 CDT.
         let opening = c.resolve(NaiveDate::from_ymd_opt(2026, 3, 8).unwrap(), c.opens);
         assert_eq!(opening, at("2026-03-08T03:00:00-05:00"));

@@ -6,10 +6,16 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::unsubscribe::token::TokenKeys;
+mod delivery_budget;
+mod dkim_settings;
+mod values;
+
+pub use dkim_settings::{CheckedDkim, DkimSettingsError};
+pub use values::Cadence;
 
 /// The prefix of every environment variable that configures the program.
 pub const ENV_PREFIX: &str = "MCAP_NOTIFY";
@@ -146,26 +152,36 @@ impl Default for DeliverySettings {
 #[serde(default, deny_unknown_fields)]
 pub struct CalendarSettings {
     /// An IANA zone; every window rule is in its local time.
-    pub zone: String,
+    #[serde(with = "values::zone")]
+    pub zone: Tz,
     /// The days on which the service opens (Mon, Tue, ...).
-    pub open_days: Vec<String>,
+    #[serde(with = "values::weekdays")]
+    pub open_days: Vec<Weekday>,
     /// Opening time, HH:MM.
-    pub opens: String,
+    #[serde(with = "values::time_of_day")]
+    pub opens: NaiveTime,
     /// Closing time, HH:MM; at or before `opens` means the next morning.
-    pub closes: String,
+    #[serde(with = "values::time_of_day")]
+    pub closes: NaiveTime,
     /// Dates (YYYY-MM-DD) on which the service does not open.
-    pub holidays: Vec<String>,
+    #[serde(with = "values::dates")]
+    pub holidays: Vec<NaiveDate>,
 }
 
 impl Default for CalendarSettings {
     fn default() -> Self {
+        let time = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("a time of day");
         CalendarSettings {
-            zone: "America/Chicago".into(),
-            open_days: ["Mon", "Tue", "Wed", "Thu", "Fri"]
-                .map(String::from)
-                .to_vec(),
-            opens: "06:00".into(),
-            closes: "01:00".into(),
+            zone: chrono_tz::America::Chicago,
+            open_days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            opens: time(6, 0),
+            closes: time(1, 0),
             holidays: Vec::new(),
         }
     }
@@ -178,7 +194,7 @@ pub struct ScheduleSettings {
     /// A cron expression with seconds (`sec min hour day month weekday`), read in UTC: a
     /// cadence only. Whether a run does anything is the calendar's decision, so DST changes
     /// never shift the window.
-    pub batch: String,
+    pub batch: Cadence,
     /// Seconds between delivery passes in the daemon.
     pub delivery_every_secs: u64,
     /// How long a batch run's lease lasts; renewed while the run goes on.
@@ -188,7 +204,7 @@ pub struct ScheduleSettings {
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
-            batch: "0 * * * * *".into(),
+            batch: Cadence::parse("0 * * * * *").expect("the default cadence parses"),
             delivery_every_secs: 15,
             lease_secs: 300,
         }
@@ -394,20 +410,6 @@ impl Default for LogSettings {
     }
 }
 
-impl MailSettings {
-    /// The keys that make and check unsubscribe tokens.
-    pub fn token_keys(&self) -> TokenKeys {
-        let keys = TokenKeys::new(self.token_secret.expose(), self.unsubscribe_token_days);
-        match (
-            &self.previous_token_secret,
-            self.previous_token_secret_until,
-        ) {
-            (Some(previous), Some(until)) => keys.with_previous(previous.expose(), until),
-            _ => keys,
-        }
-    }
-}
-
 /// The web server of `serve`: the one-click unsubscribe links in every digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -564,7 +566,7 @@ impl Settings {
         check_enum::<TransportKind>(&merged, "delivery.transport")?;
         check_enum::<DigestStyle>(&merged, "digest.style")?;
         check_enum::<LogFormat>(&merged, "log.format")?;
-        let settings: Settings = merged.try_deserialize().map_err(ConfigError::Value)?;
+        let settings: Settings = merged.try_deserialize().map_err(refused_value)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -623,16 +625,7 @@ impl Settings {
             }
             Ok(_) => {}
         }
-        if let Err(e) = crate::calendar::Calendar::from_settings(&self.calendar) {
-            return Err(ConfigError::Calendar(e.to_string()));
-        }
-        if let Err(e) = crate::scheduler::parse_cadence(&self.schedule.batch) {
-            return Err(ConfigError::Invalid {
-                key: "schedule.batch",
-                reason: e,
-            });
-        }
-        if let Err(e) = crate::delivery::budget::check(self) {
+        if let Err(e) = delivery_budget::check(self) {
             return Err(ConfigError::Invalid {
                 key: "delivery.batch_size",
                 reason: e.to_string(),
@@ -752,7 +745,12 @@ impl Settings {
         }
         // The DKIM key is read by the commands that sign (see `App::dkim_signer`); the
         // settings around it are checked here, for every command.
-        crate::dkim::check_settings(&self.dkim, &self.mail.from)?;
+        if let Err(e) = self.dkim.checked(&self.mail.from) {
+            return Err(ConfigError::Invalid {
+                key: e.key(),
+                reason: e.to_string(),
+            });
+        }
         Ok(())
     }
 
@@ -903,6 +901,32 @@ fn check_enum<T: serde::de::DeserializeOwned>(
             key,
             reason: e.to_string(),
         }),
+    }
+}
+
+/// A value refused while deserialising: a text that does not parse into the typed value of its
+/// key (see `values`) is refused with that key; anything else as the config crate says it.
+fn refused_value(e: config::ConfigError) -> ConfigError {
+    let config::ConfigError::At {
+        error,
+        key: Some(key),
+        ..
+    } = &e
+    else {
+        return ConfigError::Value(e);
+    };
+    let config::ConfigError::Message(reason) = error.as_ref() else {
+        return ConfigError::Value(e);
+    };
+    if key == "schedule.batch" {
+        ConfigError::Invalid {
+            key: "schedule.batch",
+            reason: reason.clone(),
+        }
+    } else if key.starts_with("calendar.") {
+        ConfigError::Calendar(format!("{key}: {reason}"))
+    } else {
+        ConfigError::Value(e)
     }
 }
 
@@ -1064,6 +1088,57 @@ mod tests {
         }
         let refused = with(None, Some("courts.example.org/mine")).unwrap_err();
         assert!(refused.contains("links.manage_url"), "{refused}");
+    }
+
+    #[test]
+    fn calendar_and_cadence_texts_that_do_not_parse_are_refused_with_their_key() {
+        let load = |name: &str, value: &str| {
+            Settings::load_from(None, [(format!("MCAP_NOTIFY__{name}"), value.to_string())])
+                .map_err(|e| e.to_string())
+        };
+        for (name, value, refused) in [
+            (
+                "CALENDAR__ZONE",
+                "Mars/Olympus",
+                "configuration key calendar.zone: `Mars/Olympus` is not an IANA time zone \
+                 (like America/Chicago)",
+            ),
+            (
+                "CALENDAR__OPENS",
+                "6am",
+                "configuration key calendar.opens: `6am` is not a time of day (HH:MM)",
+            ),
+            (
+                "CALENDAR__CLOSES",
+                "25:00",
+                "configuration key calendar.closes: `25:00` is not a time of day (HH:MM)",
+            ),
+        ] {
+            assert_eq!(load(name, value).unwrap_err(), refused);
+        }
+        let refused = load("SCHEDULE__BATCH", "* * * * *").unwrap_err();
+        assert!(
+            refused.starts_with(
+                "configuration key `schedule.batch`: `* * * * *` is not a cron expression with \
+                 seconds"
+            ),
+            "{refused}"
+        );
+        let settings = load("CALENDAR__ZONE", "America/New_York").unwrap();
+        assert_eq!(settings.calendar.zone, chrono_tz::America::New_York);
+    }
+
+    #[test]
+    fn typed_values_are_written_back_as_the_file_gives_them() {
+        let shown = serde_json::to_value(Settings::default()).unwrap();
+        assert_eq!(shown["calendar"]["zone"], "America/Chicago");
+        assert_eq!(
+            shown["calendar"]["open_days"],
+            serde_json::json!(["Mon", "Tue", "Wed", "Thu", "Fri"])
+        );
+        assert_eq!(shown["calendar"]["opens"], "06:00");
+        assert_eq!(shown["calendar"]["closes"], "01:00");
+        assert_eq!(shown["schedule"]["batch"], "0 * * * * *");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use lettre::message::dkim::{
     DkimSigningKey,
 };
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox};
+use lettre::message::Body;
 use lettre::Message;
 use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
 use rsa::pkcs8::{
@@ -23,7 +23,7 @@ use rsa::pkcs8::{
 };
 use rsa::traits::PublicKeyParts as _;
 
-use crate::config::{ConfigError, DkimSettings, Settings};
+use crate::config::{CheckedDkim, ConfigError, DkimSettings, DkimSettingsError, Settings};
 
 /// The headers every signature covers. One that a message lacks is still listed, so that
 /// nobody can add it after signing without breaking the signature; those a message has once
@@ -57,8 +57,6 @@ pub const SIGNED_HEADERS: [&str; 20] = [
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// The three keys that turn signing on, in the order they are named.
-const KEYS: [&str; 3] = ["dkim.domain", "dkim.selector", "dkim.private_key_file"];
-
 /// The sender and recipient of the copy that is signed, replaced by the message's own.
 const PLACEHOLDER: &str = "signer@invalid.invalid";
 
@@ -67,21 +65,8 @@ const OID_ED25519: &str = "1.3.101.112";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DkimError {
-    #[error(
-        "is not set, but {given} is: set all three of dkim.domain, dkim.selector and \
-         dkim.private_key_file (MCAP_NOTIFY__DKIM__DOMAIN, __SELECTOR, __PRIVATE_KEY_FILE), or none"
-    )]
-    Partial {
-        missing: &'static str,
-        given: &'static str,
-    },
-    #[error("`{value}` is not a DNS name (letters, digits, `-` and `.` between labels)")]
-    NotADnsName { key: &'static str, value: String },
-    #[error(
-        "`{domain}` is not aligned with mail.from `{from}`: the sender's domain must be \
-         dkim.domain or a subdomain of it, or DMARC will not count the signature"
-    )]
-    Misaligned { domain: String, from: String },
+    #[error(transparent)]
+    Settings(#[from] DkimSettingsError),
     #[error("cannot read {path}: {source}")]
     Unreadable {
         path: PathBuf,
@@ -108,9 +93,8 @@ impl DkimError {
     /// The configuration key the error is about.
     pub fn key(&self) -> &'static str {
         match self {
-            DkimError::Partial { missing, .. } => missing,
-            DkimError::NotADnsName { key, .. } => key,
-            DkimError::Misaligned { .. } | DkimError::NotConfigured => "dkim.domain",
+            DkimError::Settings(e) => e.key(),
+            DkimError::NotConfigured => "dkim.domain",
             DkimError::Unreadable { .. }
             | DkimError::NotAKey { .. }
             | DkimError::UnknownAlgorithm { .. }
@@ -244,53 +228,6 @@ impl SigningKey {
     }
 }
 
-/// The DKIM settings, checked without reading the key: `None` when no `dkim` key is set; an
-/// error naming the key when only some are set, when one is malformed, or when `mail_from` is
-/// not in `dkim.domain`.
-pub fn check_settings(dkim: &DkimSettings, mail_from: &str) -> Result<Option<Checked>, DkimError> {
-    let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-    let file = dkim
-        .private_key_file
-        .clone()
-        .filter(|p| !p.as_os_str().is_empty());
-    let (domain, selector) = (set(&dkim.domain), set(&dkim.selector));
-    let present = [domain.is_some(), selector.is_some(), file.is_some()];
-    let (Some(domain), Some(selector), Some(file)) = (domain, selector, file) else {
-        return match present.iter().position(|p| *p) {
-            None => Ok(None),
-            Some(given) => Err(DkimError::Partial {
-                missing: KEYS[present.iter().position(|p| !*p).expect("one is missing")],
-                given: KEYS[given],
-            }),
-        };
-    };
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    let selector = selector.trim().to_ascii_lowercase();
-    for (key, value) in [("dkim.domain", &domain), ("dkim.selector", &selector)] {
-        if !is_dns_name(value) {
-            return Err(DkimError::NotADnsName {
-                key,
-                value: value.clone(),
-            });
-        }
-    }
-    let from_domain = mail_from
-        .parse::<Mailbox>()
-        .map(|m| m.email.domain().to_ascii_lowercase())
-        .unwrap_or_default();
-    if from_domain != domain && !from_domain.ends_with(&format!(".{domain}")) {
-        return Err(DkimError::Misaligned {
-            domain,
-            from: mail_from.to_string(),
-        });
-    }
-    Ok(Some(Checked {
-        domain,
-        selector,
-        file,
-    }))
-}
-
 /// A signing key others can read lets them sign as the domain: say so (it still works).
 fn warn_if_others_can_read(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
@@ -303,13 +240,6 @@ fn warn_if_others_can_read(path: &Path) {
             );
         }
     }
-}
-
-/// DKIM settings that passed [`check_settings`].
-pub struct Checked {
-    domain: String,
-    selector: String,
-    file: PathBuf,
 }
 
 /// Signs messages for one domain and selector with one key.
@@ -331,20 +261,6 @@ impl fmt::Debug for DkimSigner {
     }
 }
 
-/// A DNS name: dot-separated labels of letters, digits and inner hyphens.
-fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
 impl DkimSigner {
     /// The signer `settings` ask for (see [`DkimSigner::from_settings`]), an error as a
     /// configuration error naming its key.
@@ -353,16 +269,17 @@ impl DkimSigner {
     }
 
     /// The signer the settings ask for: `None` when no `dkim` key is set; an error naming the
-    /// key when the settings are wrong (see [`check_settings`]) or the key file cannot be used.
+    /// key when the settings are wrong (see [`DkimSettings::checked`]) or the key file cannot be
+    /// used.
     pub fn from_settings(
         dkim: &DkimSettings,
         mail_from: &str,
     ) -> Result<Option<DkimSigner>, DkimError> {
-        let Some(Checked {
+        let Some(CheckedDkim {
             domain,
             selector,
             file,
-        }) = check_settings(dkim, mail_from)?
+        }) = dkim.checked(mail_from)?
         else {
             return Ok(None);
         };
@@ -530,7 +447,13 @@ mod tests {
             private_key_file: Some("/nonexistent".into()),
         };
         let error = DkimSigner::from_settings(&elsewhere, from).unwrap_err();
-        assert!(matches!(error, DkimError::Misaligned { .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                DkimError::Settings(DkimSettingsError::Misaligned { .. })
+            ),
+            "{error}"
+        );
         // A parent domain is aligned; the missing file is the next problem.
         let parent = DkimSettings {
             domain: Some("Example.ORG".into()),

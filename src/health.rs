@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::batch::render::central_time;
 use crate::calendar::Calendar;
 use crate::config::AlertSettings;
-use crate::runs::one_line;
 use crate::store::history::{HealthFacts, RunHistory};
 use crate::store::StoreError;
 
@@ -310,6 +309,18 @@ pub fn judge(
         },
         alerts,
     }
+}
+
+/// An error on one line: its lines joined, runs of blanks as one space, cut to `max`
+/// characters with an ellipsis.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// A length of time for people: `45s`, `12m`, `3h 05m`, `2d 4h`.

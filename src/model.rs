@@ -183,6 +183,23 @@ impl SuppressionReason {
     }
 }
 
+/// A closure of the service recorded by operators (the "System Unavailability Log").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outage {
+    pub outage_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// An outage to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutage {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// Whether `number` has the shape of a circuit case number (Court Operating Rule 4.04.1):
 /// two-digit year, a 2-3 character location code, a dash, a two-letter case type, a
 /// five-digit sequence, and an optional `-NN` suffix; for example `14BA-CV01093` or

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::health::span;
+use crate::health::{one_line, span};
 use crate::outln;
 use crate::store::history::{RunDetail, RunFailure, RunHistory, RunSummary};
 
@@ -222,18 +222,6 @@ fn outcome_text(line: &RunLine, until: Option<&dyn Fn(DateTime<Utc>) -> String>)
 /// `done, nothing new (37 runs until 16:20)`.
 fn empty_text(e: &EmptyRuns, until: &str) -> String {
     format!("done, nothing new ({} runs until {until})", e.runs)
-}
-
-/// An error on one line: its lines joined, runs of blanks as one space, cut to `max`
-/// characters with an ellipsis.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
 
 /// An error's lines, trimmed, blank ones left out: `runs show` puts the first beside the

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
@@ -22,17 +21,7 @@ use crate::app::{App, RunOutcome};
 use crate::batch::RunOptions;
 use crate::calendar::Calendar;
 
-/// Parses a cadence the way the scheduler does (six fields, seconds first).
-pub fn parse_cadence(expression: &str) -> Result<Cron, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expression)
-        .map_err(|e| format!("`{expression}` is not a cron expression with seconds: {e}"))
-}
-
-/// The next `count` ticks of `cadence` after `after` at which the calendar is open: the
+/// The next `count` ticks of `cadence` (`schedule.batch`, see `config::Cadence`) after `after` at which the calendar is open: the
 /// instants at which the daemon's batch runs do work.
 pub fn next_working_runs(
     cadence: &Cron,

@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders};
 use mcap_notify::batch::{CaseChanges, Digest, EntryLine, MessageFactory, Renderer};
 use mcap_notify::config::{DigestStyle, LinkSettings, MailSettings, Secret};
-use mcap_notify::unsubscribe::token::Scope;
+use mcap_notify::unsubscribe::token::{Scope, TokenKeys};
 
 fn mail_settings() -> MailSettings {
     MailSettings {
@@ -304,7 +304,7 @@ fn every_message_carries_the_required_headers_and_both_parts() {
         .next()
         .unwrap();
     // The token names the message, whose subscriptions are recorded when it is queued.
-    let keys = mail_settings().token_keys();
+    let keys = TokenKeys::from_settings(&mail_settings());
     let verified = keys.verify(token, date).unwrap();
     assert_eq!(verified.scope, Scope::Message(message.scope_key.clone()));
     assert_eq!(message.subscription_ids, vec![7, 9]);

@@ -571,7 +571,7 @@ async fn skipped_runs_count_by_kind_of_closure_and_service_open_follows_the_cale
     t.app
         .store
         .add_outages(
-            &[mcap_notify::store::NewOutage {
+            &[mcap_notify::model::NewOutage {
                 starts_at: at("2026-03-04T17:00:00Z"),
                 ends_at: at("2026-03-04T19:00:00Z"),
                 reason: "database upgrade".into(),

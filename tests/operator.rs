@@ -254,11 +254,10 @@ async fn consecutive_skips_for_one_reason_are_one_row_with_a_count() {
 const ALWAYS_OPEN: &str = "[calendar]\nopen_days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]\nopens = \"00:00\"\ncloses = \"00:00\"\n";
 
 fn always_open(s: &mut mcap_notify::config::Settings) {
-    s.calendar.open_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-        .map(String::from)
-        .to_vec();
-    s.calendar.opens = "00:00".into();
-    s.calendar.closes = "00:00".into();
+    use chrono::Weekday::*;
+    s.calendar.open_days = vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun];
+    s.calendar.opens = chrono::NaiveTime::MIN;
+    s.calendar.closes = chrono::NaiveTime::MIN;
 }
 
 #[tokio::test]
@@ -269,7 +268,7 @@ async fn status_says_why_the_service_is_closed_and_when_it_opens() {
     t.app
         .store
         .add_outages(
-            &[mcap_notify::store::NewOutage {
+            &[mcap_notify::model::NewOutage {
                 starts_at: now - chrono::Duration::hours(1),
                 ends_at: ends,
                 reason: "database upgrade".into(),

@@ -13,8 +13,8 @@ use common::*;
 use mcap_notify::batch::RunOptions;
 use mcap_notify::config::{Secret, TransportKind};
 use mcap_notify::ingest::FeedKind;
+use mcap_notify::model::NewOutage;
 use mcap_notify::store::prelude::*;
-use mcap_notify::store::NewOutage;
 
 const CASE: &str = "2616-CV00077";
 const HOSTILE_CAPTION: &str = "<script>alert('caption')</script> & Co. v. Jones";

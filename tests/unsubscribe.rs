@@ -223,7 +223,7 @@ async fn one_click_stops_what_the_link_names_and_a_get_changes_nothing() {
     assert_eq!(post(&server.url(&token), "").0, 400);
     assert_eq!(post(&server.url(&token), "List-Unsubscribe=Other").0, 400);
     assert_eq!(post(&server.base, "List-Unsubscribe=One-Click").0, 400);
-    let expired = t.app.settings.mail.token_keys().token(
+    let expired = TokenKeys::from_settings(&t.app.settings.mail).token(
         &Scope::Message("1.00".into()),
         chrono::Utc::now() - chrono::Duration::days(400),
     );
@@ -240,7 +240,7 @@ async fn one_click_stops_what_the_link_names_and_a_get_changes_nothing() {
         assert_eq!(source, "one-click");
         assert!(evidence.contains("POST from 127.0.0.1"), "{evidence}");
         assert!(
-            evidence.contains(t.app.settings.mail.token_keys().current_key_id()),
+            evidence.contains(TokenKeys::from_settings(&t.app.settings.mail).current_key_id()),
             "{evidence}"
         );
     }
@@ -507,7 +507,7 @@ async fn a_rotated_secret_still_honours_old_links_for_its_grace_period() {
             mcap_notify::config::Secret::new("a-brand-new-secret-of-32-chars!!");
         settings.mail.previous_token_secret = Some(mcap_notify::config::Secret::new(&old_secret));
         settings.mail.previous_token_secret_until = Some(until.parse().unwrap());
-        settings.mail.token_keys()
+        TokenKeys::from_settings(&settings.mail)
     };
     let now = chrono::Utc::now();
     let in_grace = rotated("2999-01-01T00:00:00Z");
@@ -617,7 +617,7 @@ async fn prune_keeps_what_a_link_stops_while_the_link_works() {
     assert_eq!(report.counts.unsubscribe_scopes, 0);
     let request = mcap_notify::unsubscribe::resolve(
         &t.app.store,
-        &t.app.settings.mail.token_keys(),
+        &TokenKeys::from_settings(&t.app.settings.mail),
         &token,
         chrono::Utc::now(),
     )

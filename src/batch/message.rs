@@ -139,7 +139,7 @@ impl MessageFactory {
             unsubscribe_mailto: mail.unsubscribe_mailto.clone(),
             unsubscribe_url: mail.unsubscribe_url.clone(),
             token_secret: mail.token_secret.expose().to_string(),
-            tokens: mail.token_keys(),
+            tokens: TokenKeys::from_settings(mail),
             bounce_address: mail.bounce_address.clone(),
             renderer,
             max_message_bytes: usize::MAX,

@@ -13,14 +13,15 @@ use super::presenters::outage_time;
 use crate::app::{App, RunOutcome};
 use crate::batch::RunOptions;
 use crate::bounce::{BounceIngestReport, ParsedBounce};
-use crate::calendar::{Calendar, Outage, WindowState};
+use crate::calendar::{Calendar, WindowState};
 use crate::delivery::DeliveryReport;
 use crate::ingest::{FeedKind, IngestSummary};
+use crate::model::{NewOutage, Outage};
 use crate::prune::PruneReport;
 use crate::report::ReportData;
 use crate::status::Status;
 use crate::store::{
-    AttemptRow, BounceStore, CalendarStore, NewOutage, OutboxEntry, OutboxStore, Suppression,
+    AttemptRow, BounceStore, CalendarStore, OutboxEntry, OutboxStore, Suppression,
     SuppressionStore, UnmatchedBounce, UnsubscribeRecord, UnsubscribeStore,
 };
 use crate::unsubscribe::export::Exported;
@@ -192,7 +193,7 @@ pub async fn export_stops(
 /// `unsubscribes ingest`: the unsubscribe mails honoured or refused.
 pub async fn ingest_unsubscribes(app: &App, path: &Path) -> anyhow::Result<MailReport> {
     let mails = crate::mailbox::read_mails(path)?;
-    let keys = app.settings.mail.token_keys();
+    let keys = crate::unsubscribe::token::TokenKeys::from_settings(&app.settings.mail);
     Ok(crate::unsubscribe::mail::ingest_mails(&app.store, &keys, mails, Utc::now()).await?)
 }
 
@@ -226,9 +227,8 @@ pub async fn calendar(
     let state = calendar.state_at(at);
     let zone = calendar.zone();
     let next_runs = if next_runs > 0 {
-        let cadence = crate::scheduler::parse_cadence(&app.settings.schedule.batch)
-            .map_err(anyhow::Error::msg)?;
-        crate::scheduler::next_working_runs(&cadence, &calendar, at, next_runs)
+        let cadence = app.settings.schedule.batch.cron();
+        crate::scheduler::next_working_runs(cadence, &calendar, at, next_runs)
     } else {
         Vec::new()
     };

@@ -1,7 +1,6 @@
 //! Delivery: hands queued messages to a transport, marks each sent only once the transport has
 //! accepted it, and retries, dead-letters or bounces the rest.
 
-pub mod budget;
 pub mod classify;
 pub mod retry;
 pub mod smtp;

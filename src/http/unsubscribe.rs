@@ -15,7 +15,7 @@ use chrono::Utc;
 use crate::app::App;
 use crate::mask;
 use crate::store::{StopSource, UnsubscribeTarget, Unsubscribed};
-use crate::unsubscribe::token::TokenError;
+use crate::unsubscribe::token::{TokenError, TokenKeys};
 use crate::unsubscribe::{self, Request, UnsubscribeError};
 use handlebars::html_escape as escape;
 
@@ -134,7 +134,7 @@ fn forwarded_for(headers: &HeaderMap) -> String {
 }
 
 async fn resolve(app: &App, token: &str) -> Result<Request, Response> {
-    let keys = app.settings.mail.token_keys();
+    let keys = TokenKeys::from_settings(&app.settings.mail);
     unsubscribe::resolve(&app.store, &keys, token, Utc::now())
         .await
         .map_err(failure)

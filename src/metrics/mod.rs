@@ -9,7 +9,7 @@ pub mod textfile;
 use chrono::{DateTime, Utc};
 
 use crate::app::App;
-use crate::calendar::{Calendar, CalendarError};
+use crate::calendar::Calendar;
 use crate::store::{CalendarStore, StatusStore, StoreError};
 
 pub use families::render;
@@ -18,14 +18,12 @@ pub use families::render;
 pub enum MetricsError {
     #[error("reading the metrics from the database: {0}")]
     Store(#[from] StoreError),
-    #[error("reading the service calendar: {0}")]
-    Calendar(#[from] CalendarError),
 }
 
 /// The metrics at `now`, in the Prometheus text format.
 pub async fn gather(app: &App, now: DateTime<Utc>) -> Result<String, MetricsError> {
     let snapshot = app.store.metrics_snapshot(now).await?;
     let calendar =
-        Calendar::from_settings(&app.settings.calendar)?.with_outages(app.store.outages().await?);
+        Calendar::from_settings(&app.settings.calendar).with_outages(app.store.outages().await?);
     Ok(render(&snapshot, calendar.state_at(now).is_open(), now))
 }

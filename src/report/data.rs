@@ -5,7 +5,8 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::calendar::{ClosedSpan, Outage};
+use crate::calendar::ClosedSpan;
+use crate::model::Outage;
 use crate::store::{ReportDeadLetter, ReportRows, Suppression};
 
 /// The half-open stretch of time `[from, to)` a report covers.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 
 use crate::model::{
-    Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, SuppressionReason,
+    Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, NewOutage, SuppressionReason,
 };
 
 pub use history::{RunHistory, StageTimings};
@@ -299,14 +299,14 @@ pub trait SuppressionStore {
 /// Outages: the closed stretches operators declare.
 #[allow(async_fn_in_trait)]
 pub trait CalendarStore {
-    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError>;
+    async fn outages(&self) -> Result<Vec<crate::model::Outage>, StoreError>;
 
     /// Records all of `outages` or none: Err(existing) names a stored outage one overlaps.
     async fn add_outages(
         &self,
         outages: &[NewOutage],
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError>;
+    ) -> Result<Result<Vec<i64>, crate::model::Outage>, StoreError>;
 
     async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError>;
 }

@@ -267,14 +267,6 @@ pub struct LeaseInfo {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An outage to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOutage {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub reason: String,
-}
-
 /// A stored bounce mail that matched none of our messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnmatchedBounce {

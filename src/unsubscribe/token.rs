@@ -14,6 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
+use crate::config::MailSettings;
+
 type HmacSha256 = Hmac<Sha256>;
 
 const MAC_BYTES: usize = 16;
@@ -140,6 +142,19 @@ impl TokenKeys {
             current: Key::new(secret),
             previous: None,
             lifetime_days,
+        }
+    }
+
+    /// The keys `mail` sets: `mail.token_secret` signs; `mail.previous_token_secret` is still
+    /// accepted until `mail.previous_token_secret_until`.
+    pub fn from_settings(mail: &MailSettings) -> TokenKeys {
+        let keys = TokenKeys::new(mail.token_secret.expose(), mail.unsubscribe_token_days);
+        match (
+            &mail.previous_token_secret,
+            mail.previous_token_secret_until,
+        ) {
+            (Some(previous), Some(until)) => keys.with_previous(previous.expose(), until),
+            _ => keys,
         }
     }
 

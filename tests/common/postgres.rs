@@ -46,7 +46,9 @@ impl TestDatabase {
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
-        let (base, _) = admin.rsplit_once('/').expect("a database URL ends in /DATABASE");
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("a database URL ends in /DATABASE");
         Some(TestDatabase {
             url: format!("{base}/{name}"),
             name,

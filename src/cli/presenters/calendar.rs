@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{print_json, print_rows};
-use crate::calendar::Outage;
 use crate::cli::handlers::CalendarAnswer;
+use crate::model::Outage;
 use crate::outln;
 
 /// An instant as `calendar` shows it: weekday, date, time and zone.

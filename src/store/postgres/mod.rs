@@ -24,7 +24,8 @@ impl PgStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse::<PgConnectOptions>()?
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
             // As on SQLite: a batch holds its match query open while it renders, so sqlx's
             // slow-statement warning would measure our work; runs report their own timings.
             .disable_statement_logging()

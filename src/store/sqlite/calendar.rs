@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 
 use super::rows::{instant, micros};
 use super::SqliteStore;
-use crate::store::{CalendarStore, NewOutage, StoreError};
+use crate::model::NewOutage;
+use crate::store::{CalendarStore, StoreError};
 
 impl CalendarStore for SqliteStore {
-    async fn outages(&self) -> Result<Vec<crate::calendar::Outage>, StoreError> {
+    async fn outages(&self) -> Result<Vec<crate::model::Outage>, StoreError> {
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
             "SELECT outage_id, starts_at, ends_at, reason FROM outages ORDER BY starts_at",
         )
@@ -15,7 +16,7 @@ impl CalendarStore for SqliteStore {
         .await?;
         rows.into_iter()
             .map(|(outage_id, starts, ends, reason)| {
-                Ok(crate::calendar::Outage {
+                Ok(crate::model::Outage {
                     outage_id,
                     starts_at: instant(starts)?,
                     ends_at: instant(ends)?,
@@ -29,7 +30,7 @@ impl CalendarStore for SqliteStore {
         &self,
         outages: &[NewOutage],
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<i64>, crate::calendar::Outage>, StoreError> {
+    ) -> Result<Result<Vec<i64>, crate::model::Outage>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut ids = Vec::new();
         for o in outages {
@@ -43,7 +44,7 @@ impl CalendarStore for SqliteStore {
             .await?;
             if let Some((outage_id, starts, ends, reason)) = clash {
                 // Dropping the transaction undoes the outages already added.
-                return Ok(Err(crate::calendar::Outage {
+                return Ok(Err(crate::model::Outage {
                     outage_id,
                     starts_at: instant(starts)?,
                     ends_at: instant(ends)?,

@@ -2,7 +2,7 @@
 //! must be able to begin every message it claims before its claim runs out, or a second worker
 //! could take a message over while the first still means to send it.
 
-use crate::config::Settings;
+use super::Settings;
 
 /// Why the delivery settings cannot work together, naming the keys involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
