@@ -100,3 +100,20 @@ pub(crate) async fn process_pause(point: &str, count: usize) {
     })
     .await;
 }
+
+#[cfg(feature = "test-hooks")]
+tokio::task_local! {
+    static INGEST_CHUNK_LINES: usize;
+}
+
+/// Runs `work` so that an ingest inside it checks its file `lines` lines at a time, to cross
+/// chunk boundaries in small files.
+#[cfg(feature = "test-hooks")]
+pub async fn ingest_in_chunks_of<F: std::future::Future>(lines: usize, work: F) -> F::Output {
+    INGEST_CHUNK_LINES.scope(lines, work).await
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) fn ingest_chunk_lines() -> Option<usize> {
+    INGEST_CHUNK_LINES.try_with(|lines| *lines).ok()
+}

@@ -4,9 +4,10 @@
 pub mod history;
 pub mod sqlite;
 mod sqlite_history;
-mod sqlite_ingest;
 mod sqlite_report;
 mod sqlite_unsubscribe;
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
@@ -436,22 +437,6 @@ pub struct ReportRows {
     pub suppressions: Vec<Suppression>,
 }
 
-/// Why one feed record could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestFault {
-    /// The record breaks a rule; the message says which.
-    #[error("{0}")]
-    Rejected(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for IngestFault {
-    fn from(e: sqlx::Error) -> Self {
-        IngestFault::Store(StoreError::Database(e))
-    }
-}
-
 /// How a recipient asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum StopSource {
@@ -525,38 +510,67 @@ pub struct StoredEntry {
     pub voided_at: Option<DateTime<Utc>>,
 }
 
-/// One feed file's writes: all of them commit together, or none do (drop without commit).
+/// A tracking period's key: (account, case number).
+pub type SubscriptionKey = (String, String);
+
+/// A void the entries feed adds to a stored entry (or one the same file inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryVoid {
+    pub entry_id: String,
+    pub voided_at: DateTime<Utc>,
+}
+
+/// A tracking period the subscriptions feed starts, stopped too if the same file stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub account_id: String,
+    pub case_number: String,
+    pub tracked_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// A stop the subscriptions feed brings for a stored tracking period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionStop {
+    pub subscription_id: i64,
+    pub stopped_at: DateTime<Utc>,
+}
+
+/// One feed file against the store, in bulk: the ingest stage asks what it needs to check a
+/// chunk of records (keys the store does not know are absent from the answers), decides
+/// everything itself, and then hands the rows to write, a batch at a time. Every write is
+/// part of one transaction: all of it commits together, or none does (drop without commit).
 #[allow(async_fn_in_trait)]
 pub trait IngestSession {
-    async fn court_exists(&mut self, court_id: &str) -> Result<bool, StoreError>;
+    /// Which of these courts exist.
+    async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError>;
+    /// What decides whether each of these cases (those that exist) can be tracked.
     async fn case_trackability(
         &mut self,
-        case_number: &str,
-    ) -> Result<Option<CaseTrackability>, StoreError>;
-    async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError>;
-    async fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError>;
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, CaseTrackability>, StoreError>;
+    /// The stored entries with these ids.
+    async fn stored_entries(
+        &mut self,
+        entry_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEntry>, StoreError>;
+    /// Which of these accounts exist.
+    async fn known_accounts(&mut self, account_ids: &[&str])
+        -> Result<HashSet<String>, StoreError>;
+    /// Every tracking period of these (account, case) pairs, in order of start; pairs with
+    /// none are absent.
     async fn subscriptions(
         &mut self,
-        account_id: &str,
-        case_number: &str,
-    ) -> Result<Vec<SubscriptionRow>, StoreError>;
+        pairs: &[(&str, &str)],
+    ) -> Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError>;
 
-    async fn upsert_court(&mut self, court: &Court) -> Result<(), StoreError>;
-    async fn upsert_case(&mut self, case: &Case) -> Result<(), StoreError>;
-    async fn insert_entry(&mut self, entry: &DocketEntry) -> Result<(), StoreError>;
-    async fn void_entry(&mut self, entry_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
-    async fn upsert_account(&mut self, account: &Account) -> Result<(), StoreError>;
-    async fn insert_subscription(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-        tracked_at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    async fn stop_subscription(
-        &mut self,
-        subscription_id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    async fn upsert_courts(&mut self, courts: &[Court]) -> Result<(), StoreError>;
+    async fn upsert_cases(&mut self, cases: &[Case]) -> Result<(), StoreError>;
+    async fn insert_entries(&mut self, entries: &[DocketEntry]) -> Result<(), StoreError>;
+    async fn void_entries(&mut self, voids: &[EntryVoid]) -> Result<(), StoreError>;
+    async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError>;
+    async fn start_subscriptions(&mut self, starts: &[NewSubscription]) -> Result<(), StoreError>;
+    async fn stop_subscriptions(&mut self, stops: &[SubscriptionStop]) -> Result<(), StoreError>;
 
     async fn commit(self) -> Result<(), StoreError>;
 }

@@ -10,7 +10,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
-use super::sqlite_ingest::StagedIngest;
 use super::{
     AccountStanding, AttemptResult, AttemptRow, BounceRecord, ClaimedMessage, DropCounts,
     HeldAccount, HeldDigest, LeaseInfo, Mail, MetricsSnapshot, NewBounceMail, NewOutage, OpenedRun,
@@ -20,6 +19,10 @@ use super::{
 };
 use crate::circuits::CIRCUITS;
 use crate::model::{MatchRow, SendOutcome, SuppressionReason};
+
+mod ingest;
+
+use ingest::SqliteIngest;
 
 const MATCH_ROWS: &str = include_str!("../../sql/sqlite/queries/match_rows.sql");
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../sql/sqlite/queries/unnotifiable_pairs.sql");
@@ -484,7 +487,7 @@ pub(super) async fn withhold_in(
 }
 
 impl Store for SqliteStore {
-    type Ingest<'a> = StagedIngest;
+    type Ingest<'a> = SqliteIngest;
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = sqlx::migrate!("sql/sqlite");
@@ -506,8 +509,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn begin_ingest(&self) -> Result<StagedIngest, StoreError> {
-        StagedIngest::new(&self.pool).await
+    async fn begin_ingest(&self) -> Result<SqliteIngest, StoreError> {
+        SqliteIngest::new(&self.pool).await
     }
 
     async fn open_run(
