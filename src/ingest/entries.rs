@@ -38,8 +38,8 @@ impl EntryLine {
 
 /// An entry as the file leaves it.
 enum Known {
-    /// Stored before the file.
-    Stored(StoredEntry),
+    /// Stored before the file (boxed: most entries a file names are its own, and stay small).
+    Stored(Box<StoredEntry>),
     /// Posted by the file: its row in `inserts`.
     Posted {
         row: usize,
@@ -155,7 +155,8 @@ impl Feed for EntriesFeed {
         if !unknown.is_empty() {
             let unknown: Vec<&str> = unknown.into_iter().collect();
             for (entry_id, stored) in session.stored_entries(&unknown).await? {
-                self.entries.insert(entry_id, Known::Stored(stored));
+                self.entries
+                    .insert(entry_id, Known::Stored(Box::new(stored)));
             }
         }
         let cases: HashSet<&str> = records

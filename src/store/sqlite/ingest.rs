@@ -35,7 +35,8 @@ fn per_statement(width: usize) -> usize {
 struct Answers {
     courts: HashMap<String, bool>,
     cases: HashMap<String, Option<CaseTrackability>>,
-    entries: HashMap<String, Option<StoredEntry>>,
+    /// Boxed: most answers for a big file are "no such entry", and stay small.
+    entries: HashMap<String, Option<Box<StoredEntry>>>,
     accounts: HashMap<String, bool>,
     subscriptions: HashMap<SubscriptionKey, Vec<SubscriptionRow>>,
 }
@@ -129,7 +130,7 @@ impl Answers {
         let keys: Vec<&str> = self.entries.keys().map(String::as_str).collect();
         let now = load_entries(db, &keys).await?;
         for (entry_id, answer) in &self.entries {
-            if now.get(entry_id) != answer.as_ref() {
+            if now.get(entry_id) != answer.as_deref() {
                 return changed(format!("docket entry `{entry_id}`"));
             }
         }
@@ -188,7 +189,7 @@ impl IngestSession for SqliteIngest {
         for id in entry_ids {
             self.answers
                 .entries
-                .insert(id.to_string(), found.get(*id).cloned());
+                .insert(id.to_string(), found.get(*id).cloned().map(Box::new));
         }
         Ok(found)
     }
