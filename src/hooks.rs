@@ -6,10 +6,12 @@
 tokio::task_local! {
     static CRASH_AFTER_COMMITS: usize;
     static INGEST_PAUSE: std::sync::Arc<Pause>;
+    static INGEST_CHUNK_LINES: usize;
 }
 
-/// A point where an ingest waits, once it has staged a number of records, until the test lets
-/// it go on: the test does its concurrent work in between.
+/// A point where an ingest waits, once it has checked a number of records that change
+/// something (before any is written), until the test lets it go on: the test does its
+/// concurrent work in between.
 #[cfg(feature = "test-hooks")]
 #[derive(Debug)]
 pub struct Pause {
@@ -99,4 +101,16 @@ pub(crate) async fn process_pause(point: &str, count: usize) {
         std::io::stdin().read_line(&mut line)
     })
     .await;
+}
+
+/// Runs `work` so that an ingest inside it checks its file `lines` lines at a time, to cross
+/// chunk boundaries in small files.
+#[cfg(feature = "test-hooks")]
+pub async fn ingest_in_chunks_of<F: std::future::Future>(lines: usize, work: F) -> F::Output {
+    INGEST_CHUNK_LINES.scope(lines, work).await
+}
+
+#[cfg(feature = "test-hooks")]
+pub(crate) fn ingest_chunk_lines() -> Option<usize> {
+    INGEST_CHUNK_LINES.try_with(|lines| *lines).ok()
 }

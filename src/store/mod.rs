@@ -10,6 +10,8 @@ pub mod rows;
 pub mod sqlite;
 mod values;
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 
@@ -70,38 +72,41 @@ impl StoreError {
     }
 }
 
-/// One feed file's writes: all of them commit together, or none do (drop without commit).
+/// One feed file against the store, in bulk: the ingest stage asks what it needs to check a
+/// chunk of records (keys the store does not know are absent from the answers), decides
+/// everything itself, and then hands the rows to write, a batch at a time. Every write is
+/// part of one transaction: all of it commits together, or none does (drop without commit).
 #[allow(async_fn_in_trait)]
 pub trait IngestSession {
-    async fn court_exists(&mut self, court_id: &str) -> Result<bool, StoreError>;
+    /// Which of these courts exist.
+    async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError>;
+    /// What decides whether each of these cases (those that exist) can be tracked.
     async fn case_trackability(
         &mut self,
-        case_number: &str,
-    ) -> Result<Option<CaseTrackability>, StoreError>;
-    async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError>;
-    async fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError>;
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, CaseTrackability>, StoreError>;
+    /// The stored entries with these ids.
+    async fn stored_entries(
+        &mut self,
+        entry_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEntry>, StoreError>;
+    /// Which of these accounts exist.
+    async fn known_accounts(&mut self, account_ids: &[&str])
+        -> Result<HashSet<String>, StoreError>;
+    /// Every tracking period of these (account, case) pairs, in order of start; pairs with
+    /// none are absent.
     async fn subscriptions(
         &mut self,
-        account_id: &str,
-        case_number: &str,
-    ) -> Result<Vec<SubscriptionRow>, StoreError>;
+        pairs: &[(&str, &str)],
+    ) -> Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError>;
 
-    async fn upsert_court(&mut self, court: &Court) -> Result<(), StoreError>;
-    async fn upsert_case(&mut self, case: &Case) -> Result<(), StoreError>;
-    async fn insert_entry(&mut self, entry: &DocketEntry) -> Result<(), StoreError>;
-    async fn void_entry(&mut self, entry_id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
-    async fn upsert_account(&mut self, account: &Account) -> Result<(), StoreError>;
-    async fn insert_subscription(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-        tracked_at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    async fn stop_subscription(
-        &mut self,
-        subscription_id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    async fn upsert_courts(&mut self, courts: &[Court]) -> Result<(), StoreError>;
+    async fn upsert_cases(&mut self, cases: &[Case]) -> Result<(), StoreError>;
+    async fn insert_entries(&mut self, entries: &[DocketEntry]) -> Result<(), StoreError>;
+    async fn void_entries(&mut self, voids: &[EntryVoid]) -> Result<(), StoreError>;
+    async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError>;
+    async fn start_subscriptions(&mut self, starts: &[NewSubscription]) -> Result<(), StoreError>;
+    async fn stop_subscriptions(&mut self, stops: &[SubscriptionStop]) -> Result<(), StoreError>;
 
     async fn commit(self) -> Result<(), StoreError>;
 }

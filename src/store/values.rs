@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::StoreError;
 use crate::model::{BounceVerdict, DocketEntry, SendOutcome};
 
 /// The entries a run works on: either the entries a real run has claimed, or, for a dry run,
@@ -367,21 +366,6 @@ pub struct ReportRows {
 }
 
 /// Why one feed record could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestFault {
-    /// The record breaks a rule; the message says which.
-    #[error("{0}")]
-    Rejected(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for IngestFault {
-    fn from(e: sqlx::Error) -> Self {
-        IngestFault::Store(StoreError::Database(e))
-    }
-}
-
 /// How a recipient asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum StopSource {
@@ -453,4 +437,30 @@ pub struct SubscriptionRow {
 pub struct StoredEntry {
     pub entry: DocketEntry,
     pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// A tracking period's key: (account, case number).
+pub type SubscriptionKey = (String, String);
+
+/// A void the entries feed adds to a stored entry (or one the same file inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryVoid {
+    pub entry_id: String,
+    pub voided_at: DateTime<Utc>,
+}
+
+/// A tracking period the subscriptions feed starts, stopped too if the same file stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub account_id: String,
+    pub case_number: String,
+    pub tracked_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// A stop the subscriptions feed brings for a stored tracking period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionStop {
+    pub subscription_id: i64,
+    pub stopped_at: DateTime<Utc>,
 }

@@ -1,553 +1,229 @@
-//! A feed file checked without the write lock, then written in one short transaction. Checking
-//! a big file line by line takes long; holding SQLite's single write lock that long made every
-//! other command (a run, a delivery pass, bounce ingest) give up with "database is locked".
-//! So the session answers the checks from the database and from what the file has staged so
-//! far, remembers every answer the database gave, and at commit takes the write lock, asks the
-//! same questions again in bulk, and writes everything in a few statements only if every answer
-//! is unchanged. If another writer changed something the checks relied on, nothing is written.
+//! A feed file against SQLite: checked without the write lock, then written in one short
+//! transaction. Checking a big file takes long; holding SQLite's single write lock that long
+//! made every other command (a run, a delivery pass, bounce ingest) give up with "database is
+//! locked". So the session answers the ingest stage's questions from a plain connection and
+//! remembers every answer; at the first write it takes the write lock and asks the same
+//! questions again in bulk, and writes only if every answer is unchanged. If another writer
+//! changed something the checks relied on, nothing is written.
+//!
+//! Keys and rows go to SQLite many to a statement, never more than [`MAX_PARAMETERS`] bound
+//! values at once.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::rows::{instant, micros, opt_instant};
 use super::SqliteStore;
 use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry};
-use crate::store::{IngestSession, IngestStore, StoreError, StoredEntry, SubscriptionRow};
+use crate::store::{
+    EntryVoid, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
+    SubscriptionKey, SubscriptionRow, SubscriptionStop,
+};
 
-/// Keys per `IN (...)` list and rows per multi-row insert: well under SQLite's limit of 32766
-/// parameters per statement.
-const CHUNK: usize = 2_000;
+/// Bound values per statement: under SQLite's limit of 32766.
+const MAX_PARAMETERS: usize = 32_000;
 
-/// What decides whether cases of a court can be tracked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CourtRules {
-    mcap: bool,
-    excluded: Vec<String>,
+/// How many keys or rows of `width` values each fit in one statement.
+fn per_statement(width: usize) -> usize {
+    MAX_PARAMETERS / width
 }
 
-/// What a case contributes to its trackability.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CaseKey {
-    court_id: String,
-    case_type: String,
-}
-
-/// The database's answers to the checks, as they were given.
+/// The database's answers to the checks, as they were given (`None`: not there).
 #[derive(Debug, Default)]
 struct Answers {
-    courts: HashMap<String, Option<CourtRules>>,
-    cases: HashMap<String, Option<CaseKey>>,
+    courts: HashMap<String, bool>,
+    cases: HashMap<String, Option<CaseTrackability>>,
     /// Boxed: most answers for a big file are "no such entry", and stay small.
     entries: HashMap<String, Option<Box<StoredEntry>>>,
     accounts: HashMap<String, bool>,
-    subscriptions: HashMap<(String, String), Vec<SubscriptionRow>>,
+    subscriptions: HashMap<SubscriptionKey, Vec<SubscriptionRow>>,
 }
 
-/// One write, in file order.
-#[derive(Debug)]
-enum Write {
-    Court(Box<Court>),
-    Case(Box<Case>),
-    Entry(DocketEntry),
-    Void {
-        entry_id: String,
-        at: DateTime<Utc>,
+/// Where the session is: still checking on a plain connection, or writing under the lock.
+enum Phase {
+    Checking(PoolConnection<Sqlite>),
+    Writing {
+        tx: Transaction<'static, Sqlite>,
+        locked: Instant,
+        rows: usize,
     },
-    Account(Account),
-    /// A new tracking period, stopped too if the file also stops it.
-    Track {
-        account_id: String,
-        case_number: String,
-        tracked_at: DateTime<Utc>,
-        stopped_at: Option<DateTime<Utc>>,
-    },
-    Stop {
-        subscription_id: i64,
-        at: DateTime<Utc>,
-    },
-}
-
-/// An entry as the file leaves it: one it inserted (the index of its write, so the entry is
-/// kept once), or one already stored, with the void the file adds.
-#[derive(Debug)]
-enum StagedEntry {
-    Inserted {
-        write: usize,
-        voided_at: Option<DateTime<Utc>>,
-    },
-    Stored(StoredEntry),
 }
 
 /// One feed file's checks and writes (see the module notes).
-pub struct StagedIngest {
-    /// One connection for the whole file: its checks, then its write transaction.
-    conn: PoolConnection<Sqlite>,
+pub struct SqliteIngest {
+    pool: SqlitePool,
+    phase: Phase,
     answers: Answers,
-    courts: HashMap<String, CourtRules>,
-    cases: HashMap<String, CaseKey>,
-    /// Entries the file inserted or voided, as it leaves them.
-    entries: HashMap<String, StagedEntry>,
-    accounts: HashSet<String>,
-    /// Tracking periods as the file leaves them, per (account, case) it touched.
-    subscriptions: HashMap<(String, String), Vec<SubscriptionRow>>,
-    writes: Vec<Write>,
-    #[cfg(feature = "test-hooks")]
-    pause: Option<std::sync::Arc<crate::hooks::Pause>>,
 }
 
-impl StagedIngest {
+impl SqliteIngest {
     pub async fn new(pool: &SqlitePool) -> Result<Self, StoreError> {
-        Ok(StagedIngest {
-            conn: pool.acquire().await?,
+        Ok(SqliteIngest {
+            pool: pool.clone(),
+            phase: Phase::Checking(pool.acquire().await?),
             answers: Answers::default(),
-            courts: HashMap::new(),
-            cases: HashMap::new(),
-            entries: HashMap::new(),
-            accounts: HashSet::new(),
-            subscriptions: HashMap::new(),
-            writes: Vec::new(),
-            #[cfg(feature = "test-hooks")]
-            pause: crate::hooks::ingest_pause(),
         })
     }
 
-    async fn stage(&mut self, write: Write) {
-        self.writes.push(write);
-        #[cfg(feature = "test-hooks")]
-        if let Some(pause) = &self.pause {
-            pause.reached(self.writes.len()).await;
+    /// The connection the checks read from.
+    fn reader(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        match &mut self.phase {
+            Phase::Checking(conn) => Ok(&mut **conn),
+            Phase::Writing { .. } => Err(StoreError::Corrupt(
+                "a feed was checked again after its writes began".into(),
+            )),
         }
     }
 
-    async fn court_rules(&mut self, court_id: &str) -> Result<Option<CourtRules>, StoreError> {
-        if let Some(rules) = self.courts.get(court_id) {
-            return Ok(Some(rules.clone()));
+    /// The write transaction, taking the write lock (and checking that every answer still
+    /// holds) the first time; `rows` are about to be written.
+    async fn writer(&mut self, rows: usize) -> Result<&mut SqliteConnection, StoreError> {
+        if let Phase::Checking(_) = self.phase {
+            // The checking connection goes back to the pool before the write lock is taken.
+            self.phase = Phase::Writing {
+                tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                locked: Instant::now(),
+                rows: 0,
+            };
+            let Phase::Writing { tx, .. } = &mut self.phase else {
+                unreachable!("just began writing")
+            };
+            self.answers.still_hold(tx).await?;
         }
-        if let Some(answer) = self.answers.courts.get(court_id) {
-            return Ok(answer.clone());
-        }
-        let answer = load_court_rules(&mut *self.conn, court_id).await?;
-        self.answers
-            .courts
-            .insert(court_id.to_string(), answer.clone());
-        Ok(answer)
-    }
-
-    async fn case_key(&mut self, case_number: &str) -> Result<Option<CaseKey>, StoreError> {
-        if let Some(key) = self.cases.get(case_number) {
-            return Ok(Some(key.clone()));
-        }
-        if let Some(answer) = self.answers.cases.get(case_number) {
-            return Ok(answer.clone());
-        }
-        let mut found = load_case_keys(&mut *self.conn, &[case_number]).await?;
-        let answer = found.remove(case_number);
-        self.answers
-            .cases
-            .insert(case_number.to_string(), answer.clone());
-        Ok(answer)
-    }
-
-    async fn periods(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-    ) -> Result<&mut Vec<SubscriptionRow>, StoreError> {
-        let key = (account_id.to_string(), case_number.to_string());
-        if !self.subscriptions.contains_key(&key) {
-            let rows = load_subscriptions(&mut *self.conn, &[account_id])
-                .await?
-                .remove(&key)
-                .unwrap_or_default();
-            self.answers.subscriptions.insert(key.clone(), rows.clone());
-            self.subscriptions.insert(key.clone(), rows);
-        }
-        Ok(self.subscriptions.get_mut(&key).expect("just inserted"))
+        let Phase::Writing {
+            tx, rows: count, ..
+        } = &mut self.phase
+        else {
+            unreachable!("writing")
+        };
+        *count += rows;
+        Ok(&mut **tx)
     }
 }
 
 impl Answers {
     /// Asks the database every question again, under the write lock: the checks hold only if
     /// every answer is the same.
-    async fn still_hold(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+    async fn still_hold(&self, db: &mut SqliteConnection) -> Result<(), StoreError> {
         let changed = |what: String| -> Result<(), StoreError> {
             Err(StoreError::Changed(format!(
                 "{what} changed while the file was being checked (another ingest?); \
                  nothing was applied: ingest the file again"
             )))
         };
-        for (court_id, answer) in &self.courts {
-            if &load_court_rules(&mut **tx, court_id).await? != answer {
+        let keys: Vec<&str> = self.courts.keys().map(String::as_str).collect();
+        let now = load_courts(db, &keys).await?;
+        for (court_id, known) in &self.courts {
+            if now.contains(court_id) != *known {
                 return changed(format!("court `{court_id}`"));
             }
         }
         let keys: Vec<&str> = self.cases.keys().map(String::as_str).collect();
-        for chunk in keys.chunks(CHUNK) {
-            let now = load_case_keys(&mut **tx, chunk).await?;
-            for case_number in chunk {
-                if now.get(*case_number) != self.cases[*case_number].as_ref() {
-                    return changed(format!("case `{case_number}`"));
-                }
+        let now = load_trackability(db, &keys).await?;
+        for (case_number, answer) in &self.cases {
+            if now.get(case_number) != answer.as_ref() {
+                return changed(format!("case `{case_number}`"));
             }
         }
         let keys: Vec<&str> = self.entries.keys().map(String::as_str).collect();
-        for chunk in keys.chunks(CHUNK) {
-            let now = load_entries(&mut **tx, chunk).await?;
-            for entry_id in chunk {
-                if now.get(*entry_id) != self.entries[*entry_id].as_deref() {
-                    return changed(format!("docket entry `{entry_id}`"));
-                }
+        let now = load_entries(db, &keys).await?;
+        for (entry_id, answer) in &self.entries {
+            if now.get(entry_id) != answer.as_deref() {
+                return changed(format!("docket entry `{entry_id}`"));
             }
         }
         let keys: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
-        for chunk in keys.chunks(CHUNK) {
-            let now = load_accounts(&mut **tx, chunk).await?;
-            for account_id in chunk {
-                if now.contains(*account_id) != self.accounts[*account_id] {
-                    return changed(format!("account `{account_id}`"));
-                }
+        let now = load_accounts(db, &keys).await?;
+        for (account_id, known) in &self.accounts {
+            if now.contains(account_id) != *known {
+                return changed(format!("account `{account_id}`"));
             }
         }
-        let accounts: HashSet<&str> = self.subscriptions.keys().map(|(a, _)| a.as_str()).collect();
-        let accounts: Vec<&str> = accounts.into_iter().collect();
-        for chunk in accounts.chunks(CHUNK) {
-            let now = load_subscriptions(&mut **tx, chunk).await?;
-            for ((account_id, case_number), answer) in &self.subscriptions {
-                if !chunk.contains(&account_id.as_str()) {
-                    continue;
-                }
-                let key = (account_id.clone(), case_number.clone());
-                if now.get(&key).unwrap_or(&Vec::new()) != answer {
-                    return changed(format!("tracking of `{case_number}` by `{account_id}`"));
-                }
+        let pairs: Vec<(&str, &str)> = self
+            .subscriptions
+            .keys()
+            .map(|(a, c)| (a.as_str(), c.as_str()))
+            .collect();
+        let now = load_subscriptions(db, &pairs).await?;
+        for (key, answer) in &self.subscriptions {
+            if now.get(key).map_or(&[][..], Vec::as_slice) != answer.as_slice() {
+                let (account_id, case_number) = key;
+                return changed(format!("tracking of `{case_number}` by `{account_id}`"));
             }
         }
         Ok(())
     }
 }
 
-impl IngestSession for StagedIngest {
-    async fn court_exists(&mut self, court_id: &str) -> Result<bool, StoreError> {
-        Ok(self.court_rules(court_id).await?.is_some())
+impl IngestSession for SqliteIngest {
+    async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let found = load_courts(self.reader()?, court_ids).await?;
+        for id in court_ids {
+            self.answers
+                .courts
+                .insert(id.to_string(), found.contains(*id));
+        }
+        Ok(found)
     }
 
     async fn case_trackability(
         &mut self,
-        case_number: &str,
-    ) -> Result<Option<CaseTrackability>, StoreError> {
-        let Some(case) = self.case_key(case_number).await? else {
-            return Ok(None);
-        };
-        let rules = self.court_rules(&case.court_id).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("case {case_number} names no known court"))
-        })?;
-        Ok(Some(CaseTrackability {
-            court_mcap: rules.mcap,
-            case_type_excluded: rules.excluded.contains(&case.case_type),
-            case_type: case.case_type,
-        }))
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, CaseTrackability>, StoreError> {
+        let found = load_trackability(self.reader()?, case_numbers).await?;
+        for number in case_numbers {
+            self.answers
+                .cases
+                .insert(number.to_string(), found.get(*number).cloned());
+        }
+        Ok(found)
     }
 
-    async fn entry(&mut self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError> {
-        match self.entries.get(entry_id) {
-            Some(StagedEntry::Stored(stored)) => return Ok(Some(stored.clone())),
-            Some(StagedEntry::Inserted { write, voided_at }) => {
-                let Some(Write::Entry(entry)) = self.writes.get(*write) else {
-                    return Err(StoreError::Corrupt(format!(
-                        "staged entry {entry_id} lost its write"
-                    )));
-                };
-                return Ok(Some(StoredEntry {
-                    entry: entry.clone(),
-                    voided_at: *voided_at,
-                }));
-            }
-            None => {}
+    async fn stored_entries(
+        &mut self,
+        entry_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEntry>, StoreError> {
+        let found = load_entries(self.reader()?, entry_ids).await?;
+        for id in entry_ids {
+            self.answers
+                .entries
+                .insert(id.to_string(), found.get(*id).cloned().map(Box::new));
         }
-        if let Some(answer) = self.answers.entries.get(entry_id) {
-            return Ok(answer.as_deref().cloned());
-        }
-        let answer = load_entries(&mut *self.conn, &[entry_id])
-            .await?
-            .remove(entry_id);
-        self.answers
-            .entries
-            .insert(entry_id.to_string(), answer.clone().map(Box::new));
-        Ok(answer)
+        Ok(found)
     }
 
-    async fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
-        if self.accounts.contains(account_id) {
-            return Ok(true);
+    async fn known_accounts(
+        &mut self,
+        account_ids: &[&str],
+    ) -> Result<HashSet<String>, StoreError> {
+        let found = load_accounts(self.reader()?, account_ids).await?;
+        for id in account_ids {
+            self.answers
+                .accounts
+                .insert(id.to_string(), found.contains(*id));
         }
-        if let Some(answer) = self.answers.accounts.get(account_id) {
-            return Ok(*answer);
-        }
-        let answer = load_accounts(&mut *self.conn, &[account_id])
-            .await?
-            .contains(account_id);
-        self.answers.accounts.insert(account_id.to_string(), answer);
-        Ok(answer)
+        Ok(found)
     }
 
     async fn subscriptions(
         &mut self,
-        account_id: &str,
-        case_number: &str,
-    ) -> Result<Vec<SubscriptionRow>, StoreError> {
-        Ok(self.periods(account_id, case_number).await?.clone())
-    }
-
-    async fn upsert_court(&mut self, court: &Court) -> Result<(), StoreError> {
-        self.courts.insert(
-            court.court_id.clone(),
-            CourtRules {
-                mcap: court.mcap,
-                excluded: court.track_excluded_case_types.clone(),
-            },
-        );
-        self.stage(Write::Court(Box::new(court.clone()))).await;
-        Ok(())
-    }
-
-    async fn upsert_case(&mut self, case: &Case) -> Result<(), StoreError> {
-        self.cases.insert(
-            case.case_number.clone(),
-            CaseKey {
-                court_id: case.court_id.clone(),
-                case_type: case.case_type.clone(),
-            },
-        );
-        self.stage(Write::Case(Box::new(case.clone()))).await;
-        Ok(())
-    }
-
-    async fn insert_entry(&mut self, entry: &DocketEntry) -> Result<(), StoreError> {
-        self.entries.insert(
-            entry.entry_id.clone(),
-            StagedEntry::Inserted {
-                write: self.writes.len(),
-                voided_at: None,
-            },
-        );
-        self.stage(Write::Entry(entry.clone())).await;
-        Ok(())
-    }
-
-    async fn void_entry(&mut self, entry_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        match self.entries.get_mut(entry_id) {
-            Some(StagedEntry::Inserted { voided_at, .. }) => *voided_at = Some(at),
-            _ => {
-                let Some(mut stored) = self.entry(entry_id).await? else {
-                    return Err(StoreError::Corrupt(format!(
-                        "void of entry {entry_id}, which does not exist"
-                    )));
-                };
-                stored.voided_at = Some(at);
-                self.entries
-                    .insert(entry_id.to_string(), StagedEntry::Stored(stored));
-            }
+        pairs: &[(&str, &str)],
+    ) -> Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError> {
+        let found = load_subscriptions(self.reader()?, pairs).await?;
+        for (account_id, case_number) in pairs {
+            let key = (account_id.to_string(), case_number.to_string());
+            let periods = found.get(&key).cloned().unwrap_or_default();
+            self.answers.subscriptions.insert(key, periods);
         }
-        self.stage(Write::Void {
-            entry_id: entry_id.to_string(),
-            at,
-        })
-        .await;
-        Ok(())
+        Ok(found)
     }
 
-    async fn upsert_account(&mut self, account: &Account) -> Result<(), StoreError> {
-        self.accounts.insert(account.account_id.clone());
-        self.stage(Write::Account(account.clone())).await;
-        Ok(())
-    }
-
-    async fn insert_subscription(
-        &mut self,
-        account_id: &str,
-        case_number: &str,
-        tracked_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // A staged period's id is below zero and names its write: `-(index in writes) - 1`.
-        let subscription_id = -(self.writes.len() as i64) - 1;
-        self.periods(account_id, case_number)
-            .await?
-            .push(SubscriptionRow {
-                subscription_id,
-                tracked_at,
-                stopped_at: None,
-                unsubscribed: false,
-            });
-        self.stage(Write::Track {
-            account_id: account_id.to_string(),
-            case_number: case_number.to_string(),
-            tracked_at,
-            stopped_at: None,
-        })
-        .await;
-        Ok(())
-    }
-
-    async fn stop_subscription(
-        &mut self,
-        subscription_id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        for periods in self.subscriptions.values_mut() {
-            for period in periods.iter_mut() {
-                if period.subscription_id == subscription_id {
-                    period.stopped_at = Some(at);
-                }
-            }
-        }
-        if subscription_id < 0 {
-            let index = (-subscription_id - 1) as usize;
-            if let Some(Write::Track { stopped_at, .. }) = self.writes.get_mut(index) {
-                *stopped_at = Some(at);
-                return Ok(());
-            }
-            return Err(StoreError::Corrupt(format!(
-                "stop of staged tracking period {subscription_id}, which does not exist"
-            )));
-        }
-        self.stage(Write::Stop {
-            subscription_id,
-            at,
-        })
-        .await;
-        Ok(())
-    }
-
-    async fn commit(self) -> Result<(), StoreError> {
-        let StagedIngest {
-            mut conn,
-            answers,
-            writes,
-            ..
-        } = self;
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let locked = std::time::Instant::now();
-        answers.still_hold(&mut tx).await?;
-        let mut rest = &writes[..];
-        while let Some(first) = rest.first() {
-            // A stretch of writes of one kind goes in together, in file order.
-            let same = rest
-                .iter()
-                .take_while(|w| std::mem::discriminant(*w) == std::mem::discriminant(first))
-                .count();
-            write_stretch(&mut tx, &rest[..same]).await?;
-            rest = &rest[same..];
-        }
-        tx.commit().await?;
-        tracing::info!(
-            records = writes.len(),
-            write_lock_ms = locked.elapsed().as_millis() as u64,
-            "feed written"
-        );
-        Ok(())
-    }
-}
-
-/// Writes a stretch of writes of one kind.
-async fn write_stretch(
-    tx: &mut Transaction<'_, Sqlite>,
-    writes: &[Write],
-) -> Result<(), StoreError> {
-    match writes.first() {
-        Some(Write::Entry(_)) => {
-            let entries: Vec<&DocketEntry> = writes
-                .iter()
-                .filter_map(|w| match w {
-                    Write::Entry(e) => Some(e),
-                    _ => None,
-                })
-                .collect();
-            for chunk in entries.chunks(CHUNK) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO docket_entries (entry_id, case_number, code, description, text,
-                                                 filed_by, posted_at) ",
-                );
-                insert.push_values(chunk, |mut row, e| {
-                    row.push_bind(&e.entry_id)
-                        .push_bind(&e.case_number)
-                        .push_bind(&e.code)
-                        .push_bind(&e.description)
-                        .push_bind(&e.text)
-                        .push_bind(&e.filed_by)
-                        .push_bind(micros(e.posted_at));
-                });
-                insert.build().execute(&mut **tx).await?;
-            }
-        }
-        Some(Write::Account(_)) => {
-            let accounts: Vec<&Account> = writes
-                .iter()
-                .filter_map(|w| match w {
-                    Write::Account(a) => Some(a),
-                    _ => None,
-                })
-                .collect();
-            for chunk in accounts.chunks(CHUNK) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO accounts (account_id, email, email_verified) ",
-                );
-                insert.push_values(chunk, |mut row, a| {
-                    row.push_bind(&a.account_id)
-                        .push_bind(&a.email)
-                        .push_bind(a.email_verified);
-                });
-                insert.push(
-                    " ON CONFLICT (account_id) DO UPDATE SET
-                        email = excluded.email, email_verified = excluded.email_verified",
-                );
-                insert.build().execute(&mut **tx).await?;
-            }
-        }
-        Some(Write::Track { .. }) => {
-            let tracks: Vec<_> = writes
-                .iter()
-                .filter_map(|w| match w {
-                    Write::Track {
-                        account_id,
-                        case_number,
-                        tracked_at,
-                        stopped_at,
-                    } => Some((account_id, case_number, *tracked_at, *stopped_at)),
-                    _ => None,
-                })
-                .collect();
-            for chunk in tracks.chunks(CHUNK) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO subscriptions (account_id, case_number, tracked_at, stopped_at) ",
-                );
-                insert.push_values(chunk, |mut row, (account_id, case_number, from, to)| {
-                    row.push_bind(*account_id)
-                        .push_bind(*case_number)
-                        .push_bind(micros(*from))
-                        .push_bind(to.map(micros));
-                });
-                insert.build().execute(&mut **tx).await?;
-            }
-        }
-        _ => {
-            for write in writes {
-                write_one(tx, write).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes one court, case, void or stop.
-async fn write_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<(), StoreError> {
-    match write {
-        Write::Court(court) => {
+    async fn upsert_courts(&mut self, courts: &[Court]) -> Result<(), StoreError> {
+        let db = self.writer(courts.len()).await?;
+        for court in courts {
             sqlx::query(
                 "INSERT INTO courts (court_id, name, mcap) VALUES (?, ?, ?)
                  ON CONFLICT (court_id) DO UPDATE SET name = excluded.name, mcap = excluded.mcap",
@@ -555,11 +231,11 @@ async fn write_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<()
             .bind(&court.court_id)
             .bind(&court.name)
             .bind(court.mcap)
-            .execute(&mut **tx)
+            .execute(&mut *db)
             .await?;
             sqlx::query("DELETE FROM court_excluded_case_types WHERE court_id = ?")
                 .bind(&court.court_id)
-                .execute(&mut **tx)
+                .execute(&mut *db)
                 .await?;
             for case_type in &court.track_excluded_case_types {
                 sqlx::query(
@@ -568,233 +244,318 @@ async fn write_one(tx: &mut Transaction<'_, Sqlite>, write: &Write) -> Result<()
                 )
                 .bind(&court.court_id)
                 .bind(case_type)
-                .execute(&mut **tx)
+                .execute(&mut *db)
                 .await?;
             }
         }
-        Write::Case(case) => {
-            sqlx::query(
+        Ok(())
+    }
+
+    async fn upsert_cases(&mut self, cases: &[Case]) -> Result<(), StoreError> {
+        let db = self.writer(cases.len()).await?;
+        for chunk in cases.chunks(per_statement(7)) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO cases (case_number, court_id, case_type, caption, filed_at,
-                                    confidential, closed_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (case_number) DO UPDATE SET
+                                    confidential, closed_at) ",
+            );
+            upsert.push_values(chunk, |mut row, case| {
+                row.push_bind(&case.case_number)
+                    .push_bind(&case.court_id)
+                    .push_bind(&case.case_type)
+                    .push_bind(&case.caption)
+                    .push_bind(micros(case.filed_at))
+                    .push_bind(case.confidential)
+                    .push_bind(case.closed_at.map(micros));
+            });
+            upsert.push(
+                " ON CONFLICT (case_number) DO UPDATE SET
                     court_id = excluded.court_id, case_type = excluded.case_type,
                     caption = excluded.caption, filed_at = excluded.filed_at,
                     confidential = excluded.confidential, closed_at = excluded.closed_at",
-            )
-            .bind(&case.case_number)
-            .bind(&case.court_id)
-            .bind(&case.case_type)
-            .bind(&case.caption)
-            .bind(micros(case.filed_at))
-            .bind(case.confidential)
-            .bind(case.closed_at.map(micros))
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("DELETE FROM parties WHERE case_number = ?")
-                .bind(&case.case_number)
-                .execute(&mut **tx)
-                .await?;
-            if !case.parties.is_empty() {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO parties (case_number, position, name, role) ",
-                );
-                insert.push_values(case.parties.iter().enumerate(), |mut row, (i, p)| {
-                    row.push_bind(&case.case_number)
-                        .push_bind(i as i64)
-                        .push_bind(&p.name)
-                        .push_bind(&p.role);
-                });
-                insert.build().execute(&mut **tx).await?;
+            );
+            upsert.build().execute(&mut *db).await?;
+            let mut delete =
+                QueryBuilder::<Sqlite>::new("DELETE FROM parties WHERE case_number IN (");
+            let mut list = delete.separated(", ");
+            for case in chunk {
+                list.push_bind(&case.case_number);
             }
+            delete.push(")");
+            delete.build().execute(&mut *db).await?;
         }
-        Write::Void { entry_id, at } => {
+        let parties: Vec<_> = cases
+            .iter()
+            .flat_map(|case| {
+                (case.parties.iter().enumerate()).map(move |(i, p)| (&case.case_number, i, p))
+            })
+            .collect();
+        for chunk in parties.chunks(per_statement(4)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO parties (case_number, position, name, role) ",
+            );
+            insert.push_values(chunk, |mut row, (case_number, i, p)| {
+                row.push_bind(*case_number)
+                    .push_bind(*i as i64)
+                    .push_bind(&p.name)
+                    .push_bind(&p.role);
+            });
+            insert.build().execute(&mut *db).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_entries(&mut self, entries: &[DocketEntry]) -> Result<(), StoreError> {
+        let db = self.writer(entries.len()).await?;
+        for chunk in entries.chunks(per_statement(7)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO docket_entries (entry_id, case_number, code, description, text,
+                                             filed_by, posted_at) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(&e.entry_id)
+                    .push_bind(&e.case_number)
+                    .push_bind(&e.code)
+                    .push_bind(&e.description)
+                    .push_bind(&e.text)
+                    .push_bind(&e.filed_by)
+                    .push_bind(micros(e.posted_at));
+            });
+            insert.build().execute(&mut *db).await?;
+        }
+        Ok(())
+    }
+
+    async fn void_entries(&mut self, voids: &[EntryVoid]) -> Result<(), StoreError> {
+        let db = self.writer(voids.len()).await?;
+        for void in voids {
             sqlx::query("UPDATE docket_entries SET voided_at = ? WHERE entry_id = ?")
-                .bind(micros(*at))
-                .bind(entry_id)
-                .execute(&mut **tx)
+                .bind(micros(void.voided_at))
+                .bind(&void.entry_id)
+                .execute(&mut *db)
                 .await?;
         }
-        Write::Stop {
-            subscription_id,
-            at,
-        } => {
+        Ok(())
+    }
+
+    async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError> {
+        let db = self.writer(accounts.len()).await?;
+        for chunk in accounts.chunks(per_statement(3)) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO accounts (account_id, email, email_verified) ",
+            );
+            upsert.push_values(chunk, |mut row, a| {
+                row.push_bind(&a.account_id)
+                    .push_bind(&a.email)
+                    .push_bind(a.email_verified);
+            });
+            upsert.push(
+                " ON CONFLICT (account_id) DO UPDATE SET
+                    email = excluded.email, email_verified = excluded.email_verified",
+            );
+            upsert.build().execute(&mut *db).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_subscriptions(&mut self, starts: &[NewSubscription]) -> Result<(), StoreError> {
+        let db = self.writer(starts.len()).await?;
+        for chunk in starts.chunks(per_statement(4)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO subscriptions (account_id, case_number, tracked_at, stopped_at) ",
+            );
+            insert.push_values(chunk, |mut row, s| {
+                row.push_bind(&s.account_id)
+                    .push_bind(&s.case_number)
+                    .push_bind(micros(s.tracked_at))
+                    .push_bind(s.stopped_at.map(micros));
+            });
+            insert.build().execute(&mut *db).await?;
+        }
+        Ok(())
+    }
+
+    async fn stop_subscriptions(&mut self, stops: &[SubscriptionStop]) -> Result<(), StoreError> {
+        let db = self.writer(stops.len()).await?;
+        for stop in stops {
             sqlx::query("UPDATE subscriptions SET stopped_at = ? WHERE subscription_id = ?")
-                .bind(micros(*at))
-                .bind(subscription_id)
-                .execute(&mut **tx)
+                .bind(micros(stop.stopped_at))
+                .bind(stop.subscription_id)
+                .execute(&mut *db)
                 .await?;
         }
-        Write::Entry(_) | Write::Account(_) | Write::Track { .. } => {
-            unreachable!("written in bulk by write_stretch")
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        if let Phase::Writing { tx, locked, rows } = self.phase {
+            tx.commit().await?;
+            tracing::info!(
+                records = rows,
+                write_lock_ms = locked.elapsed().as_millis() as u64,
+                "feed written"
+            );
         }
+        Ok(())
     }
-    Ok(())
 }
 
-/// `?, ?, ...` for an `IN` list of `n` keys.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-async fn load_court_rules<'e, E>(db: E, court_id: &str) -> Result<Option<CourtRules>, StoreError>
+/// `SELECT ... WHERE key IN (?, ...)` for each statement's share of `keys`, rows collected.
+async fn select_in<'k, T>(
+    db: &mut SqliteConnection,
+    select: &str,
+    keys: &[&'k str],
+) -> Result<Vec<T>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
 {
-    let row: Option<(bool, Option<String>)> = sqlx::query_as(
-        "SELECT ct.mcap,
-                (SELECT group_concat(case_type, char(31)) FROM
-                    (SELECT case_type FROM court_excluded_case_types x
-                     WHERE x.court_id = ct.court_id ORDER BY case_type))
-         FROM courts ct WHERE ct.court_id = ?",
-    )
-    .bind(court_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(mcap, excluded)| CourtRules {
-        mcap,
-        excluded: excluded
-            .map(|list| list.split('\u{1f}').map(str::to_string).collect())
-            .unwrap_or_default(),
-    }))
-}
-
-async fn load_case_keys<'e, E>(db: E, keys: &[&str]) -> Result<HashMap<String, CaseKey>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let sql = format!(
-        "SELECT case_number, court_id, case_type FROM cases WHERE case_number IN ({})",
-        placeholders(keys.len())
-    );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-    for key in keys {
-        query = query.bind(*key);
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(per_statement(1)) {
+        let mut query = QueryBuilder::<Sqlite>::new(select);
+        query.push(" IN (");
+        let mut list = query.separated(", ");
+        for key in chunk {
+            list.push_bind(*key);
+        }
+        query.push(")");
+        rows.extend(query.build_query_as::<T>().fetch_all(&mut *db).await?);
     }
-    Ok(query
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|(case_number, court_id, case_type)| {
-            (
-                case_number,
-                CaseKey {
-                    court_id,
-                    case_type,
-                },
-            )
-        })
-        .collect())
+    Ok(rows)
 }
 
-type EntryRecord = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-);
-
-async fn load_entries<'e, E>(
-    db: E,
+async fn load_courts(
+    db: &mut SqliteConnection,
     keys: &[&str],
-) -> Result<HashMap<String, StoredEntry>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let sql = format!(
-        "SELECT entry_id, case_number, code, description, text, filed_by, posted_at, voided_at
-         FROM docket_entries WHERE entry_id IN ({})",
-        placeholders(keys.len())
-    );
-    let mut query = sqlx::query_as::<_, EntryRecord>(&sql);
-    for key in keys {
-        query = query.bind(*key);
-    }
-    query
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(
-            |(entry_id, case_number, code, description, text, filed_by, posted_at, voided_at)| {
-                Ok((
-                    entry_id.clone(),
-                    StoredEntry {
-                        entry: DocketEntry {
-                            entry_id,
-                            case_number,
-                            code,
-                            description,
-                            text,
-                            filed_by,
-                            posted_at: instant(posted_at)?,
-                        },
-                        voided_at: opt_instant(voided_at)?,
-                    },
-                ))
-            },
-        )
+) -> Result<HashSet<String>, StoreError> {
+    let rows: Vec<(String,)> =
+        select_in(db, "SELECT court_id FROM courts WHERE court_id", keys).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+async fn load_trackability(
+    db: &mut SqliteConnection,
+    keys: &[&str],
+) -> Result<HashMap<String, CaseTrackability>, StoreError> {
+    let rows: Vec<(String, Option<bool>, String, bool)> = select_in(
+        db,
+        "SELECT c.case_number, ct.mcap, c.case_type,
+                EXISTS (SELECT 1 FROM court_excluded_case_types x
+                        WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
+         FROM cases c LEFT JOIN courts ct ON ct.court_id = c.court_id
+         WHERE c.case_number",
+        keys,
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(case_number, mcap, case_type, excluded)| {
+            let court_mcap = mcap.ok_or_else(|| {
+                StoreError::Corrupt(format!("case {case_number} names no known court"))
+            })?;
+            Ok((
+                case_number,
+                CaseTrackability {
+                    court_mcap,
+                    case_type,
+                    case_type_excluded: excluded,
+                },
+            ))
+        })
         .collect()
 }
 
-async fn load_accounts<'e, E>(db: E, keys: &[&str]) -> Result<HashSet<String>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let sql = format!(
-        "SELECT account_id FROM accounts WHERE account_id IN ({})",
-        placeholders(keys.len())
-    );
-    let mut query = sqlx::query_scalar::<_, String>(&sql);
-    for key in keys {
-        query = query.bind(*key);
-    }
-    Ok(query.fetch_all(db).await?.into_iter().collect())
+#[derive(sqlx::FromRow)]
+struct EntryRecord {
+    entry_id: String,
+    case_number: String,
+    code: String,
+    description: String,
+    text: String,
+    filed_by: String,
+    posted_at: i64,
+    voided_at: Option<i64>,
 }
 
-/// Every tracking period of the accounts, per (account, case), in order of start.
-async fn load_subscriptions<'e, E>(
-    db: E,
-    accounts: &[&str],
-) -> Result<HashMap<(String, String), Vec<SubscriptionRow>>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let sql = format!(
-        "SELECT account_id, case_number, subscription_id, tracked_at, stopped_at,
-                EXISTS (SELECT 1 FROM unsubscribes u
-                        WHERE u.subscription_id = subscriptions.subscription_id)
-         FROM subscriptions WHERE account_id IN ({}) ORDER BY tracked_at, subscription_id",
-        placeholders(accounts.len())
-    );
-    let mut query = sqlx::query_as::<_, (String, String, i64, i64, Option<i64>, bool)>(&sql);
-    for account in accounts {
-        query = query.bind(*account);
-    }
-    let mut periods: HashMap<(String, String), Vec<SubscriptionRow>> = HashMap::new();
-    for (account_id, case_number, subscription_id, tracked_at, stopped_at, unsubscribed) in
-        query.fetch_all(db).await?
-    {
-        periods
-            .entry((account_id, case_number))
-            .or_default()
-            .push(SubscriptionRow {
-                subscription_id,
-                tracked_at: instant(tracked_at)?,
-                stopped_at: opt_instant(stopped_at)?,
-                unsubscribed,
-            });
+async fn load_entries(
+    db: &mut SqliteConnection,
+    keys: &[&str],
+) -> Result<HashMap<String, StoredEntry>, StoreError> {
+    let rows: Vec<EntryRecord> = select_in(
+        db,
+        "SELECT entry_id, case_number, code, description, text, filed_by, posted_at, voided_at
+         FROM docket_entries WHERE entry_id",
+        keys,
+    )
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.entry_id.clone(),
+                StoredEntry {
+                    entry: DocketEntry {
+                        entry_id: r.entry_id,
+                        case_number: r.case_number,
+                        code: r.code,
+                        description: r.description,
+                        text: r.text,
+                        filed_by: r.filed_by,
+                        posted_at: instant(r.posted_at)?,
+                    },
+                    voided_at: opt_instant(r.voided_at)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+async fn load_accounts(
+    db: &mut SqliteConnection,
+    keys: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let rows: Vec<(String,)> =
+        select_in(db, "SELECT account_id FROM accounts WHERE account_id", keys).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Every tracking period of the pairs, per pair, in order of start.
+async fn load_subscriptions(
+    db: &mut SqliteConnection,
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError> {
+    let mut periods: HashMap<SubscriptionKey, Vec<SubscriptionRow>> = HashMap::new();
+    for chunk in pairs.chunks(per_statement(2)) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT account_id, case_number, subscription_id, tracked_at, stopped_at,
+                    EXISTS (SELECT 1 FROM unsubscribes u
+                            WHERE u.subscription_id = subscriptions.subscription_id)
+             FROM subscriptions WHERE (account_id, case_number) IN (",
+        );
+        query.push_values(chunk, |mut row, (account_id, case_number)| {
+            row.push_bind(*account_id).push_bind(*case_number);
+        });
+        query.push(") ORDER BY tracked_at, subscription_id");
+        let rows = query
+            .build_query_as::<(String, String, i64, i64, Option<i64>, bool)>()
+            .fetch_all(&mut *db)
+            .await?;
+        for (account_id, case_number, subscription_id, tracked_at, stopped_at, unsubscribed) in rows
+        {
+            periods
+                .entry((account_id, case_number))
+                .or_default()
+                .push(SubscriptionRow {
+                    subscription_id,
+                    tracked_at: instant(tracked_at)?,
+                    stopped_at: opt_instant(stopped_at)?,
+                    unsubscribed,
+                });
+        }
     }
     Ok(periods)
 }
 
 impl IngestStore for SqliteStore {
-    type Ingest<'a> = StagedIngest;
+    type Ingest<'a> = SqliteIngest;
 
-    async fn begin_ingest(&self) -> Result<StagedIngest, StoreError> {
-        StagedIngest::new(&self.pool).await
+    async fn begin_ingest(&self) -> Result<SqliteIngest, StoreError> {
+        SqliteIngest::new(&self.pool).await
     }
 }

@@ -1,0 +1,89 @@
+//! The cases feed: each line adds a case or replaces one (its parties with it); its court must
+//! exist.
+
+use std::collections::{HashMap, HashSet};
+
+use super::parse::{parse, reject, require_text, within_limits, Rejection};
+use super::{Applied, Feed, ROWS_PER_BATCH};
+use crate::feed_limits::{self as limits, check_items};
+use crate::model::{is_circuit_case_number, Case};
+use crate::store::{IngestSession, StoreError};
+
+/// The courts the store has, and the cases to write, one row per case: a case given again
+/// replaces its earlier line.
+#[derive(Default)]
+pub(super) struct CasesFeed {
+    known_courts: HashSet<String>,
+    rows: Vec<Case>,
+    row_of: HashMap<String, usize>,
+}
+
+impl Feed for CasesFeed {
+    type Record = Case;
+
+    fn parse(line: &str) -> Result<Case, Rejection> {
+        parse(line)
+    }
+
+    async fn look_up<I: IngestSession>(
+        &mut self,
+        session: &mut I,
+        records: &[&Case],
+    ) -> Result<(), StoreError> {
+        let unknown: HashSet<&str> = records
+            .iter()
+            .map(|case| case.court_id.as_str())
+            .filter(|court_id| !self.known_courts.contains(*court_id))
+            .collect();
+        if !unknown.is_empty() {
+            let unknown: Vec<&str> = unknown.into_iter().collect();
+            self.known_courts
+                .extend(session.known_courts(&unknown).await?);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, case: Case) -> Result<Applied, Rejection> {
+        if !is_circuit_case_number(&case.case_number) {
+            return reject(format!(
+                "field `case_number`: `{}` is not a circuit case number (like 14BA-CV01093)",
+                case.case_number
+            ));
+        }
+        require_text("case_type", &case.case_type)?;
+        require_text("caption", &case.caption)?;
+        within_limits(&[
+            ("court_id", &case.court_id, limits::ID_CHARS),
+            ("case_type", &case.case_type, limits::CODE_CHARS),
+            ("caption", &case.caption, limits::CAPTION_CHARS),
+        ])?;
+        check_items("parties", case.parties.len(), limits::LIST_ITEMS).map_err(Rejection)?;
+        for (i, party) in case.parties.iter().enumerate() {
+            within_limits(&[
+                (
+                    &format!("parties[{i}].name"),
+                    &party.name,
+                    limits::NAME_CHARS,
+                ),
+                (
+                    &format!("parties[{i}].role"),
+                    &party.role,
+                    limits::NAME_CHARS,
+                ),
+            ])?;
+        }
+        if !self.known_courts.contains(&case.court_id) {
+            return reject(format!("unknown court `{}`", case.court_id));
+        }
+        let key = case.case_number.clone();
+        super::stage_upsert(&mut self.rows, &mut self.row_of, key, case);
+        Ok(Applied::Changed)
+    }
+
+    async fn write<I: IngestSession>(self, session: &mut I) -> Result<(), StoreError> {
+        for batch in self.rows.chunks(ROWS_PER_BATCH) {
+            session.upsert_cases(batch).await?;
+        }
+        Ok(())
+    }
+}
