@@ -38,21 +38,4 @@ CREATE TABLE counter_totals (
     PRIMARY KEY (name, label)
 );
 
--- A database from before this migration starts from what its rows still show (as in SQLite;
--- on a new database these find nothing).
-INSERT INTO counter_totals (name, label, value)
-SELECT 'messages_sent', '', count(*) FROM outbox WHERE state = 'sent';
-INSERT INTO counter_totals (name, label, value)
-SELECT 'messages_dead', '', count(*) FROM outbox WHERE state = 'dead';
-INSERT INTO counter_totals (name, label, value)
-SELECT 'delivery_failures', outcome, count(*) FROM delivery_attempts
-WHERE outcome <> 'sent' GROUP BY outcome;
-INSERT INTO counter_totals (name, label, value)
-SELECT 'bounces', verdict, count(*) FROM bounces GROUP BY verdict;
-INSERT INTO counter_totals (name, label, value)
-SELECT 'suppressions', reason, count(*) FROM suppressions GROUP BY reason;
-
--- The batch's last success, for a database that already ran.
-INSERT INTO job_successes (job, last_success_at)
-SELECT 'batch', max(finished_at) FROM runs WHERE status IN ('done', 'skipped') AND finished_at IS NOT NULL
-HAVING max(finished_at) IS NOT NULL;
+-- (SQLite backfills these from an older database; a PostgreSQL database starts empty.)

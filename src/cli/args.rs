@@ -157,6 +157,22 @@ pub enum Command {
     DkimRecord,
     // Its help is on `PreviewArgs`, beside the command.
     Preview(crate::preview::PreviewArgs),
+    /// Copy a SQLite deployment into a new, empty PostgreSQL database: every table with its
+    /// ids (watermark, runs, ledger, outbox with bodies, bounces, suppressions, outages...), in
+    /// one transaction that checks each table's count. Stop the timers or daemon first, so
+    /// nothing is written to the SQLite file during the copy.
+    MigrateData {
+        /// The SQLite database to copy, as `sqlite://PATH`; it must exist.
+        #[arg(long, value_name = "sqlite://PATH")]
+        from: String,
+        /// The PostgreSQL database to fill, as `postgres://USER@HOST:PORT/DATABASE`; it must
+        /// exist and hold no data (it is migrated first).
+        #[arg(long, value_name = "postgres://...")]
+        to: String,
+        /// Print the tables copied as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build a realistic demo in its own directory, run the batch and deliver to files.
     Demo {
         /// Where the demo's database, feeds and messages go.

@@ -30,6 +30,9 @@ use crate::unsubscribe::mail::MailReport;
 /// A command refused: what was asked for does not exist or cannot be done.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// `migrate-data` was given a database it cannot copy from or to.
+    #[error("{0}")]
+    Refused(String),
     #[error("no message {0} in the outbox")]
     NoMessage(i64),
     #[error(
@@ -329,4 +332,53 @@ pub async fn report(
     html: &Path,
 ) -> anyhow::Result<ReportData> {
     crate::report::write_report(app, from, to, html, Utc::now()).await
+}
+
+/// `migrate-data`: copies the SQLite database `from` into the empty PostgreSQL database `to`,
+/// with a progress bar per table on a terminal.
+pub async fn migrate_data(
+    from: &str,
+    to: &str,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Vec<crate::store::copy::TableCopied>> {
+    use crate::store::{PgStore, Schema, SqliteStore};
+    let Some(path) = from.strip_prefix("sqlite://") else {
+        return Err(CommandError::Refused(format!(
+            "--from `{from}` is not a SQLite database URL (sqlite://PATH)"
+        ))
+        .into());
+    };
+    if !crate::store::is_postgres_url(to) {
+        return Err(CommandError::Refused(
+            "--to is not a PostgreSQL database URL (postgres://USER@HOST:PORT/DATABASE)".into(),
+        )
+        .into());
+    }
+    // Opening a SQLite URL creates a missing file: a mistyped path would copy an empty one.
+    if !Path::new(path.split('?').next().unwrap_or(path)).is_file() {
+        return Err(CommandError::Refused(format!("--from: no SQLite database at {path}")).into());
+    }
+    let wait = std::time::Duration::from_millis(settings.database.busy_timeout_ms);
+    let source = SqliteStore::connect(from, 2, wait)
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    source
+        .migrate()
+        .await
+        .context("migrating the SQLite database")?;
+    let target = PgStore::connect(to, 2, wait)
+        .await
+        .context("opening the PostgreSQL database given by --to")?;
+    target
+        .migrate()
+        .await
+        .context("migrating the PostgreSQL database")?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    let copied = crate::store::copy::copy_sqlite_to_postgres(&source, &target, |table, rows| {
+        bar.set_message(format!("copying {table}: {rows} rows"));
+        bar.tick();
+    })
+    .await;
+    bar.finish_and_clear();
+    Ok(copied?)
 }

@@ -40,7 +40,9 @@ impl Command {
             Command::Bounces {
                 action: BounceAction::Parse { .. },
             } => Needs::Nothing,
-            Command::Demo { .. } | Command::DkimRecord => Needs::Settings,
+            Command::Demo { .. } | Command::DkimRecord | Command::MigrateData { .. } => {
+                Needs::Settings
+            }
             _ => Needs::App,
         }
     }
@@ -63,6 +65,10 @@ pub async fn execute_with_settings(command: Command, settings: Settings) -> anyh
             crate::demo::run(&dir, crate::demo::DemoSize { seed, scale }, settings).await
         }
         Command::DkimRecord => crate::dkim::print_record(&settings),
+        Command::MigrateData { from, to, json } => {
+            let copied = handlers::migrate_data(&from, &to, &settings).await?;
+            presenters::data_migrated(&copied, json)
+        }
         command => unreachable!("{command:?} needs an opened application"),
     }
 }
@@ -206,7 +212,7 @@ async fn run_once(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::Preview(args) => crate::preview::execute(app, &args).await,
         Command::Daemon | Command::Serve => unreachable!("long-running: see `execute`"),
-        Command::Demo { .. } | Command::DkimRecord => {
+        Command::Demo { .. } | Command::DkimRecord | Command::MigrateData { .. } => {
             unreachable!("needs no opened application: see `execute_with_settings`")
         }
     }

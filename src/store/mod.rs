@@ -4,6 +4,7 @@
 //! the roles they use; each backend implements every role with its own migrations, and
 //! [`Store`] names a backend that does.
 
+pub mod copy;
 pub mod history;
 pub mod postgres;
 pub mod rows;
@@ -23,6 +24,11 @@ pub use history::{RunHistory, StageTimings};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use values::*;
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -147,3 +147,19 @@ pub fn reported(html: &Path, data: &ReportData) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What `migrate-data` copied, table by table.
+pub fn data_migrated(copied: &[crate::store::copy::TableCopied], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(copied);
+    }
+    for table in copied {
+        outln!("{:<28} {:>10} rows", table.table, table.rows);
+    }
+    let total: u64 = copied.iter().map(|t| t.rows).sum();
+    outln!(
+        "copied {total} rows in {} tables; every count checked",
+        copied.len()
+    );
+    Ok(())
+}

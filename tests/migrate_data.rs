@@ -1,0 +1,203 @@
+//! `migrate-data`: a live SQLite deployment copied into PostgreSQL with every row and id, its
+//! counts checked; a target holding data, a missing source and a URL of the wrong kind are
+//! refused with nothing written.
+
+mod common;
+
+use common::postgres::TestDatabase;
+use common::*;
+use mcap_notify::ingest::FeedKind;
+use mcap_notify::model::{NewOutage, SuppressionReason};
+use mcap_notify::store::prelude::*;
+use mcap_notify::store::PgStore;
+
+/// A deployment with something in every part: cases, accounts, tracking periods, entries (one
+/// claimed and sent, one still unclaimed), a run, sent mail with its body, a suppression and
+/// an outage.
+async fn deployment() -> TestApp {
+    let t = TestApp::new().await;
+    t.digests_for(&["ann@example.org", "bob@example.org"]).await;
+    assert_eq!(t.app.deliver(true).await.unwrap().sent, 2);
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e2", "2616-CV00001", "ORD", "2026-02-02T10:00:00Z")],
+    )
+    .await;
+    t.app
+        .store
+        .suppress(
+            "gone@example.org",
+            SuppressionReason::HardBounce,
+            "550 5.1.1 no such user",
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    t.app
+        .store
+        .add_outages(
+            &[NewOutage {
+                starts_at: start,
+                ends_at: start + chrono::Duration::hours(3),
+                reason: "server move".into(),
+            }],
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    t
+}
+
+fn migrate_data(t: &TestApp, from: &str, to: &str) -> (bool, String, String) {
+    let out = t
+        .command()
+        .args(["migrate-data", "--from", from, "--to", to])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn sqlite_rows(t: &TestApp, sql: &str) -> Vec<String> {
+    sqlx::query_scalar(sql)
+        .fetch_all(t.app.store.pool())
+        .await
+        .unwrap()
+}
+
+async fn pg_rows(pg: &PgStore, sql: &str) -> Vec<String> {
+    sqlx::query_scalar(sql).fetch_all(pg.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_deployment_moves_with_every_row_and_id_and_a_second_copy_is_refused() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let t = deployment().await;
+    let from = t.app.settings.database.url.clone();
+    let (ok, stdout, stderr) = migrate_data(&t, &from, &db.url);
+    assert!(ok, "migrate-data failed: {stderr}");
+    assert!(stdout.contains("every count checked"), "{stdout}");
+
+    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Row for row, ids and instants included (instants compared as microseconds).
+    let pairs = [
+        (
+            "SELECT outbox_id || ' ' || message_id || ' ' || state || ' ' || created_at
+             FROM outbox ORDER BY outbox_id",
+            "SELECT outbox_id || ' ' || message_id || ' ' || state || ' ' ||
+                    (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint
+             FROM outbox ORDER BY outbox_id",
+        ),
+        (
+            "SELECT outbox_id || ' ' || hex(raw) FROM outbox_bodies ORDER BY outbox_id",
+            "SELECT outbox_id || ' ' || upper(encode(raw, 'hex')) FROM outbox_bodies
+             ORDER BY outbox_id",
+        ),
+        (
+            "SELECT account_id || ' ' || entry_seq || ' ' || outbox_id FROM notification_ledger
+             ORDER BY account_id, entry_seq",
+            "SELECT account_id || ' ' || entry_seq || ' ' || outbox_id FROM notification_ledger
+             ORDER BY account_id, entry_seq",
+        ),
+        (
+            "SELECT seq || ' ' || entry_id || ' ' || COALESCE(run_id, 0) || ' ' || posted_at
+             FROM docket_entries ORDER BY seq",
+            "SELECT seq || ' ' || entry_id || ' ' || COALESCE(run_id, 0) || ' ' ||
+                    (EXTRACT(EPOCH FROM posted_at) * 1000000)::bigint
+             FROM docket_entries ORDER BY seq",
+        ),
+        (
+            "SELECT run_id || ' ' || status FROM runs ORDER BY run_id",
+            "SELECT run_id || ' ' || status FROM runs ORDER BY run_id",
+        ),
+        (
+            "SELECT CAST(last_seq AS TEXT) FROM watermark",
+            "SELECT last_seq::text FROM watermark",
+        ),
+        (
+            "SELECT email || ' ' || reason FROM suppressions ORDER BY email",
+            "SELECT email || ' ' || reason FROM suppressions ORDER BY email",
+        ),
+        (
+            "SELECT outage_id || ' ' || reason FROM outages ORDER BY outage_id",
+            "SELECT outage_id || ' ' || reason FROM outages ORDER BY outage_id",
+        ),
+        (
+            "SELECT account_id || ' ' || email_verified FROM accounts ORDER BY account_id",
+            "SELECT account_id || ' ' || email_verified::int FROM accounts ORDER BY account_id",
+        ),
+        (
+            "SELECT court_id FROM courts ORDER BY court_id",
+            "SELECT court_id FROM courts ORDER BY court_id",
+        ),
+    ];
+    for (sqlite, postgres) in pairs {
+        let before = sqlite_rows(&t, sqlite).await;
+        assert!(!before.is_empty(), "nothing to compare in: {sqlite}");
+        assert_eq!(pg_rows(&pg, postgres).await, before, "{postgres}");
+    }
+    // The next id follows the copied ones.
+    let next: i64 = sqlx::query_scalar(
+        "INSERT INTO outages (starts_at, ends_at, reason, created_at)
+         VALUES (now(), now() + interval '1 hour', 'x', now()) RETURNING outage_id",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .unwrap();
+    let highest: i64 = sqlx::query_scalar("SELECT MAX(outage_id) FROM outages")
+        .fetch_one(t.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(next, highest + 1);
+
+    // Copying again would double everything: refused, naming a table, nothing changed.
+    let outbox_before = pg_rows(&pg, "SELECT outbox_id::text FROM outbox").await;
+    let (ok, _, stderr) = migrate_data(&t, &from, &db.url);
+    assert!(!ok);
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(
+        pg_rows(&pg, "SELECT outbox_id::text FROM outbox").await,
+        outbox_before
+    );
+}
+
+#[tokio::test]
+async fn a_missing_source_or_a_wrong_url_is_refused_before_anything_is_written() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let t = TestApp::new().await;
+    let missing = format!("sqlite://{}/nothing-here.db", t.dir.path().display());
+    let (ok, _, stderr) = migrate_data(&t, &missing, &db.url);
+    assert!(!ok);
+    assert!(stderr.contains("no SQLite database at"), "{stderr}");
+    assert!(!t.dir.path().join("nothing-here.db").exists());
+
+    let from = t.app.settings.database.url.clone();
+    let (ok, _, stderr) = migrate_data(&t, &from, &from);
+    assert!(!ok);
+    assert!(stderr.contains("not a PostgreSQL database URL"), "{stderr}");
+    let (ok, _, stderr) = migrate_data(&t, &db.url, &db.url);
+    assert!(!ok);
+    assert!(stderr.contains("not a SQLite database URL"), "{stderr}");
+
+    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "nothing was created in the target");
+}
