@@ -641,3 +641,107 @@ async fn the_same_bounce_read_by_two_processes_at_once_is_kept_once() {
     .unwrap();
     assert_eq!(counters, [("hard".to_string(), 1), ("soft".to_string(), 1)]);
 }
+
+/// Two cases of a court in MCAP, an entry each, both reported by message 1; `at` is the
+/// instant as the backend writes it in SQL.
+fn reported_entries(at: &str) -> Vec<String> {
+    let court = mcap_notify::circuits::CIRCUITS[0].court_id();
+    vec![
+        format!(
+            "INSERT INTO cases (case_number, court_id, case_type, caption, filed_at, confidential)
+             VALUES ('C-1', '{court}', 'CV', 'Doe v. Roe', {at}, FALSE),
+                    ('C-2', '{court}', 'CV', 'Smith v. Jones', {at}, FALSE)"
+        ),
+        format!(
+            "INSERT INTO docket_entries (entry_id, case_number, code, description, text,
+                                         filed_by, posted_at, run_id)
+             VALUES ('E-1', 'C-1', 'MOT', 'Motion', 'text', 'Doe', {at}, 1),
+                    ('E-2', 'C-2', 'MOT', 'Motion', 'text', 'Smith', {at}, 1)"
+        ),
+        "INSERT INTO notification_ledger (account_id, entry_seq, outbox_id)
+         VALUES ('acct', 1, 1), ('acct', 2, 1)"
+            .to_string(),
+    ]
+}
+
+/// A worker claims message 1, its first case is sealed, and the worker's fence before the
+/// send finds it: what the fence said and the rows it left.
+async fn seal_under_a_claim<S: DeliveryStore + OutboxStore>(
+    store: &S,
+    seal: impl std::future::Future<Output = ()>,
+) -> Transcript {
+    let mut t = Transcript::default();
+    let now = t0();
+    let claimed = store
+        .claim_due("w", now, now + minutes(5), 10)
+        .await
+        .unwrap();
+    t.note(
+        "claimed",
+        claimed.iter().map(|m| m.outbox_id).collect::<Vec<_>>(),
+    );
+    seal.await;
+    t.note(
+        "fence",
+        store
+            .renew_lease("w", 1, now + minutes(1), now + minutes(6))
+            .await
+            .unwrap(),
+    );
+    t.note("entry", store.outbox_entry(1).await.unwrap().unwrap().0);
+    t.note(
+        "fence again",
+        store
+            .renew_lease("w", 1, now + minutes(1), now + minutes(6))
+            .await
+            .unwrap(),
+    );
+    t
+}
+
+#[tokio::test]
+async fn the_fence_withholds_a_message_sealed_under_its_claim_as_on_sqlite() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let pg = pg_store(&db).await;
+    pg.migrate().await.unwrap();
+    seed_pg(&pg, &messages(1)).await;
+    for sql in reported_entries(&format!("'{}'", t0().to_rfc3339())) {
+        sqlx::query(&sql).execute(pg.pool()).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let lite = SqliteStore::connect(&url, 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    lite.migrate().await.unwrap();
+    seed_sqlite(&lite, &messages(1)).await;
+    for sql in reported_entries(&t0().timestamp_micros().to_string()) {
+        sqlx::query(&sql).execute(lite.pool()).await.unwrap();
+    }
+    const SEAL: &str = "UPDATE cases SET confidential = TRUE WHERE case_number = 'C-1'";
+    let on_pg = seal_under_a_claim(&pg, async {
+        sqlx::query(SEAL).execute(pg.pool()).await.unwrap();
+    })
+    .await;
+    let on_sqlite = seal_under_a_claim(&lite, async {
+        sqlx::query(SEAL).execute(lite.pool()).await.unwrap();
+    })
+    .await;
+    assert_eq!(on_pg.0, on_sqlite.0);
+    assert!(on_pg.0[1].ends_with("false"), "{:?}", on_pg.0);
+
+    let ledger: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT entry_seq, withheld_reason FROM notification_ledger ORDER BY entry_seq",
+    )
+    .fetch_all(pg.pool())
+    .await
+    .unwrap();
+    assert_eq!(ledger, [(1, Some("case confidential".to_string()))]);
+    let held: Vec<(String, i64)> = sqlx::query_as("SELECT account_id, entry_seq FROM held_pairs")
+        .fetch_all(pg.pool())
+        .await
+        .unwrap();
+    assert_eq!(held, [("acct".to_string(), 2)]);
+}
