@@ -3,10 +3,18 @@
 //! instants are `timestamptz`; entries carry the transaction that inserted them, so a run
 //! claims only what no open transaction can still add to (see `sql/postgres/0001_core.sql`).
 
+mod bounces;
+mod delivery;
+mod outbox;
+mod retention;
+mod suppressions;
+mod withhold;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool, Postgres, Transaction};
+use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::circuits::CIRCUITS;
 use crate::store::{Schema, StoreError};
@@ -45,6 +53,49 @@ impl PgStore {
 
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+/// Adds `n` to an event counter (see `counter_totals`), in the caller's transaction, so the
+/// count moves with the event it counts. The row stays locked until the transaction ends: a
+/// transaction that bumps several counters goes through [`CounterBumps`] instead.
+pub(super) async fn bump_counter(
+    conn: &mut PgConnection,
+    name: &str,
+    label: &str,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO counter_totals (name, label, value) VALUES ($1, $2, $3)
+         ON CONFLICT (name, label) DO UPDATE SET value = counter_totals.value + excluded.value",
+    )
+    .bind(name)
+    .bind(label)
+    .bind(n as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counter increments gathered over a transaction and written at its end in one order (by
+/// name, then label): two transactions bumping the same counters then lock their rows in the
+/// same order, and never each wait for the other.
+#[derive(Debug, Default)]
+pub(super) struct CounterBumps(BTreeMap<(&'static str, String), u64>);
+
+impl CounterBumps {
+    pub(super) fn add(&mut self, name: &'static str, label: &str, n: u64) {
+        *self.0.entry((name, label.to_string())).or_default() += n;
+    }
+
+    pub(super) async fn write(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        for ((name, label), n) in self.0 {
+            bump_counter(conn, name, &label, n).await?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,60 @@
+//! Retention on PostgreSQL: bodies, attempts and bounce texts removed once retention no longer
+//! needs them.
+
+use chrono::{DateTime, Utc};
+
+use super::PgStore;
+use crate::store::{PruneCounts, RetentionStore, StoreError};
+
+impl RetentionStore for PgStore {
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        links_cutoff: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<PruneCounts, StoreError> {
+        // The finished messages are locked (shared) before their bodies go: an operator
+        // requeuing a dead one at the same moment either commits first (then it is queued
+        // again, and the lock's recheck leaves it out) or waits for the prune and finds the
+        // body gone, so no queued message is ever left without its body.
+        const FINISHED: &str = "SELECT outbox_id FROM outbox
+            WHERE state IN ('sent', 'dead', 'cancelled') AND finished_at < $1
+            FOR SHARE";
+        // A dry run does the same work and rolls it back, so its counts are the real ones.
+        let mut tx = self.begin().await?;
+        let attempts = sqlx::query(&format!(
+            "DELETE FROM delivery_attempts WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let bodies = sqlx::query(&format!(
+            "DELETE FROM outbox_bodies WHERE outbox_id IN ({FINISHED})"
+        ))
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let scopes = sqlx::query("DELETE FROM unsubscribe_scopes WHERE created_at < $1")
+            .bind(links_cutoff)
+            .execute(&mut *tx)
+            .await?;
+        let bounce_mails = sqlx::query(
+            "UPDATE bounce_mails SET raw = ''::bytea WHERE received_at < $1 AND octet_length(raw) > 0",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let counts = PruneCounts {
+            message_bodies: bodies.rows_affected(),
+            unsubscribe_scopes: scopes.rows_affected(),
+            delivery_attempts: attempts.rows_affected(),
+            bounce_mail_bodies: bounce_mails.rows_affected(),
+        };
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
+    }
+}
