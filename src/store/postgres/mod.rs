@@ -3,10 +3,17 @@
 //! instants are `timestamptz`; entries carry the transaction that inserted them, so a run
 //! claims only what no open transaction can still add to (see `sql/postgres/0001_core.sql`).
 
+mod history;
+mod report;
+mod rows;
+mod status;
+mod unsubscribe;
+mod withhold;
+
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool, Postgres, Transaction};
+use sqlx::{ConnectOptions, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::circuits::CIRCUITS;
 use crate::store::{Schema, StoreError};
@@ -46,6 +53,40 @@ impl PgStore {
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
+
+    /// A read-only transaction whose statements all see one snapshot (taken at its first
+    /// statement): PostgreSQL's default isolation gives each statement a snapshot of its own,
+    /// so figures read one after another in it would not agree.
+    async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
+    }
+}
+
+/// Adds `n` to an event counter (see `counter_totals`), in the caller's transaction, so the
+/// count moves with the event it counts. The upsert adds atomically: writers on several hosts
+/// counting the same event at once each add theirs.
+pub(super) async fn bump_counter(
+    conn: &mut PgConnection,
+    name: &str,
+    label: &str,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO counter_totals (name, label, value) VALUES ($1, $2, $3)
+         ON CONFLICT (name, label) DO UPDATE SET value = counter_totals.value + excluded.value",
+    )
+    .bind(name)
+    .bind(label)
+    .bind(n as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Schema for PgStore {
