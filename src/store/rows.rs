@@ -4,9 +4,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::MatchRow;
+use crate::store::history::{RunFailure, RunSummary, StageTimings};
 use crate::store::{
-    ClaimedMessage, DropCounts, Mail, OutboxEntry, OutboxRef, RunRecord, RunTotals, StoreError,
-    Suppression,
+    ClaimedMessage, DropCounts, HeldAccount, Mail, MetricsSnapshot, OutboxEntry, OutboxRef,
+    ReportDeadLetter, ReportFailure, RunRecord, RunTotals, StoreError, Suppression,
+    UnsubscribeRecord, UnsubscribeTarget,
 };
 
 /// An instant as a backend stores it: SQLite as microseconds since the epoch, PostgreSQL as a
@@ -248,5 +250,222 @@ impl From<OutboxRefRow> for OutboxRef {
             recipient: r.recipient,
             message_id: r.message_id,
         }
+    }
+}
+
+/// A run row with its stage times and how many of its attempts did not finish (the run
+/// history's listing), read with [`HISTORY_COLUMNS`] from `runs r`.
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow<I> {
+    #[sqlx(flatten)]
+    pub run: RunRow<I>,
+    pub snapshot_ms: Option<i64>,
+    pub filter_ms: Option<i64>,
+    pub match_render_ms: Option<i64>,
+    pub commit_ms: Option<i64>,
+    pub failed_attempts: i64,
+    pub interrupted_attempts: i64,
+}
+
+pub const HISTORY_COLUMNS: &str = "r.*,
+    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'failed')
+        AS failed_attempts,
+    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'interrupted')
+        AS interrupted_attempts";
+
+impl<I: StoredInstant> TryFrom<HistoryRow<I>> for RunSummary {
+    type Error = StoreError;
+    fn try_from(r: HistoryRow<I>) -> Result<Self, StoreError> {
+        let ms = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+        let timings = match (
+            ms(r.snapshot_ms),
+            ms(r.filter_ms),
+            ms(r.match_render_ms),
+            ms(r.commit_ms),
+        ) {
+            (Some(snapshot_ms), Some(filter_ms), Some(match_render_ms), Some(commit_ms)) => {
+                Some(StageTimings {
+                    snapshot_ms,
+                    filter_ms,
+                    match_render_ms,
+                    commit_ms,
+                })
+            }
+            _ => None,
+        };
+        Ok(RunSummary {
+            record: RunRecord::try_from(r.run)?,
+            timings,
+            failed_attempts: r.failed_attempts.max(0) as u64,
+            interrupted_attempts: r.interrupted_attempts.max(0) as u64,
+        })
+    }
+}
+
+/// The columns a [`RunFailure`] is read from, in [`run_failure_from_row`]'s order.
+pub const FAILURE_COLUMNS: &str = "failure_id, run_id, at, outcome, error";
+
+/// A batch attempt that did not finish, as read with [`FAILURE_COLUMNS`].
+pub fn run_failure_from_row<I: StoredInstant>(
+    (failure_id, run_id, at, outcome, error): (i64, Option<i64>, I, String, String),
+) -> Result<RunFailure, StoreError> {
+    Ok(RunFailure {
+        failure_id,
+        run_id,
+        at: at.into_instant()?,
+        outcome,
+        error,
+    })
+}
+
+/// An account with held pairs, as status reads it: (account, pairs, reason, run, held at).
+pub fn held_account_from_row<I: StoredInstant>(
+    (account_id, pairs, reason, run_id, held_at): (String, i64, String, i64, I),
+) -> Result<HeldAccount, StoreError> {
+    Ok(HeldAccount {
+        account_id,
+        pairs: pairs.max(0) as u64,
+        reason,
+        run_id,
+        held_at: held_at.into_instant()?,
+    })
+}
+
+/// A failed or interrupted attempt as the report reads it: (run, at, outcome, error).
+pub fn report_failure_from_row<I: StoredInstant>(
+    (run_id, at, outcome, error): (Option<i64>, I, String, String),
+) -> Result<ReportFailure, StoreError> {
+    Ok(ReportFailure {
+        run_id,
+        at: at.into_instant()?,
+        outcome,
+        error,
+    })
+}
+
+/// A dead letter as the report reads it: (outbox id, recipient, subject, last error, at).
+pub fn dead_letter_from_row<I: StoredInstant>(
+    (outbox_id, recipient, subject, last_error, at): (i64, String, String, Option<String>, I),
+) -> Result<ReportDeadLetter, StoreError> {
+    Ok(ReportDeadLetter {
+        outbox_id,
+        recipient,
+        subject,
+        last_error,
+        at: at.into_instant()?,
+    })
+}
+
+/// A stop a recipient asked for: (account, case, tracked at, stopped at, source, evidence).
+pub fn unsubscribe_record_from_row<I: StoredInstant>(
+    (account_id, case_number, tracked_at, stopped_at, source, evidence): (
+        String,
+        String,
+        I,
+        I,
+        String,
+        String,
+    ),
+) -> Result<UnsubscribeRecord, StoreError> {
+    Ok(UnsubscribeRecord {
+        account_id,
+        case_number,
+        tracked_at: tracked_at.into_instant()?,
+        stopped_at: stopped_at.into_instant()?,
+        source,
+        evidence,
+    })
+}
+
+/// What an unsubscribe link stops, described for the page behind it.
+#[derive(sqlx::FromRow)]
+pub struct TargetRow<I> {
+    pub subscription_id: i64,
+    pub account_id: String,
+    pub email: String,
+    pub case_number: String,
+    pub caption: String,
+    pub court_name: String,
+    pub unsubscribed_at: Option<I>,
+}
+
+impl<I: StoredInstant> TryFrom<TargetRow<I>> for UnsubscribeTarget {
+    type Error = StoreError;
+    fn try_from(r: TargetRow<I>) -> Result<Self, StoreError> {
+        Ok(UnsubscribeTarget {
+            subscription_id: r.subscription_id,
+            account_id: r.account_id,
+            email: r.email,
+            case_number: r.case_number,
+            caption: r.caption,
+            court_name: r.court_name,
+            unsubscribed_at: opt(r.unsubscribed_at)?,
+        })
+    }
+}
+
+/// Everything `metrics_snapshot` reads, as its queries return it.
+pub struct MetricsRows<I> {
+    pub sums: RunSumsRow,
+    /// (outcome, reason, count) of `metrics_runs_by_outcome.sql`.
+    pub runs: Vec<(String, String, i64)>,
+    /// (stage, milliseconds, runs) of `metrics_stage_times.sql`.
+    pub stage_times: Vec<(String, i64, i64)>,
+    /// (name, label, value) of `counter_totals`.
+    pub counters: Vec<(String, String, i64)>,
+    /// (state, count) of the outbox.
+    pub outbox: Vec<(String, i64)>,
+    /// The two instants of `metrics_lag.sql`.
+    pub oldest_due_at: Option<I>,
+    pub oldest_unfinished_posted_at: Option<I>,
+    /// (job, last success) of `job_successes`.
+    pub last_success: Vec<(String, I)>,
+}
+
+impl<I: StoredInstant> TryFrom<MetricsRows<I>> for MetricsSnapshot {
+    type Error = StoreError;
+    fn try_from(r: MetricsRows<I>) -> Result<Self, StoreError> {
+        let n = |v: i64| v.max(0) as u64;
+        let sums = r.sums;
+        Ok(MetricsSnapshot {
+            entries_claimed: n(sums.entries_claimed),
+            run_totals: RunTotals {
+                drops: DropCounts {
+                    voided: n(sums.dropped_voided),
+                    confidential: n(sums.dropped_confidential),
+                    excluded_court: n(sums.dropped_excluded_court),
+                    excluded_case_type: n(sums.dropped_excluded_type),
+                    notifiable: n(sums.entries_notifiable),
+                },
+                pairs_matched: n(sums.pairs_matched),
+                digests_queued: n(sums.digests_queued),
+                skipped_unverified: n(sums.skipped_unverified),
+                skipped_suppressed: n(sums.skipped_suppressed),
+                accounts_held: n(sums.accounts_held),
+            },
+            runs: r
+                .runs
+                .into_iter()
+                .map(|(outcome, reason, count)| (outcome, reason, n(count)))
+                .collect(),
+            stage_times: r
+                .stage_times
+                .into_iter()
+                .map(|(stage, ms, runs)| (stage, n(ms), n(runs)))
+                .collect(),
+            counters: r
+                .counters
+                .into_iter()
+                .map(|(name, label, value)| (name, label, n(value)))
+                .collect(),
+            outbox: r.outbox.into_iter().map(|(s, c)| (s, n(c))).collect(),
+            oldest_due_at: opt(r.oldest_due_at)?,
+            oldest_unfinished_posted_at: opt(r.oldest_unfinished_posted_at)?,
+            last_success: r
+                .last_success
+                .into_iter()
+                .map(|(job, at)| Ok((job, at.into_instant()?)))
+                .collect::<Result<_, StoreError>>()?,
+        })
     }
 }

@@ -5,9 +5,14 @@
 
 mod bounces;
 mod delivery;
+mod history;
 mod outbox;
+mod report;
 mod retention;
+mod rows;
+mod status;
 mod suppressions;
+mod unsubscribe;
 mod withhold;
 
 use std::collections::BTreeMap;
@@ -53,6 +58,16 @@ impl PgStore {
 
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// A read-only transaction whose statements all see one snapshot (taken at its first
+    /// statement): PostgreSQL's default isolation gives each statement a snapshot of its own,
+    /// so figures read one after another in it would not agree.
+    async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?)
     }
 }
 
