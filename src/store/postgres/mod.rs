@@ -3,6 +3,8 @@
 //! instants are `timestamptz`; entries carry the transaction that inserted them, so a run
 //! claims only what no open transaction can still add to (see `sql/postgres/0001_core.sql`).
 
+mod ingest;
+
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
