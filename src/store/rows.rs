@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::MatchRow;
+use crate::model::{DocketEntry, MatchRow};
 use crate::store::history::{RunFailure, RunSummary, StageTimings};
 use crate::store::{
     ClaimedMessage, DropCounts, HeldAccount, Mail, MetricsSnapshot, OutboxEntry, OutboxRef,
-    ReportDeadLetter, ReportFailure, RunRecord, RunTotals, StoreError, Suppression,
-    UnsubscribeRecord, UnsubscribeTarget,
+    ReportDeadLetter, ReportFailure, RunRecord, RunTotals, StoreError, StoredEntry,
+    SubscriptionKey, SubscriptionRow, Suppression, UnsubscribeRecord, UnsubscribeTarget,
 };
 
 /// An instant as a backend stores it: SQLite as microseconds since the epoch, PostgreSQL as a
@@ -357,15 +357,11 @@ pub fn dead_letter_from_row<I: StoredInstant>(
 }
 
 /// A stop a recipient asked for: (account, case, tracked at, stopped at, source, evidence).
+pub type UnsubscribeRecordRow<I> = (String, String, I, I, String, String);
+
+/// A stop a recipient asked for, converted.
 pub fn unsubscribe_record_from_row<I: StoredInstant>(
-    (account_id, case_number, tracked_at, stopped_at, source, evidence): (
-        String,
-        String,
-        I,
-        I,
-        String,
-        String,
-    ),
+    (account_id, case_number, tracked_at, stopped_at, source, evidence): UnsubscribeRecordRow<I>,
 ) -> Result<UnsubscribeRecord, StoreError> {
     Ok(UnsubscribeRecord {
         account_id,
@@ -467,5 +463,62 @@ impl<I: StoredInstant> TryFrom<MetricsRows<I>> for MetricsSnapshot {
                 .map(|(job, at)| Ok((job, at.into_instant()?)))
                 .collect::<Result<_, StoreError>>()?,
         })
+    }
+}
+
+/// A stored docket entry with its void mark, as the ingest checks read it.
+#[derive(sqlx::FromRow)]
+pub struct StoredEntryRow<I> {
+    pub entry_id: String,
+    pub case_number: String,
+    pub code: String,
+    pub description: String,
+    pub text: String,
+    pub filed_by: String,
+    pub posted_at: I,
+    pub voided_at: Option<I>,
+}
+
+impl<I: StoredInstant> TryFrom<StoredEntryRow<I>> for StoredEntry {
+    type Error = StoreError;
+    fn try_from(r: StoredEntryRow<I>) -> Result<Self, StoreError> {
+        Ok(StoredEntry {
+            entry: DocketEntry {
+                entry_id: r.entry_id,
+                case_number: r.case_number,
+                code: r.code,
+                description: r.description,
+                text: r.text,
+                filed_by: r.filed_by,
+                posted_at: r.posted_at.into_instant()?,
+            },
+            voided_at: opt(r.voided_at)?,
+        })
+    }
+}
+
+/// A tracking period with its pair, as the ingest checks read it.
+#[derive(sqlx::FromRow)]
+pub struct PeriodRow<I> {
+    pub account_id: String,
+    pub case_number: String,
+    pub subscription_id: i64,
+    pub tracked_at: I,
+    pub stopped_at: Option<I>,
+    pub unsubscribed: bool,
+}
+
+impl<I: StoredInstant> TryFrom<PeriodRow<I>> for (SubscriptionKey, SubscriptionRow) {
+    type Error = StoreError;
+    fn try_from(r: PeriodRow<I>) -> Result<Self, StoreError> {
+        Ok((
+            (r.account_id, r.case_number),
+            SubscriptionRow {
+                subscription_id: r.subscription_id,
+                tracked_at: r.tracked_at.into_instant()?,
+                stopped_at: opt(r.stopped_at)?,
+                unsubscribed: r.unsubscribed,
+            },
+        ))
     }
 }

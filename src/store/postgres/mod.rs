@@ -6,6 +6,7 @@
 mod bounces;
 mod delivery;
 mod history;
+mod ingest;
 mod outbox;
 mod report;
 mod retention;

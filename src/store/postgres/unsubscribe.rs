@@ -184,17 +184,16 @@ impl UnsubscribeStore for PgStore {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<UnsubscribeRecord>, StoreError> {
-        let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, String, String)> =
-            sqlx::query_as(
-                "SELECT s.account_id, s.case_number, s.tracked_at, u.stopped_at, u.source,
+        let rows: Vec<crate::store::rows::UnsubscribeRecordRow<DateTime<Utc>>> = sqlx::query_as(
+            "SELECT s.account_id, s.case_number, s.tracked_at, u.stopped_at, u.source,
                         u.evidence
                  FROM unsubscribes u JOIN subscriptions s ON s.subscription_id = u.subscription_id
                  WHERE $1::timestamptz IS NULL OR u.stopped_at >= $1
                  ORDER BY u.stopped_at, u.subscription_id",
-            )
-            .bind(since)
-            .fetch_all(self.pool())
-            .await?;
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
         rows.into_iter().map(unsubscribe_record_from_row).collect()
     }
 }
