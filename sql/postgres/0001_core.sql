@@ -206,11 +206,17 @@ CREATE TABLE outages (
     starts_at  timestamptz NOT NULL,
     ends_at    timestamptz NOT NULL CHECK (ends_at > starts_at),
     reason     text NOT NULL,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    -- Outages never overlap, whoever adds them ([starts_at, ends_at): one may end where the
+    -- next starts).
+    CONSTRAINT outages_never_overlap
+        EXCLUDE USING gist (tstzrange(starts_at, ends_at) WITH &&)
 );
 CREATE INDEX outages_by_time ON outages (starts_at, ends_at);
 
--- The one batch lease: only its holder may run the batch until it expires.
+-- Who leads the batch, as status and health show it. On PostgreSQL the lease itself is a
+-- session-level advisory lock held by the leader's connection (see src/store/postgres/leases.rs):
+-- it ends with the leader's session, so this row says who holds it, not whether anyone does.
 CREATE TABLE batch_lease (
     id         integer PRIMARY KEY CHECK (id = 1),
     holder     text NOT NULL,

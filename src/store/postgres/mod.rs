@@ -3,10 +3,13 @@
 //! instants are `timestamptz`; entries carry the transaction that inserted them, so a run
 //! claims only what no open transaction can still add to (see `sql/postgres/0001_core.sql`).
 
+mod batch;
 mod bounces;
+mod calendar;
 mod delivery;
 mod history;
 mod ingest;
+mod leases;
 mod outbox;
 mod report;
 mod retention;
@@ -17,6 +20,7 @@ mod unsubscribe;
 mod withhold;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -28,6 +32,8 @@ use crate::store::{Schema, StoreError};
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The session holding the batch lock while this process leads the batch (see `leases`).
+    batch_lock: Arc<tokio::sync::Mutex<Option<leases::LockSession>>>,
 }
 
 impl PgStore {
@@ -49,7 +55,10 @@ impl PgStore {
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            batch_lock: Arc::default(),
+        })
     }
 
     /// The pool, for tests that inspect tables directly.

@@ -36,8 +36,6 @@ const STOPS_LOCK: i64 = 0x6d63_6170_7374_6f70; // "mcapstop"
 
 /// Records, with the queued message, which subscriptions its unsubscribe link stops. A scope
 /// recorded twice (a run resumed) keeps its first rows.
-// Called by the batch's `queue_digests`, in the transaction that queues the message.
-#[allow(dead_code)]
 pub(super) async fn record_scope(
     tx: &mut Transaction<'static, Postgres>,
     scope_key: &str,

@@ -1,5 +1,6 @@
 //! Withholding on PostgreSQL: queued messages that report something no longer notifiable are
 //! cancelled, their pairs marked in the ledger and their other pairs held for the next run.
+//! Shared by the batch, the fence before a send and unsubscribes.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
@@ -9,25 +10,51 @@ use crate::store::{StoreError, Withheld};
 const UNNOTIFIABLE_PAIRS: &str =
     include_str!("../../../sql/postgres/queries/unnotifiable_pairs.sql");
 
-/// Withholds what may no longer be sent from queued messages not under a live lease, or from
-/// the one message `only` (its worker's check before sending found it).
+/// Withholds what may no longer be sent from queued messages not under a live lease at `now`,
+/// or from the one message `only` (its worker's check before sending found it).
+///
+/// Another process may withhold, claim or finish the same messages at the same moment, so the
+/// messages found are locked (in id order, so two withholders never deadlock) and read again
+/// under the lock: a message cancelled, sent or claimed meanwhile is left alone, and each
+/// message is withheld by exactly one transaction.
 pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Postgres>,
     now: DateTime<Utc>,
     only: Option<i64>,
 ) -> Result<Withheld, StoreError> {
-    let pairs: Vec<(i64, String, i64)> = sqlx::query_as(UNNOTIFIABLE_PAIRS)
-        .bind(now)
-        .bind(only)
-        .fetch_all(&mut **tx)
-        .await?;
+    let found = unnotifiable_pairs(tx, now, only).await?;
+    let mut candidates: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
+    candidates.dedup();
+    if candidates.is_empty() {
+        return Ok(Withheld::default());
+    }
+    let outbox_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT outbox_id FROM outbox
+         WHERE outbox_id = ANY($1::bigint[]) AND state = 'queued'
+           AND ($3::bigint IS NULL AND (lease_until IS NULL OR lease_until <= $2)
+                OR outbox_id = $3)
+         ORDER BY outbox_id
+         FOR UPDATE",
+    )
+    .bind(&candidates)
+    .bind(now)
+    .bind(only)
+    .fetch_all(&mut **tx)
+    .await?;
+    // Read again now that the messages are ours: this statement sees what committed while
+    // we waited for the locks.
+    let pairs: Vec<(i64, String, i64)> = unnotifiable_pairs(tx, now, only)
+        .await?
+        .into_iter()
+        .filter(|(id, _, _)| outbox_ids.binary_search(id).is_ok())
+        .collect();
     let mut done = Withheld::default();
-    let mut outbox_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
-    outbox_ids.dedup();
+    let mut withheld_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
+    withheld_ids.dedup();
     for (outbox_id, reason, seq) in &pairs {
         sqlx::query(
             "UPDATE notification_ledger SET withheld_reason = $1, withheld_at = $2
-                 WHERE outbox_id = $3 AND entry_seq = $4",
+             WHERE outbox_id = $3 AND entry_seq = $4",
         )
         .bind(reason)
         .bind(now)
@@ -37,18 +64,18 @@ pub(super) async fn withhold_in(
         .await?;
         done.pairs += 1;
     }
-    for outbox_id in outbox_ids {
+    for outbox_id in withheld_ids {
         let reasons: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT withheld_reason FROM notification_ledger
-                 WHERE outbox_id = $1 AND withheld_reason IS NOT NULL ORDER BY 1",
+             WHERE outbox_id = $1 AND withheld_reason IS NOT NULL ORDER BY 1",
         )
         .bind(outbox_id)
         .fetch_all(&mut **tx)
         .await?;
         sqlx::query(
             "UPDATE outbox SET state = 'cancelled', finished_at = $1, lease_owner = NULL,
-                    lease_until = NULL, last_error = $2
-                 WHERE outbox_id = $3",
+                lease_until = NULL, last_error = $2
+             WHERE outbox_id = $3",
         )
         .bind(now)
         .bind(format!("withheld: {}", reasons.join(", ")))
@@ -57,11 +84,11 @@ pub(super) async fn withhold_in(
         .await?;
         let requeued = sqlx::query(
             "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)
-                 SELECT l.account_id, l.entry_seq, o.run_id,
-                        'to be queued again: its digest was withheld', $1
-                 FROM notification_ledger l JOIN outbox o ON o.outbox_id = l.outbox_id
-                 WHERE l.outbox_id = $2 AND l.withheld_reason IS NULL
-                 ON CONFLICT (account_id, entry_seq) DO NOTHING",
+             SELECT l.account_id, l.entry_seq, o.run_id,
+                    'to be queued again: its digest was withheld', $1
+             FROM notification_ledger l JOIN outbox o ON o.outbox_id = l.outbox_id
+             WHERE l.outbox_id = $2 AND l.withheld_reason IS NULL
+             ON CONFLICT (account_id, entry_seq) DO NOTHING",
         )
         .bind(now)
         .bind(outbox_id)
@@ -77,4 +104,16 @@ pub(super) async fn withhold_in(
         done.requeued += requeued.rows_affected();
     }
     Ok(done)
+}
+
+async fn unnotifiable_pairs(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    only: Option<i64>,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    Ok(sqlx::query_as(UNNOTIFIABLE_PAIRS)
+        .bind(now)
+        .bind(only)
+        .fetch_all(&mut **tx)
+        .await?)
 }
