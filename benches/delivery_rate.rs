@@ -119,7 +119,12 @@ async fn main() {
     };
     app.run_now(&options).await.unwrap();
     let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox_bodies LIMIT 1")
-        .fetch_one(app.store.pool())
+        .fetch_one(
+            app.store
+                .sqlite()
+                .expect("the benchmark runs on SQLite")
+                .pool(),
+        )
         .await
         .unwrap();
     let sample = dir.path().join("sample.eml");
@@ -155,11 +160,16 @@ async fn main() {
         let source_rate = messages as f64 / started.elapsed().as_secs_f64();
 
         sqlx::query("UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = 0, lease_owner = NULL, lease_until = NULL, finished_at = NULL")
-            .execute(app.store.pool())
+            .execute(app.store.sqlite().expect("the benchmark runs on SQLite").pool())
             .await
             .unwrap();
         sqlx::query("DELETE FROM delivery_attempts")
-            .execute(app.store.pool())
+            .execute(
+                app.store
+                    .sqlite()
+                    .expect("the benchmark runs on SQLite")
+                    .pool(),
+            )
             .await
             .unwrap();
         let started = Instant::now();

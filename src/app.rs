@@ -14,10 +14,11 @@ use crate::config::Settings;
 use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
 use crate::ingest::{ingest_path, FeedKind, IngestSummary};
 use crate::status::Status;
+use crate::store::any::ConnectOptions;
 use crate::store::history::Job;
 use crate::store::LeaseInfo;
 use crate::store::{
-    BatchStore, CalendarStore, LeaseStore, RunHistory, Schema, SqliteStore, StatusStore,
+    AnyStore, BatchStore, CalendarStore, LeaseStore, RunHistory, Schema, StatusStore,
 };
 
 /// What `run-now` did.
@@ -62,7 +63,7 @@ pub struct DatabaseUnavailable {
 
 pub struct App {
     pub settings: Settings,
-    pub store: SqliteStore,
+    pub store: AnyStore,
     /// The DKIM signer, read once by the first command that signs (see [`App::dkim_signer`]).
     dkim: std::sync::OnceLock<Option<std::sync::Arc<crate::dkim::DkimSigner>>>,
 }
@@ -70,11 +71,11 @@ pub struct App {
 impl App {
     /// Opens the configured database, creating and migrating it as needed.
     pub async fn open(settings: Settings) -> anyhow::Result<App> {
-        let store = SqliteStore::connect(
-            &settings.database.url,
-            settings.database.max_connections,
-            Duration::from_millis(settings.database.busy_timeout_ms),
-        )
+        let store = AnyStore::connect(ConnectOptions {
+            url: &settings.database.url,
+            max_connections: settings.database.max_connections,
+            wait: Duration::from_millis(settings.database.busy_timeout_ms),
+        })
         .await
         .map_err(|source| DatabaseUnavailable {
             url: settings.database.shown_url(),
@@ -123,8 +124,14 @@ impl App {
 
     /// One batch run now: skipped (and recorded) when the service is closed unless
     /// `options.ignore_windows`; refused with [`LeaseHeld`] while another run holds the lease.
-    pub async fn run_now(&self, options: &RunOptions) -> anyhow::Result<RunOutcome> {
-        self.run_at(options, Utc::now()).await
+    ///
+    /// The future is declared `Send` here, where the compiler can prove it, so that the
+    /// scheduler's jobs may spawn it.
+    pub fn run_now<'a>(
+        &'a self,
+        options: &'a RunOptions,
+    ) -> impl std::future::Future<Output = anyhow::Result<RunOutcome>> + Send + 'a {
+        self.run_at(options, Utc::now())
     }
 
     /// As [`App::run_now`] at instant `now`. An attempt that fails or is stopped is recorded

@@ -91,7 +91,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://PATH` (created if missing).
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DATABASE`.
     pub url: String,
     pub max_connections: u32,
     pub busy_timeout_ms: u64,
@@ -573,11 +573,12 @@ impl Settings {
 
     /// Checks the values that deserialising alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.database.url.starts_with("sqlite:") {
+        if !self.database.url.starts_with("sqlite:") && !is_postgres_url(&self.database.url) {
             return Err(ConfigError::Invalid {
                 key: "database.url",
                 reason: format!(
-                    "`{}` is not a supported database URL (expected sqlite://PATH)",
+                    "`{}` is not a supported database URL (expected sqlite://PATH or \
+                     postgres://USER@HOST:PORT/DATABASE)",
                     self.database.shown_url()
                 ),
             });
@@ -960,6 +961,11 @@ pub fn look_alike_env_vars(env: impl IntoIterator<Item = (String, String)>) -> V
         .collect();
     warnings.sort();
     warnings
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 impl DatabaseSettings {

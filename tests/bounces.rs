@@ -22,7 +22,7 @@ async fn queued(t: &TestApp, emails: &[&str]) -> Vec<(String, String, String)> {
     t.app.deliver(true).await.unwrap();
     let rows: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT outbox_id, recipient, message_id FROM outbox ORDER BY recipient")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
     let paths = ReturnPaths::new(&t.app.settings.mail);
@@ -160,7 +160,7 @@ async fn soft_bounces_suppress_only_past_the_threshold_within_the_window() {
     }
     t.app.deliver(true).await.unwrap();
     let ids: Vec<i64> = sqlx::query_scalar("SELECT outbox_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap();
     assert_eq!(ids.len(), 7);
@@ -254,7 +254,7 @@ fn bounces_parse_prints_json_without_a_database() {
 /// The bounce rows recorded so far: (email, verdict).
 async fn bounce_rows(t: &TestApp) -> Vec<(String, String)> {
     sqlx::query_as("SELECT email, verdict FROM bounces ORDER BY bounce_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -379,7 +379,7 @@ async fn reading_the_same_bounces_again_counts_nothing_twice() {
     };
     let soft_count = || async {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bounces WHERE verdict = 'soft'")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
         n as u64

@@ -37,7 +37,7 @@ fn posted(id: &str) -> Value {
 
 async fn entries(t: &TestApp) -> Vec<(String, Option<i64>)> {
     sqlx::query_as("SELECT entry_id, voided_at FROM docket_entries ORDER BY entry_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -48,7 +48,7 @@ async fn periods(t: &TestApp) -> Vec<(i64, Option<i64>)> {
          WHERE account_id = 'ann' AND case_number = ? ORDER BY tracked_at",
     )
     .bind(C1)
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap()
 }
@@ -189,7 +189,7 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
     );
     let bob: (String, bool) =
         sqlx::query_as("SELECT email, email_verified FROM accounts WHERE account_id = 'bob'")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
     assert_eq!(bob, ("robert@example.org".into(), true));
@@ -210,7 +210,7 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
          FROM cases c WHERE case_number = ?",
     )
     .bind(C1)
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap();
     assert_eq!(c1, ("PR".into(), "Last caption".into(), 1));
@@ -228,7 +228,7 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
     let excluded: Vec<String> = sqlx::query_scalar(
         "SELECT case_type FROM court_excluded_case_types WHERE court_id = 'XX1' ORDER BY 1",
     )
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap();
     assert_eq!(excluded, vec!["DR".to_string(), "PR".to_string()]);

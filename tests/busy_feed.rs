@@ -63,7 +63,7 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
         // A bounce for the message just sent, read by the command an operator's cron runs.
         let (outbox_id, recipient): (i64, String) =
             sqlx::query_as("SELECT outbox_id, recipient FROM outbox")
-                .fetch_one(t.app.store.pool())
+                .fetch_one(t.pool())
                 .await
                 .unwrap();
         let return_path = ReturnPaths::new(&t.app.settings.mail).address(outbox_id);
@@ -91,7 +91,7 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
         String::from_utf8_lossy(&bounce.stderr)
     );
     let suppressed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(suppressed, 1, "the hard bounce was recorded and acted on");

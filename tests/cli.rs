@@ -465,7 +465,7 @@ async fn busy_world(t: &TestApp, accounts: usize) {
 
 async fn digests_with_ids(t: &TestApp) -> Vec<(String, String, Vec<String>)> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap();
     let mut out: Vec<_> = ids
@@ -503,7 +503,7 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         paused.signal("KILL");
         paused.finish();
         let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
         queued_at_kill.push(queued);
@@ -522,7 +522,7 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
     assert_eq!(digests_with_ids(&t).await, expected);
     let runs: Vec<(i64, String)> =
         sqlx::query_as("SELECT run_id, status FROM runs ORDER BY run_id")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
     assert_eq!(

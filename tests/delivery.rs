@@ -45,7 +45,7 @@ fn smtp(url: String) -> impl FnOnce(&mut Settings) {
 
 async fn states(t: &TestApp) -> Vec<(String, String)> {
     sqlx::query_as("SELECT recipient, state FROM outbox ORDER BY recipient, outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -53,7 +53,7 @@ async fn states(t: &TestApp) -> Vec<(String, String)> {
 async fn attempt_times(t: &TestApp, outbox_id: i64) -> Vec<i64> {
     sqlx::query_scalar("SELECT at FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt")
         .bind(outbox_id)
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -396,7 +396,7 @@ async fn send_time_refusals_blame_the_address_only_when_they_are_about_it() {
         sqlx::query_as::<_, (String, String)>(
             "SELECT email, verdict FROM bounces ORDER BY email, bounce_id",
         )
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
     };
@@ -475,7 +475,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
     let before_restart = sink.messages().len();
     // The dead worker's claims run out (here at once, as if ten seconds had passed).
     sqlx::query("UPDATE outbox SET lease_until = 0 WHERE lease_owner IS NOT NULL")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     let finish = deliver().output().unwrap();
@@ -490,7 +490,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
         "nothing lost"
     );
     let queued: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY 1")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap();
     let received = sink.messages();

@@ -39,7 +39,7 @@ fn smtp(url: String) -> impl FnOnce(&mut Settings) {
 /// (recipient, state, lease owner) of every message, by recipient.
 async fn rows(t: &TestApp) -> Vec<(String, String, Option<String>)> {
     sqlx::query_as("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -65,7 +65,7 @@ async fn a_worker_never_sends_what_another_holds_under_a_live_lease() {
         sqlx::query("UPDATE outbox SET lease_owner = 'elsewhere:1:5eed', lease_until = ? WHERE recipient = ?")
             .bind(until.timestamp_micros())
             .bind(recipient)
-            .execute(t.app.store.pool())
+            .execute(t.pool())
             .await
             .unwrap();
     }
@@ -107,7 +107,7 @@ async fn a_claim_taken_over_by_a_second_worker_is_not_sent_by_the_first() {
         let waiting: Vec<(String, i64)> = sqlx::query_as(
             "SELECT recipient, lease_until FROM outbox WHERE recipient <> 'gate-a@example.org'",
         )
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap();
         assert_eq!(waiting.len(), 2);
@@ -297,7 +297,7 @@ async fn a_failure_to_record_results_releases_the_leases() {
         "CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts
          BEGIN SELECT RAISE(ABORT, 'attempts refused'); END",
     )
-    .execute(t.app.store.pool())
+    .execute(t.pool())
     .await
     .unwrap();
     let error = t.app.deliver(true).await.unwrap_err();

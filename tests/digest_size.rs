@@ -39,7 +39,7 @@ async fn a_digest_over_the_size_cap_is_split_into_numbered_parts_that_fit() {
         "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
          ORDER BY o.outbox_id",
     )
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap();
     let parts = rows.len();

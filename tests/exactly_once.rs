@@ -78,7 +78,7 @@ type Digests = Vec<(String, String, Vec<String>)>;
 
 async fn message_ids(t: &TestApp) -> Vec<String> {
     sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -241,7 +241,7 @@ async fn insert_with_seq(t: &TestApp, seq: i64, entry_id: &str, posted_hour: i64
     .bind(entry_id)
     .bind(C1)
     .bind(posted.timestamp_micros())
-    .execute(t.app.store.pool())
+    .execute(t.pool())
     .await
     .unwrap();
 }
@@ -505,7 +505,7 @@ async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<Worl
     }
     while t.run().await.entries_scanned > 0 {}
     let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = 'running'")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(open, 0, "every run finished");
@@ -513,7 +513,7 @@ async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<Worl
         "SELECT COUNT(*) FROM outbox o
          WHERE NOT EXISTS (SELECT 1 FROM notification_ledger l WHERE l.outbox_id = o.outbox_id)",
     )
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap();
     assert_eq!(empty, 0, "every message reports something");

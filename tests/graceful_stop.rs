@@ -17,7 +17,7 @@ const RECIPIENTS: [&str; 3] = ["gate-a@example.org", "b@example.org", "c@example
 /// (recipient, state, lease owner) of every message, by recipient.
 async fn rows(t: &TestApp) -> Vec<(String, String, Option<String>)> {
     sqlx::query_as("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }

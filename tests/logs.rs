@@ -446,7 +446,7 @@ async fn an_account_held_aside_is_logged_with_its_reason_and_no_address() {
     let malformed = "zed.logcheck at example.org";
     sqlx::query("UPDATE accounts SET email = ? WHERE account_id = 'ann'")
         .bind(malformed)
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     t.ingest(

@@ -299,7 +299,7 @@ async fn a_real_run_and_delivery_read_back_from_the_textfile() {
     // A bounce ingest writes it too, with the bounce counted.
     let (outbox_id, recipient): (i64, String) =
         sqlx::query_as("SELECT outbox_id, recipient FROM outbox ORDER BY outbox_id LIMIT 1")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
     let return_path = ReturnPaths::new(&t.app.settings.mail).address(outbox_id);
@@ -625,7 +625,7 @@ async fn unfinished_entries_and_due_messages_show_as_lag() {
     )
     .await;
     let queued_at: i64 = sqlx::query_scalar("SELECT next_attempt_at FROM outbox")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     let queued_at = DateTime::from_timestamp_micros(queued_at).unwrap();
@@ -776,7 +776,7 @@ async fn the_daemon_serves_metrics_health_and_readiness() {
 
     // A database that cannot answer the question: not ready, with the reason.
     sqlx::query("ALTER TABLE batch_lease RENAME TO batch_lease_away")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     let (status, _, body) = daemon.get("/readyz");
@@ -785,7 +785,7 @@ async fn the_daemon_serves_metrics_health_and_readiness() {
     let said = ready["database"].as_str().unwrap();
     assert!(said.contains("batch_lease"), "the reason is given: {said}");
     sqlx::query("ALTER TABLE batch_lease_away RENAME TO batch_lease")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     assert_eq!(daemon.get("/readyz").0, 200);

@@ -64,10 +64,7 @@ fn migrate_data(t: &TestApp, from: &str, to: &str) -> (bool, String, String) {
 }
 
 async fn sqlite_rows(t: &TestApp, sql: &str) -> Vec<String> {
-    sqlx::query_scalar(sql)
-        .fetch_all(t.app.store.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(sql).fetch_all(t.pool()).await.unwrap()
 }
 
 async fn pg_rows(pg: &PgStore, sql: &str) -> Vec<String> {
@@ -154,7 +151,7 @@ async fn a_deployment_moves_with_every_row_and_id_and_a_second_copy_is_refused()
     .await
     .unwrap();
     let highest: i64 = sqlx::query_scalar("SELECT MAX(outage_id) FROM outages")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(next, highest + 1);

@@ -124,7 +124,7 @@ async fn a_run_records_when_it_really_finished() {
     };
     let (first, last): (i64, i64) =
         sqlx::query_as("SELECT started_at, finished_at FROM runs WHERE status = 'done'")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
     assert_eq!(first, started.timestamp_micros());
@@ -193,7 +193,7 @@ async fn a_resumed_run_counts_the_whole_run() {
     let (digests, pairs): (i64, i64) =
         sqlx::query_as("SELECT digests_queued, pairs_matched FROM runs WHERE run_id = ?")
             .bind(resumed.run_id.unwrap())
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
     assert_eq!((digests, pairs), (4, 4));

@@ -12,10 +12,10 @@ const CASE: &str = "2616-CV00042";
 /// connections, so the file alone holds the database and only another process can change it.
 async fn settle(t: &TestApp) {
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
-    t.app.store.pool().close().await;
+    t.pool().close().await;
 }
 
 /// A case with two new entries tracked by `ann` (verified) and `bo` (not verified).
@@ -159,7 +159,7 @@ async fn an_unfinished_run_is_named_and_the_html_can_go_to_standard_output() {
     let t = two_pending_entries().await;
     // A run opened and never finished (killed), as the next run-now would find it.
     sqlx::query("INSERT INTO runs (status, started_at) VALUES ('running', 0)")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     let out = t

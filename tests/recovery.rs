@@ -98,7 +98,7 @@ async fn a_late_subscription_before_the_resume_gets_its_own_digest_and_the_run_f
         ])
     );
     let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap();
     let mut unique = ids.clone();
@@ -115,7 +115,7 @@ async fn a_late_subscription_before_the_resume_gets_its_own_digest_and_the_run_f
 async fn run_row(t: &TestApp, run_id: i64) -> (String, i64, i64) {
     sqlx::query_as("SELECT status, digests_queued, accounts_held FROM runs WHERE run_id = ?")
         .bind(run_id)
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap()
 }
@@ -125,7 +125,7 @@ async fn an_account_whose_digest_cannot_be_built_is_held_aside_and_sent_once_fix
     let t = two_accounts_two_cases(1).await;
     // An address the mailer refuses, left by an older import that wrote the table directly.
     sqlx::query("UPDATE accounts SET email = 'a0 at example.org' WHERE account_id = 'acct0'")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     let report = t.run().await;
@@ -180,7 +180,7 @@ async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued
         "CREATE TRIGGER refuse_acct0 BEFORE INSERT ON outbox WHEN NEW.account_id = 'acct0'
          BEGIN SELECT RAISE(ABORT, 'refused for acct0'); END",
     )
-    .execute(t.app.store.pool())
+    .execute(t.pool())
     .await
     .unwrap();
     let report = t.run().await;
@@ -196,7 +196,7 @@ async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued
     );
 
     sqlx::query("DROP TRIGGER refuse_acct0")
-        .execute(t.app.store.pool())
+        .execute(t.pool())
         .await
         .unwrap();
     let fixed = t.run().await;
@@ -222,7 +222,7 @@ async fn a_digest_withheld_between_crash_and_resume_is_rebuilt_in_the_same_run()
     assert_eq!(resumed.totals.accounts_held, 0, "{resumed:?}");
     let states: Vec<(String, String)> =
         sqlx::query_as("SELECT account_id, state FROM outbox ORDER BY outbox_id")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
     assert_eq!(

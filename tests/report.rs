@@ -179,10 +179,7 @@ async fn build() -> Built {
 }
 
 async fn scalar(t: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(t.app.store.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(sql).fetch_one(t.pool()).await.unwrap()
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn aged_world(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> 
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 4);
     let old = (Utc::now() - Duration::days(200)).timestamp_micros();
-    let pool = t.app.store.pool();
+    let pool = t.pool();
     for (recipient, state) in [("a@example.org", "sent"), ("b@example.org", "dead")] {
         sqlx::query("UPDATE outbox SET state = ?, finished_at = ? WHERE recipient = ?")
             .bind(state)
@@ -86,14 +86,14 @@ async fn messages(t: &TestApp) -> Vec<(String, bool, i64, String, bool, String)>
                 o.state, o.finished_at IS NOT NULL, o.message_id
          FROM outbox o ORDER BY o.recipient",
     )
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap()
 }
 
 async fn bounce_mail_sizes(t: &TestApp) -> Vec<(String, i64)> {
     sqlx::query_as("SELECT source, length(raw) FROM bounce_mails ORDER BY source")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -105,7 +105,7 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
     let ledger = t.ledger().await;
     let runs: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
 
@@ -167,7 +167,7 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
     assert_eq!(t.ledger().await, ledger);
     let runs_after: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
     assert_eq!(runs_after, runs);
@@ -177,7 +177,7 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
     );
     // `outbox show --raw` prints a kept message byte for byte and says why a pruned one is gone.
     let id_of = |recipient: &'static str| {
-        let pool = t.app.store.pool().clone();
+        let pool = t.pool().clone();
         async move {
             sqlx::query_as::<_, (i64, Option<Vec<u8>>)>(
                 "SELECT o.outbox_id, b.raw FROM outbox o
@@ -241,7 +241,7 @@ async fn the_daemon_job_prunes_with_the_configured_retention() {
     let stop = AtomicBool::new(true);
     mcap_notify::prune::run_periodic(&t.app, &stop).await;
     let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(bodies, 2);
@@ -250,7 +250,7 @@ async fn the_daemon_job_prunes_with_the_configured_retention() {
     let t = aged_world(|s| s.retention.prune_every_secs = 0).await;
     mcap_notify::prune::run_periodic(&t.app, &stop).await;
     let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(bodies, 4);

@@ -261,7 +261,7 @@ async fn a_failure_before_the_lease_is_not_booked_against_another_process_run() 
 
     let rows: Vec<(Option<i64>, String, String)> =
         sqlx::query_as("SELECT run_id, outcome, error FROM run_failures ORDER BY failure_id")
-            .fetch_all(t.app.store.pool())
+            .fetch_all(t.pool())
             .await
             .unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");

@@ -65,7 +65,7 @@ async fn queued_message(t: &TestApp, account: &str) -> Vec<u8> {
          WHERE o.account_id = ? ORDER BY o.outbox_id DESC LIMIT 1",
     )
     .bind(account)
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap()
 }
@@ -165,7 +165,7 @@ fn post(url: &str, form: &str) -> (u16, String) {
 
 async fn outbox_states(t: &TestApp) -> Vec<(String, String, Option<String>)> {
     sqlx::query("SELECT account_id, state, last_error FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
         .iter()
@@ -178,7 +178,7 @@ async fn unsubscribes(t: &TestApp) -> Vec<(String, String, String)> {
         "SELECT s.case_number, u.source, u.evidence FROM unsubscribes u
          JOIN subscriptions s USING (subscription_id) ORDER BY s.case_number",
     )
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap()
     .iter()
@@ -587,7 +587,7 @@ async fn stopping_every_case_of_a_withheld_digest_leaves_nothing_held() {
     );
     t.run().await;
     let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM held_pairs")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(held, 0, "nothing waits for a run that will never send it");

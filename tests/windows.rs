@@ -419,7 +419,7 @@ async fn a_second_run_while_one_is_active_exits_75_and_names_the_holder() {
     );
     // Refused the lease, the second run made no attempt: nothing failed.
     let failures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_failures")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(failures, 0);
@@ -458,12 +458,12 @@ async fn sigterm_during_a_run_leaves_nothing_half_written() {
               + (SELECT COUNT(*) FROM notification_ledger l WHERE NOT EXISTS
                    (SELECT 1 FROM outbox o WHERE o.outbox_id = l.outbox_id))",
     )
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap();
     assert_eq!(orphans, 0);
     let lease: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM batch_lease")
-        .fetch_one(t.app.store.pool())
+        .fetch_one(t.pool())
         .await
         .unwrap();
     assert_eq!(lease, 0, "the lease was released");
@@ -539,7 +539,7 @@ async fn the_daemon_runs_the_batch_and_delivery_then_stops_cleanly_on_sigterm() 
     let mut sent = 0i64;
     for _ in 0..150 {
         sent = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-            .fetch_one(t.app.store.pool())
+            .fetch_one(t.pool())
             .await
             .unwrap();
         if sent == 3 {
@@ -560,7 +560,7 @@ async fn the_daemon_runs_the_batch_and_delivery_then_stops_cleanly_on_sigterm() 
     let leases: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM batch_lease) + (SELECT COUNT(*) FROM outbox WHERE lease_owner IS NOT NULL)",
     )
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap();
     assert_eq!(leases, 0, "no lease is left behind");

@@ -53,14 +53,14 @@ async fn withheld_pairs(t: &TestApp) -> Vec<(String, String)> {
          JOIN docket_entries e ON e.seq = l.entry_seq
          WHERE l.withheld_reason IS NOT NULL ORDER BY 1",
     )
-    .fetch_all(t.app.store.pool())
+    .fetch_all(t.pool())
     .await
     .unwrap()
 }
 
 async fn states(t: &TestApp) -> Vec<(String, Option<String>)> {
     sqlx::query_as("SELECT state, last_error FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.app.store.pool())
+        .fetch_all(t.pool())
         .await
         .unwrap()
 }
@@ -222,7 +222,7 @@ async fn a_case_sealed_while_its_digest_waits_in_a_workers_claim_is_not_sent() {
     let waiting: (String, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT state, lease_owner, last_error FROM outbox WHERE recipient = 'b@example.org'",
     )
-    .fetch_one(t.app.store.pool())
+    .fetch_one(t.pool())
     .await
     .unwrap();
     assert_eq!(

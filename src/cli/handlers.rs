@@ -348,7 +348,7 @@ pub async fn migrate_data(
         ))
         .into());
     };
-    if !crate::store::is_postgres_url(to) {
+    if !crate::config::is_postgres_url(to) {
         return Err(CommandError::Refused(
             "--to is not a PostgreSQL database URL (postgres://USER@HOST:PORT/DATABASE)".into(),
         )

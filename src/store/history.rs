@@ -3,6 +3,8 @@
 //! facts the health conditions are computed from. Kept apart from [`super::Store`] so the
 //! pipeline's interface stays about the pipeline.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -126,55 +128,63 @@ pub struct HealthFacts {
 }
 
 /// The history and health role of a database.
-#[allow(async_fn_in_trait)]
 pub trait RunHistory {
     /// Records a batch attempt that did not finish.
-    async fn record_run_failure(
+    fn record_run_failure(
         &self,
         run: AttemptRun,
         outcome: AttemptEnd,
         error: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The batch lease as its last holder left it, live or not.
-    async fn batch_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
+    fn batch_lease(&self) -> impl Future<Output = Result<Option<LeaseInfo>, StoreError>> + Send;
 
     /// A batch process died holding `dead` (its lease was never released): the run it left
     /// open, if any, is about to be resumed. Records an interrupted attempt for that run unless
     /// the dead attempt recorded its own end; returns the run recorded.
-    async fn record_dead_attempt(
+    fn record_dead_attempt(
         &self,
         dead: &LeaseInfo,
         at: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// Notes that `job` succeeded at `at`. Unless `changed` (the job wrote anyway), a success
     /// less than `min_interval` after the one kept is not written, so an idle loop does not
     /// take the write lock on every pass.
-    async fn record_job_success(
+    fn record_job_success(
         &self,
         job: Job,
         at: DateTime<Utc>,
         changed: bool,
         min_interval: chrono::Duration,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The newest `limit` runs, newest first.
-    async fn run_history(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError>;
+    fn run_history(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RunSummary>, StoreError>> + Send;
 
     /// The newest `limit` attempts that ended with no run open (failed before opening one, or
     /// after closing it), newest first.
-    async fn runless_failures(&self, limit: u32) -> Result<Vec<RunFailure>, StoreError>;
+    fn runless_failures(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RunFailure>, StoreError>> + Send;
 
-    async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>, StoreError>;
+    fn run_detail(
+        &self,
+        run_id: i64,
+    ) -> impl Future<Output = Result<Option<RunDetail>, StoreError>> + Send;
 
     /// The health facts at `now`, counting delivery events since `since` and failed batch
     /// attempts since `failures_since`.
-    async fn health_facts(
+    fn health_facts(
         &self,
         now: DateTime<Utc>,
         since: DateTime<Utc>,
         failures_since: DateTime<Utc>,
-    ) -> Result<HealthFacts, StoreError>;
+    ) -> impl Future<Output = Result<HealthFacts, StoreError>> + Send;
 }

@@ -4,6 +4,7 @@
 //! the roles they use; each backend implements every role with its own migrations, and
 //! [`Store`] names a backend that does.
 
+pub mod any;
 pub mod copy;
 pub mod history;
 pub mod postgres;
@@ -13,6 +14,8 @@ mod values;
 
 use std::collections::{HashMap, HashSet};
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 
@@ -20,15 +23,11 @@ use crate::model::{
     Account, Case, CaseTrackability, Court, DocketEntry, MatchRow, NewOutage, SuppressionReason,
 };
 
+pub use any::{AnyIngest, AnyStore};
 pub use history::{RunHistory, StageTimings};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use values::*;
-
-/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
-pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,76 +81,107 @@ impl StoreError {
 /// chunk of records (keys the store does not know are absent from the answers), decides
 /// everything itself, and then hands the rows to write, a batch at a time. Every write is
 /// part of one transaction: all of it commits together, or none does (drop without commit).
-#[allow(async_fn_in_trait)]
 pub trait IngestSession {
     /// Which of these courts exist.
-    async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError>;
+    fn known_courts(
+        &mut self,
+        court_ids: &[&str],
+    ) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
     /// What decides whether each of these cases (those that exist) can be tracked.
-    async fn case_trackability(
+    fn case_trackability(
         &mut self,
         case_numbers: &[&str],
-    ) -> Result<HashMap<String, CaseTrackability>, StoreError>;
+    ) -> impl Future<Output = Result<HashMap<String, CaseTrackability>, StoreError>> + Send;
     /// The stored entries with these ids.
-    async fn stored_entries(
+    fn stored_entries(
         &mut self,
         entry_ids: &[&str],
-    ) -> Result<HashMap<String, StoredEntry>, StoreError>;
+    ) -> impl Future<Output = Result<HashMap<String, StoredEntry>, StoreError>> + Send;
     /// Which of these accounts exist.
-    async fn known_accounts(&mut self, account_ids: &[&str])
-        -> Result<HashSet<String>, StoreError>;
+    fn known_accounts(
+        &mut self,
+        account_ids: &[&str],
+    ) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
     /// Every tracking period of these (account, case) pairs, in order of start; pairs with
     /// none are absent.
-    async fn subscriptions(
+    fn subscriptions(
         &mut self,
         pairs: &[(&str, &str)],
-    ) -> Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError>;
+    ) -> impl Future<Output = Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError>> + Send;
 
-    async fn upsert_courts(&mut self, courts: &[Court]) -> Result<(), StoreError>;
-    async fn upsert_cases(&mut self, cases: &[Case]) -> Result<(), StoreError>;
-    async fn insert_entries(&mut self, entries: &[DocketEntry]) -> Result<(), StoreError>;
-    async fn void_entries(&mut self, voids: &[EntryVoid]) -> Result<(), StoreError>;
-    async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError>;
-    async fn start_subscriptions(&mut self, starts: &[NewSubscription]) -> Result<(), StoreError>;
-    async fn stop_subscriptions(&mut self, stops: &[SubscriptionStop]) -> Result<(), StoreError>;
+    fn upsert_courts(
+        &mut self,
+        courts: &[Court],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn upsert_cases(
+        &mut self,
+        cases: &[Case],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_entries(
+        &mut self,
+        entries: &[DocketEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn void_entries(
+        &mut self,
+        voids: &[EntryVoid],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn upsert_accounts(
+        &mut self,
+        accounts: &[Account],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn start_subscriptions(
+        &mut self,
+        starts: &[NewSubscription],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn stop_subscriptions(
+        &mut self,
+        stops: &[SubscriptionStop],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    async fn commit(self) -> Result<(), StoreError>;
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The schema: brought up to date by every command before it works.
-#[allow(async_fn_in_trait)]
 pub trait Schema {
     /// Brings the schema up to date and installs the built-in courts.
-    async fn migrate(&self) -> Result<(), StoreError>;
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Feeds: one file's writes in one session, all or nothing.
-#[allow(async_fn_in_trait)]
 pub trait IngestStore {
     type Ingest<'a>: IngestSession
     where
         Self: 'a;
 
-    async fn begin_ingest(&self) -> Result<Self::Ingest<'_>, StoreError>;
+    fn begin_ingest(&self) -> impl Future<Output = Result<Self::Ingest<'_>, StoreError>> + Send;
 }
 
 /// The batch: claiming entries, matching them to subscriptions, queuing digests and closing the run.
-#[allow(async_fn_in_trait)]
 pub trait BatchStore {
     /// Resumes the interrupted run if there is one, else starts a run that claims up to
     /// `max_entries` unclaimed entries in arrival order.
-    async fn open_run(&self, max_entries: u32, now: DateTime<Utc>)
-        -> Result<OpenedRun, StoreError>;
+    fn open_run(
+        &self,
+        max_entries: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<OpenedRun, StoreError>> + Send;
 
     /// What [`BatchStore::open_run`] would claim, without claiming it.
-    async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError>;
+    fn preview_run(
+        &self,
+        max_entries: u32,
+    ) -> impl Future<Output = Result<PreviewRange, StoreError>> + Send;
 
-    async fn drop_counts(&self, scope: RunScope) -> Result<DropCounts, StoreError>;
+    fn drop_counts(
+        &self,
+        scope: RunScope,
+    ) -> impl Future<Output = Result<DropCounts, StoreError>> + Send;
 
     /// The account's address and whether it is verified and not suppressed; None if unknown.
-    async fn account_standing(
+    fn account_standing(
         &self,
         account_id: &str,
-    ) -> Result<Option<AccountStanding>, StoreError>;
+    ) -> impl Future<Output = Result<Option<AccountStanding>, StoreError>> + Send;
 
     /// The (account, entry) pairs to notify in `scope`, and the pairs held aside by earlier
     /// runs, not yet in the ledger, ordered by account, case number, posted time and arrival.
@@ -159,252 +189,283 @@ pub trait BatchStore {
 
     /// Queues the messages and records their pairs in the ledger, and records the held
     /// digests' pairs with their reason, in one transaction. Pairs queued leave the held set.
-    async fn queue_digests(
+    fn queue_digests(
         &self,
         run_id: i64,
         messages: &[QueuedMessage],
         held: &[HeldDigest],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Closes the run with its totals and stage times, moves the watermark and notes the
     /// batch's success.
-    async fn finish_run(
+    fn finish_run(
         &self,
         run_id: i64,
         totals: &RunTotals,
         timings: &StageTimings,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks queued messages to suppressed addresses cancelled; returns how many.
-    async fn cancel_suppressed(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    fn cancel_suppressed(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Cancels queued messages that report something no longer notifiable (a sealed case, a
     /// court out of MCAP, a voided entry): those pairs are marked withheld in the ledger, and
     /// the message's other pairs are held aside for the next run to queue without them.
-    async fn withhold_unnotifiable(&self, now: DateTime<Utc>) -> Result<Withheld, StoreError>;
+    fn withhold_unnotifiable(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Withheld, StoreError>> + Send;
 
     /// Records a run that did not happen because the service was closed (a success of the
     /// batch). A skip right after a skip for the same reason extends that row (one more tick, a
     /// later last time) rather than adding one; returns the row's id.
-    async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError>;
+    fn record_skipped_run(
+        &self,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
 
 /// Delivery workers: claims under leases, the fence before each send, and the attempts' outcomes.
-#[allow(async_fn_in_trait)]
 pub trait DeliveryStore {
     /// Claims up to `limit` due messages for `owner` until `lease_until`: queued, due by `now`,
     /// and not under another worker's live lease.
-    async fn claim_due(
+    fn claim_due(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<ClaimedMessage>, StoreError>;
+    ) -> impl Future<Output = Result<Vec<ClaimedMessage>, StoreError>> + Send;
 
     /// The fence before a send: extends `owner`'s lease on the message to `lease_until` if it
     /// is still queued and `owner` still holds a live lease on it at `now`; false if the claim
     /// has run out or another worker has taken the message over (it must not be sent). False
     /// too if something it reports may no longer be sent (a case sealed since it was queued):
     /// then the message is withheld there and then, as [`BatchStore::withhold_unnotifiable`] does.
-    async fn renew_lease(
+    fn renew_lease(
         &self,
         owner: &str,
         outbox_id: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records attempts and moves their messages on, releasing `owner`'s leases on them, in one
     /// transaction.
-    async fn record_attempts(
+    fn record_attempts(
         &self,
         owner: &str,
         results: &[AttemptResult],
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives up `owner`'s remaining leases (a clean stop).
-    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
+    fn release_leases(&self, owner: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// The outbox as operators and bounce matching see it: listing, one message, requeuing the dead.
-#[allow(async_fn_in_trait)]
 pub trait OutboxStore {
-    async fn outbox_list(
+    fn outbox_list(
         &self,
         state: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    ) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
 
     /// The stored message of `outbox_id`: None when there is no such message, Some(None) when
     /// `prune` removed its body.
-    async fn outbox_raw(&self, outbox_id: i64) -> Result<Option<Option<Vec<u8>>>, StoreError>;
-
-    async fn outbox_entry(
+    fn outbox_raw(
         &self,
         outbox_id: i64,
-    ) -> Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError>;
+    ) -> impl Future<Output = Result<Option<Option<Vec<u8>>>, StoreError>> + Send;
+
+    fn outbox_entry(
+        &self,
+        outbox_id: i64,
+    ) -> impl Future<Output = Result<Option<(OutboxEntry, Vec<AttemptRow>)>, StoreError>> + Send;
 
     /// Puts dead messages (one, or all with None) back in the queue with a fresh lifetime; a
     /// message whose body retention removed cannot be sent again and stays dead.
-    async fn requeue_dead(
+    fn requeue_dead(
         &self,
         outbox_id: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The message with this outbox id (a verified VERP return path names one).
-    async fn outbox_by_id(&self, outbox_id: i64) -> Result<Option<OutboxRef>, StoreError>;
+    fn outbox_by_id(
+        &self,
+        outbox_id: i64,
+    ) -> impl Future<Output = Result<Option<OutboxRef>, StoreError>> + Send;
 
-    async fn outbox_by_message_id(&self, message_id: &str)
-        -> Result<Option<OutboxRef>, StoreError>;
+    fn outbox_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<OutboxRef>, StoreError>> + Send;
 }
 
 /// Bounces: the mails kept as evidence and the bounces read from them or met at send time.
-#[allow(async_fn_in_trait)]
 pub trait BounceStore {
     /// Keeps a bounce mail and records the bounces read from it (their `bounce_mail_id` is set
     /// here), in one transaction; returns the bounce ids, or None, writing nothing, when a mail
     /// with the same key was kept before.
-    async fn store_bounce_mail(
+    fn store_bounce_mail(
         &self,
         mail: &NewBounceMail<'_>,
         bounces: &[BounceRecord],
-    ) -> Result<Option<Vec<i64>>, StoreError>;
+    ) -> impl Future<Output = Result<Option<Vec<i64>>, StoreError>> + Send;
 
     /// Records a bounce; None when it is a send-time refusal already recorded for the same
     /// message and verdict.
-    async fn record_bounce(&self, bounce: &BounceRecord) -> Result<Option<i64>, StoreError>;
+    fn record_bounce(
+        &self,
+        bounce: &BounceRecord,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// How many of our messages to `email` soft-bounced (proven) since `since`: a message
     /// refused again and again, or reported by many bounce mails, counts once.
-    async fn soft_bounces_since(
+    fn soft_bounces_since(
         &self,
         email: &str,
         since: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    async fn unmatched_bounces(&self, limit: u32) -> Result<Vec<UnmatchedBounce>, StoreError>;
+    fn unmatched_bounces(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<UnmatchedBounce>, StoreError>> + Send;
 }
 
 /// The suppression list: addresses no digest may go to.
-#[allow(async_fn_in_trait)]
 pub trait SuppressionStore {
     /// Suppresses `email` and cancels its queued messages; false if it was suppressed already.
-    async fn suppress(
+    fn suppress(
         &self,
         email: &str,
         reason: SuppressionReason,
         evidence: &str,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError>;
+    fn suppressions(&self) -> impl Future<Output = Result<Vec<Suppression>, StoreError>> + Send;
 
     /// Lifts a suppression; false if there was none.
-    async fn unsuppress(&self, email: &str) -> Result<bool, StoreError>;
+    fn unsuppress(&self, email: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Outages: the closed stretches operators declare.
-#[allow(async_fn_in_trait)]
 pub trait CalendarStore {
-    async fn outages(&self) -> Result<Vec<crate::model::Outage>, StoreError>;
+    fn outages(&self)
+        -> impl Future<Output = Result<Vec<crate::model::Outage>, StoreError>> + Send;
 
     /// Records all of `outages` or none: Err(existing) names a stored outage one overlaps.
-    async fn add_outages(
+    fn add_outages(
         &self,
         outages: &[NewOutage],
         now: DateTime<Utc>,
-    ) -> Result<Result<Vec<i64>, crate::model::Outage>, StoreError>;
+    ) -> impl Future<Output = Result<Result<Vec<i64>, crate::model::Outage>, StoreError>> + Send;
 
-    async fn remove_outage(&self, outage_id: i64) -> Result<bool, StoreError>;
+    fn remove_outage(
+        &self,
+        outage_id: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The batch lease: at most one batch runs at a time.
-#[allow(async_fn_in_trait)]
 pub trait LeaseStore {
     /// Takes the batch lease for `lease.holder` unless someone else holds a live one (returned).
-    async fn acquire_batch_lease(
+    fn acquire_batch_lease(
         &self,
         lease: &LeaseInfo,
         now: DateTime<Utc>,
-    ) -> Result<Result<(), LeaseInfo>, StoreError>;
+    ) -> impl Future<Output = Result<Result<(), LeaseInfo>, StoreError>> + Send;
 
     /// Extends our lease; false if it is no longer ours.
-    async fn renew_batch_lease(
+    fn renew_batch_lease(
         &self,
         holder: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    async fn release_batch_lease(&self, holder: &str) -> Result<(), StoreError>;
+    fn release_batch_lease(
+        &self,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Unsubscribes: what a link stops, and the stops recipients asked for.
-#[allow(async_fn_in_trait)]
 pub trait UnsubscribeStore {
     /// The subscriptions the unsubscribe link of the message `scope_key` names (none when no
     /// such message was queued, or its record was pruned).
-    async fn message_scope(&self, scope_key: &str) -> Result<Vec<i64>, StoreError>;
+    fn message_scope(
+        &self,
+        scope_key: &str,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// The subscriptions `subscription_ids` names, each as its account's latest tracking period
     /// of that case (a link from an earlier period stops the current one), described for the
     /// page behind the link.
-    async fn unsubscribe_targets(
+    fn unsubscribe_targets(
         &self,
         subscription_ids: &[i64],
-    ) -> Result<Vec<UnsubscribeTarget>, StoreError>;
+    ) -> impl Future<Output = Result<Vec<UnsubscribeTarget>, StoreError>> + Send;
 
     /// Stops the subscriptions at their recipient's request, in one transaction: each is
     /// recorded with `source` and `evidence`, matches nothing more, and the queued messages
     /// that reported them are withheld (their other pairs wait for the next run).
-    async fn unsubscribe(
+    fn unsubscribe(
         &self,
         subscription_ids: &[i64],
         source: StopSource,
         evidence: &str,
         now: DateTime<Utc>,
-    ) -> Result<Unsubscribed, StoreError>;
+    ) -> impl Future<Output = Result<Unsubscribed, StoreError>> + Send;
 
     /// The stops recipients asked for at or after `since`, oldest first.
-    async fn unsubscribes_since(
+    fn unsubscribes_since(
         &self,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<UnsubscribeRecord>, StoreError>;
+    ) -> impl Future<Output = Result<Vec<UnsubscribeRecord>, StoreError>> + Send;
 }
 
 /// What operators read: status, metrics and the report, each in one snapshot.
-#[allow(async_fn_in_trait)]
 pub trait StatusStore {
-    async fn status(&self, recent_runs: u32) -> Result<StatusReport, StoreError>;
+    fn status(
+        &self,
+        recent_runs: u32,
+    ) -> impl Future<Output = Result<StatusReport, StoreError>> + Send;
 
     /// The figures the metrics report, all read in one transaction; `now` bounds what is due.
-    async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError>;
+    fn metrics_snapshot(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<MetricsSnapshot, StoreError>> + Send;
 
     /// What the report shows for the period `[from, to)`.
-    async fn report_rows(
+    fn report_rows(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<ReportRows, StoreError>;
+    ) -> impl Future<Output = Result<ReportRows, StoreError>> + Send;
 }
 
 /// Retention: what is kept, and for how long.
-#[allow(async_fn_in_trait)]
 pub trait RetentionStore {
     /// Removes what retention no longer needs from before `cutoff`: the bodies and delivery
     /// attempts of messages finished (sent, dead, cancelled) before it, and the text of bounce
     /// mails received before it; and the records of what unsubscribe links stop from before
     /// `links_cutoff`. The ledger, the runs, the outbox rows (id, Message-ID, state, times) and
     /// the bounce records stay. With `dry_run` nothing changes; the counts say what would go.
-    async fn prune(
+    fn prune(
         &self,
         cutoff: DateTime<Utc>,
         links_cutoff: DateTime<Utc>,
         dry_run: bool,
-    ) -> Result<PruneCounts, StoreError>;
+    ) -> impl Future<Output = Result<PruneCounts, StoreError>> + Send;
 }
 
 /// A backend that plays every role: what the application is built on.

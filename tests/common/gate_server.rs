@@ -82,6 +82,19 @@ impl GateServer {
         self.stdin.flush().unwrap();
     }
 
+    /// The Message-ID of every message the server took, in order (duplicates included).
+    pub fn received_message_ids(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(&self.log) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["message_id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
     /// The recipients of every message the server took, in order (duplicates included).
     pub fn received(&self) -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(&self.log) else {

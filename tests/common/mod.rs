@@ -119,6 +119,15 @@ pub fn settings_in(dir: &std::path::Path) -> Settings {
 }
 
 impl TestApp {
+    /// The test's SQLite database, for reading its tables directly.
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        self.app
+            .store
+            .sqlite()
+            .expect("the test application is on SQLite")
+            .pool()
+    }
+
     pub async fn new() -> TestApp {
         Self::with(|_| {}).await
     }
@@ -264,7 +273,7 @@ impl TestApp {
             "SELECT l.account_id, e.entry_id FROM notification_ledger l
              JOIN docket_entries e ON e.seq = l.entry_seq ORDER BY 1, 2",
         )
-        .fetch_all(self.app.store.pool())
+        .fetch_all(self.pool())
         .await
         .expect("ledger readable");
         rows.iter().map(|r| (r.get(0), r.get(1))).collect()
@@ -278,7 +287,7 @@ impl TestApp {
              JOIN docket_entries e ON e.seq = l.entry_seq
              GROUP BY o.outbox_id ORDER BY o.outbox_id",
         )
-        .fetch_all(self.app.store.pool())
+        .fetch_all(self.pool())
         .await
         .expect("outbox readable");
         rows.iter()
@@ -293,7 +302,7 @@ impl TestApp {
 
     pub async fn outbox_raw(&self) -> Vec<Vec<u8>> {
         sqlx::query_scalar("SELECT raw FROM outbox_bodies ORDER BY outbox_id")
-            .fetch_all(self.app.store.pool())
+            .fetch_all(self.pool())
             .await
             .expect("outbox readable")
     }
@@ -319,7 +328,7 @@ impl TestApp {
             "held_pairs",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY 1"))
-                .fetch_all(self.app.store.pool())
+                .fetch_all(self.pool())
                 .await
                 .expect("table readable");
             out.push_str(&format!("[{table}] {}\n", rows.len()));

@@ -24,8 +24,11 @@ const BATCH_LOCK_LOW: i64 = BATCH_LOCK & 0xffff_ffff;
 
 /// How soon the server gives up on a silent leader's host: idle seconds before the first
 /// probe, seconds between probes, and probes unanswered.
-const KEEPALIVES: &str = "SET tcp_keepalives_idle = 20; SET tcp_keepalives_interval = 10;
-    SET tcp_keepalives_count = 3";
+const KEEPALIVES: [&str; 3] = [
+    "SET tcp_keepalives_idle = 20",
+    "SET tcp_keepalives_interval = 10",
+    "SET tcp_keepalives_count = 3",
+];
 
 /// A condition true when the statement's own session holds the batch lock.
 fn holds_lock() -> String {
@@ -70,7 +73,9 @@ impl PgStore {
             .clone()
             .application_name("mcap-notify batch lease");
         let mut conn = options.connect().await?;
-        sqlx::raw_sql(KEEPALIVES).execute(&mut conn).await?;
+        for setting in KEEPALIVES {
+            sqlx::query(setting).execute(&mut conn).await?;
+        }
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(BATCH_LOCK)
             .fetch_one(&mut conn)
@@ -137,7 +142,7 @@ async fn write_lease(
         .bind(lease.pid)
         .bind(lease.since)
         .bind(lease.expires_at)
-        .execute(conn);
+        .execute(&mut *conn);
     match tokio::time::timeout(wait, write).await {
         Ok(done) => Ok(done?.rows_affected() > 0),
         Err(_) => Ok(false),

@@ -9,6 +9,7 @@ mod calendar;
 mod delivery;
 mod history;
 mod ingest;
+pub use ingest::PgIngest;
 mod leases;
 mod outbox;
 mod report;

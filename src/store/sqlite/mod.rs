@@ -7,6 +7,7 @@ mod calendar;
 mod delivery;
 mod history;
 mod ingest;
+pub use ingest::SqliteIngest;
 mod leases;
 mod outbox;
 mod report;
