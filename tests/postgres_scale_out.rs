@@ -196,6 +196,7 @@ async fn workers_in_several_processes_share_one_queue_and_a_killed_one_costs_one
             .env("MCAP_NOTIFY__DELIVERY__BATCH_SIZE", "4")
             .env("MCAP_NOTIFY__DELIVERY__CONCURRENCY", "2")
             .env("MCAP_NOTIFY__DELIVERY__LEASE_SECS", "60")
+            .env("MCAP_NOTIFY__SMTP__TIMEOUT_SECS", "5")
             .arg("deliver");
         c
     };
