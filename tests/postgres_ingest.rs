@@ -59,36 +59,22 @@ fn at(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap()
 }
 
-type CaseRow = (
-    String,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    bool,
-    Option<DateTime<Utc>>,
-);
-type EntryRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+/// Rows as tuples, generic in how the backend stores an instant.
+type CaseRow<I> = (String, String, String, String, I, bool, Option<I>);
+type EntryRow<I> = (String, String, String, String, String, String, I, Option<I>);
+type PeriodRow<I> = (String, String, I, Option<I>);
+type Instant = DateTime<Utc>;
 
 /// Everything the feeds write, as plain values, in a fixed order (entries in arrival order).
 #[derive(Debug, PartialEq)]
 struct Tables {
     courts: Vec<(String, String, bool)>,
     excluded: Vec<(String, String)>,
-    cases: Vec<CaseRow>,
+    cases: Vec<CaseRow<Instant>>,
     parties: Vec<(String, i64, String, String)>,
-    entries: Vec<EntryRow>,
+    entries: Vec<EntryRow<Instant>>,
     accounts: Vec<(String, String, bool)>,
-    subscriptions: Vec<(String, String, DateTime<Utc>, Option<DateTime<Utc>>)>,
+    subscriptions: Vec<PeriodRow<Instant>>,
 }
 
 const COURTS: &str = "SELECT court_id, name, mcap FROM courts ORDER BY court_id";
@@ -119,19 +105,9 @@ async fn pg_tables(store: &PgStore) -> Tables {
 
 async fn sqlite_tables(store: &SqliteStore) -> Tables {
     let db = store.pool();
-    let cases: Vec<(String, String, String, String, i64, bool, Option<i64>)> =
-        sqlx::query_as(CASES).fetch_all(db).await.unwrap();
-    let entries: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        Option<i64>,
-    )> = sqlx::query_as(ENTRIES).fetch_all(db).await.unwrap();
-    let subscriptions: Vec<(String, String, i64, Option<i64>)> =
+    let cases: Vec<CaseRow<i64>> = sqlx::query_as(CASES).fetch_all(db).await.unwrap();
+    let entries: Vec<EntryRow<i64>> = sqlx::query_as(ENTRIES).fetch_all(db).await.unwrap();
+    let subscriptions: Vec<PeriodRow<i64>> =
         sqlx::query_as(SUBSCRIPTIONS).fetch_all(db).await.unwrap();
     Tables {
         courts: sqlx::query_as(COURTS).fetch_all(db).await.unwrap(),
