@@ -1057,6 +1057,8 @@ mod tests {
         assert_eq!(db.shown_url(), "sqlite://mcap-notify.db");
         db.url = "postgres://notify:hunter2@db.example.org/mcap".into();
         assert_eq!(db.shown_url(), "postgres://notify:***@db.example.org/mcap");
+        // A URL refused (an unsupported scheme) is named with its password masked too.
+        db.url = "mysql://notify:hunter2@db.example.org/mcap".into();
         let settings = Settings {
             database: db,
             ..Settings::default()
