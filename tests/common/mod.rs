@@ -2,6 +2,7 @@
 //! and helpers to write feeds, run the batch and read back what was queued.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod gate_server;
 pub mod policy_server;
 pub mod postgres;
