@@ -29,6 +29,9 @@ const FORGO_HELD_PAIRS: &str = "
                         AND NOT EXISTS (SELECT 1 FROM unsubscribes u
                                         WHERE u.subscription_id = s.subscription_id))";
 
+/// A stop as `unsubscribes_since` reads it (see `unsubscribe_record_from_row`).
+type StopRow = (String, String, DateTime<Utc>, DateTime<Utc>, String, String);
+
 /// The transaction-level advisory lock every stop takes (any fixed key of our own): stops are
 /// rare, so taking them one at a time costs nothing and gives them one order (see
 /// [`UnsubscribeStore::unsubscribe`] below).
@@ -184,17 +187,16 @@ impl UnsubscribeStore for PgStore {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<UnsubscribeRecord>, StoreError> {
-        let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, String, String)> =
-            sqlx::query_as(
-                "SELECT s.account_id, s.case_number, s.tracked_at, u.stopped_at, u.source,
+        let rows: Vec<StopRow> = sqlx::query_as(
+            "SELECT s.account_id, s.case_number, s.tracked_at, u.stopped_at, u.source,
                         u.evidence
                  FROM unsubscribes u JOIN subscriptions s ON s.subscription_id = u.subscription_id
                  WHERE $1::timestamptz IS NULL OR u.stopped_at >= $1
                  ORDER BY u.stopped_at, u.subscription_id",
-            )
-            .bind(since)
-            .fetch_all(self.pool())
-            .await?;
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
         rows.into_iter().map(unsubscribe_record_from_row).collect()
     }
 }
