@@ -38,4 +38,6 @@ CREATE TABLE counter_totals (
     PRIMARY KEY (name, label)
 );
 
--- (SQLite backfills these from an older database; a PostgreSQL database starts empty.)
+-- SQLite backfills these from an older database; a PostgreSQL database starts empty, with the
+-- same two counters at zero that SQLite's backfill leaves on an empty one.
+INSERT INTO counter_totals (name, label, value) VALUES ('messages_sent', '', 0), ('messages_dead', '', 0);

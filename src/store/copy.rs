@@ -23,7 +23,7 @@ const ROWS_PER_BATCH: usize = 5_000;
 
 /// Tables the migrations fill on an empty database: emptied before the copy instead of
 /// counting as data already there.
-const SEEDED: [&str; 2] = ["courts", "watermark"];
+const SEEDED: [&str; 3] = ["courts", "watermark", "counter_totals"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -352,6 +352,7 @@ async fn refuse_unless_empty(
     for plan in plans {
         let filter = match plan.name.as_str() {
             "watermark" => " WHERE last_seq <> 0",
+            "counter_totals" => " WHERE value <> 0",
             "courts" => " WHERE NOT mcap OR court_id NOT LIKE 'CT%'",
             _ => "",
         };
