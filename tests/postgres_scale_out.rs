@@ -1,7 +1,7 @@
 //! Scale-out on PostgreSQL, with real processes: the commands work on a `postgres://` database
 //! as on SQLite; a second batch leader is refused while the first holds the lease and takes
 //! over at once when it dies; delivery workers in several processes share one queue, and one
-//! killed mid-send costs at most that message sent twice; ingesters committing out of order
+//! killed mid-send costs at most what it had in flight sent twice; ingesters committing out of order
 //! while runs run leave every (account, entry) pair notified exactly once.
 
 mod common;
@@ -175,7 +175,8 @@ async fn a_second_leader_waits_and_takes_over_at_once_when_the_first_dies() {
 }
 
 #[tokio::test]
-async fn workers_in_several_processes_share_one_queue_and_a_killed_one_costs_one_resend_at_most() {
+async fn workers_in_several_processes_share_one_queue_and_a_killed_one_resends_only_its_sends_in_flight(
+) {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
@@ -239,9 +240,11 @@ async fn workers_in_several_processes_share_one_queue_and_a_killed_one_costs_one
     let got: BTreeSet<String> = times.keys().cloned().collect();
     let wanted: BTreeSet<String> = queued.into_iter().collect();
     assert_eq!(got, wanted, "every message arrived");
+    // Only what the dead worker had in flight (at most `delivery.concurrency` messages) may
+    // have gone out twice.
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
-        twice.len() <= 1 && twice.iter().all(|(_, n)| **n == 2),
+        twice.len() <= 2 && twice.iter().all(|(_, n)| **n == 2),
         "{twice:?}"
     );
     let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'")
