@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::rows::{instant, micros, opt_instant, RunRow};
+use super::rows::{instant, micros, opt_instant};
 use super::SqliteStore;
 use crate::store::history::{
     AttemptEnd, AttemptRun, HealthFacts, Job, RunDetail, RunFailure, RunHistory, RunSummary,
-    StageTimings,
 };
-use crate::store::{LeaseInfo, RunRecord, StoreError};
+use crate::store::rows::{run_failure_from_row, FAILURE_COLUMNS, HISTORY_COLUMNS};
+use crate::store::{LeaseInfo, StoreError};
 
 /// Notes a success of `job` at `at` on `conn` (inside the transaction of what succeeded).
 pub(super) async fn note_success(
@@ -29,68 +29,9 @@ pub(super) async fn note_success(
     Ok(())
 }
 
-/// A run row with its stage times and how many of its attempts did not finish.
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    #[sqlx(flatten)]
-    run: RunRow,
-    snapshot_ms: Option<i64>,
-    filter_ms: Option<i64>,
-    match_render_ms: Option<i64>,
-    commit_ms: Option<i64>,
-    failed_attempts: i64,
-    interrupted_attempts: i64,
-}
-
-const HISTORY_COLUMNS: &str = "r.*,
-    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'failed')
-        AS failed_attempts,
-    (SELECT COUNT(*) FROM run_failures f WHERE f.run_id = r.run_id AND f.outcome = 'interrupted')
-        AS interrupted_attempts";
-
-impl TryFrom<HistoryRow> for RunSummary {
-    type Error = StoreError;
-    fn try_from(r: HistoryRow) -> Result<Self, StoreError> {
-        let ms = |v: Option<i64>| v.map(|v| v.max(0) as u64);
-        let timings = match (
-            ms(r.snapshot_ms),
-            ms(r.filter_ms),
-            ms(r.match_render_ms),
-            ms(r.commit_ms),
-        ) {
-            (Some(snapshot_ms), Some(filter_ms), Some(match_render_ms), Some(commit_ms)) => {
-                Some(StageTimings {
-                    snapshot_ms,
-                    filter_ms,
-                    match_render_ms,
-                    commit_ms,
-                })
-            }
-            _ => None,
-        };
-        Ok(RunSummary {
-            record: RunRecord::try_from(r.run)?,
-            timings,
-            failed_attempts: r.failed_attempts.max(0) as u64,
-            interrupted_attempts: r.interrupted_attempts.max(0) as u64,
-        })
-    }
-}
-
+/// The run history's rows with SQLite's instants (see [`crate::store::rows`]).
+type HistoryRow = crate::store::rows::HistoryRow<i64>;
 type FailureRow = (i64, Option<i64>, i64, String, String);
-
-fn failure(row: FailureRow) -> Result<RunFailure, StoreError> {
-    let (failure_id, run_id, at, outcome, error) = row;
-    Ok(RunFailure {
-        failure_id,
-        run_id,
-        at: instant(at)?,
-        outcome,
-        error,
-    })
-}
-
-const FAILURE_COLUMNS: &str = "failure_id, run_id, at, outcome, error";
 
 impl RunHistory for SqliteStore {
     async fn record_run_failure(
@@ -217,7 +158,7 @@ impl RunHistory for SqliteStore {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter().map(failure).collect()
+        rows.into_iter().map(run_failure_from_row).collect()
     }
 
     async fn run_detail(&self, run_id: i64) -> Result<Option<RunDetail>, StoreError> {
@@ -246,7 +187,7 @@ impl RunHistory for SqliteStore {
             summary: RunSummary::try_from(row)?,
             attempts: attempts
                 .into_iter()
-                .map(failure)
+                .map(run_failure_from_row)
                 .collect::<Result<_, _>>()?,
             messages: messages
                 .into_iter()
