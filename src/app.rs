@@ -2,13 +2,14 @@
 //! command needs. The CLI, the demo and the integration tests all go through it.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::batch::{run_batch, MessageFactory, Renderer, RunOptions, RunReport};
+use crate::batch::{run_batch, MessageFactory, Renderer, RunLease, RunOptions, RunReport};
 use crate::calendar::{Calendar, WindowState};
 use crate::config::Settings;
 use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
@@ -213,23 +214,43 @@ impl App {
         }
         #[cfg(feature = "test-hooks")]
         crate::hooks::process_pause("batch-lease", 0).await;
-        // Keep the lease alive while the run goes on.
+        // Keep the lease alive while the run goes on. The run's writes are fenced by the
+        // holder's name, and a renewal refused (another holder, a lost session) stops the run
+        // at its next commit.
+        let lease = RunLease {
+            holder: holder.clone(),
+            lost: Arc::new(AtomicBool::new(false)),
+        };
         let renewer = {
             let store = self.store.clone();
-            let holder = holder.clone();
+            let lease = lease.clone();
             let every = (lease_for / 3)
                 .to_std()
                 .unwrap_or(std::time::Duration::from_secs(60));
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let _ = store
-                        .renew_batch_lease(&holder, Utc::now() + lease_for)
-                        .await;
+                    match store
+                        .renew_batch_lease(&lease.holder, Utc::now() + lease_for)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!("the batch lease could not be renewed: it is lost");
+                            lease.lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // The next renewal may succeed; a takeover meanwhile fails the fence.
+                        Err(e) => tracing::warn!(error = %e, "the batch lease was not renewed"),
+                    }
                 }
             })
         };
-        let result = run_batch(&self.store, &factory, &self.settings.batch, options, now).await;
+        let options = RunOptions {
+            lease: Some(lease),
+            ..options.clone()
+        };
+        let result = run_batch(&self.store, &factory, &self.settings.batch, &options, now).await;
         renewer.abort();
         self.store.release_batch_lease(&holder).await?;
         Ok(RunOutcome::Ran(result?))

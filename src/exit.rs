@@ -5,11 +5,13 @@
 use std::process::ExitCode;
 
 use crate::app::{DatabaseUnavailable, LeaseHeld};
+use crate::batch::RunError;
 use crate::config::ConfigError;
 
 /// Exit code for a configuration error, or a database that cannot be opened (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
-/// Exit code when another batch run holds the lease (sysexits EX_TEMPFAIL).
+/// Exit code when another batch run holds the lease, or took it over mid-run (sysexits
+/// EX_TEMPFAIL).
 pub const EXIT_LEASE_HELD: u8 = 75;
 
 /// Standard output was closed by its reader; there is nobody left to tell anything.
@@ -74,7 +76,9 @@ pub fn describe(error: &anyhow::Error) -> String {
 
 /// The exit code that tells a caller what kind of failure this was.
 pub fn code_for(error: &anyhow::Error) -> u8 {
-    if error.downcast_ref::<LeaseHeld>().is_some() {
+    if error.downcast_ref::<LeaseHeld>().is_some()
+        || matches!(error.downcast_ref(), Some(RunError::LeaseLost(_)))
+    {
         EXIT_LEASE_HELD
     } else if error.downcast_ref::<ConfigError>().is_some()
         || error.downcast_ref::<DatabaseUnavailable>().is_some()

@@ -85,24 +85,7 @@ impl Fixtures for PgStore {
     }
 
     async fn settle(&self) {
-        let settled = async {
-            loop {
-                let claimable: bool = sqlx::query_scalar(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot())
-                            > COALESCE((SELECT MAX(inserted_xid) FROM docket_entries), '0')",
-                )
-                .fetch_one(self.pool())
-                .await
-                .unwrap();
-                if claimable {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(60), settled)
-            .await
-            .expect("a writing transaction stayed open on the server for a minute");
+        common::postgres::wait_until_claimable(self.pool()).await;
     }
 }
 
@@ -300,6 +283,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
     store
         .queue_digests(
             run.run_id,
+            None,
             &[
                 message("a1", "a1@example.org", "k1", &[1], &[1]),
                 message("a3", "A3@Example.org", "k3", &[1], &[6]),
@@ -314,7 +298,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
         .await
         .unwrap();
     store
-        .queue_digests(run.run_id, &[], &[], now)
+        .queue_digests(run.run_id, None, &[], &[], now)
         .await
         .unwrap();
     note(
@@ -341,7 +325,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
         commit_ms: 4,
     };
     store
-        .finish_run(run.run_id, &totals, &timings, at(11))
+        .finish_run(run.run_id, None, &totals, &timings, at(11))
         .await
         .unwrap();
     let second = store.open_run(10, at(12)).await.unwrap();
@@ -360,6 +344,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
     store
         .queue_digests(
             second.run_id,
+            None,
             &[message("a1", "a1@example.org", "k4", &[6, 7], &[1])],
             &[],
             at(12),
@@ -383,7 +368,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
         format!("{:?}", store.withhold_unnotifiable(at(13)).await.unwrap()),
     );
     store
-        .finish_run(second.run_id, &totals, &timings, at(14))
+        .finish_run(second.run_id, None, &totals, &timings, at(14))
         .await
         .unwrap();
     for (hour, reason) in [(20, "night"), (21, "night"), (22, "weekend")] {
@@ -484,7 +469,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
     let done = RunTotals::default();
     let timings = StageTimings::default();
     store
-        .finish_run(drained.run_id, &done, &timings, at(10))
+        .finish_run(drained.run_id, None, &done, &timings, at(10))
         .await
         .unwrap();
 
@@ -521,7 +506,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
     let held_back = store.open_run(100, at(11)).await.unwrap();
     assert_eq!(held_back.entries_claimed, 0);
     store
-        .finish_run(held_back.run_id, &done, &timings, at(11))
+        .finish_run(held_back.run_id, None, &done, &timings, at(11))
         .await
         .unwrap();
 
@@ -552,13 +537,13 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
         "the run records the transaction of its last entry"
     );
     store
-        .finish_run(first.run_id, &done, &timings, at(12))
+        .finish_run(first.run_id, None, &done, &timings, at(12))
         .await
         .unwrap();
     let next = store.open_run(1, at(13)).await.unwrap();
     assert_eq!((next.first_seq, next.entries_claimed), (Some(late_seq), 1));
     store
-        .finish_run(next.run_id, &done, &timings, at(13))
+        .finish_run(next.run_id, None, &done, &timings, at(13))
         .await
         .unwrap();
     let watermark_moved: bool = sqlx::query_scalar(
@@ -593,4 +578,75 @@ async fn two_processes_opening_runs_at_once_share_one_run() {
         .await
         .unwrap();
     assert_eq!(runs, 1);
+}
+
+/// A leader's writes after its lease passed to another holder: refused, and nothing written.
+async fn fenced_writes<S: BatchStore + LeaseStore + Fixtures>(store: &S) -> Vec<String> {
+    let lease = |holder: &str| mcap_notify::store::LeaseInfo {
+        holder: holder.to_string(),
+        host: "host".to_string(),
+        pid: 1,
+        since: at(9),
+        expires_at: at(23),
+    };
+    let outbox = || store.texts("SELECT CAST(COUNT(*) AS TEXT) FROM outbox");
+    load(store).await;
+    store.settle().await;
+    let mut seen = Vec::new();
+    store
+        .acquire_batch_lease(&lease("a"), at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = store.open_run(10, at(10)).await.unwrap();
+    let digest = || [message("a1", "a1@example.org", "k1", &[1], &[1])];
+    // "a" is taken for dead (its session ended): "b" leads now.
+    store.release_batch_lease("a").await.unwrap();
+    store
+        .acquire_batch_lease(&lease("b"), at(11))
+        .await
+        .unwrap()
+        .unwrap();
+    let totals = RunTotals::default();
+    let timings = StageTimings::default();
+    for leader in ["a", "b"] {
+        let queued = store
+            .queue_digests(run.run_id, Some(leader), &digest(), &[], at(11))
+            .await;
+        seen.push(format!(
+            "queued by {leader}: {queued:?}, outbox {:?}",
+            outbox().await
+        ));
+        let finished = store
+            .finish_run(run.run_id, Some(leader), &totals, &timings, at(12))
+            .await;
+        let status = store
+            .texts("SELECT status FROM runs ORDER BY run_id DESC LIMIT 1")
+            .await;
+        seen.push(format!(
+            "finished by {leader}: {finished:?}, run {status:?}"
+        ));
+    }
+    store.release_batch_lease("b").await.unwrap();
+    seen
+}
+
+#[tokio::test]
+async fn a_leader_that_lost_the_lease_writes_nothing() {
+    let _turn = CLAIMING.lock().await;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = fenced_writes(&sqlite_store(&dir).await).await;
+    assert_eq!(
+        expected,
+        [
+            r#"queued by a: Err(Fenced("b")), outbox ["0"]"#,
+            r#"finished by a: Err(Fenced("b")), run ["running"]"#,
+            r#"queued by b: Ok(()), outbox ["1"]"#,
+            r#"finished by b: Ok(()), run ["done"]"#,
+        ]
+    );
+    assert_eq!(fenced_writes(&pg_store(&db).await).await, expected);
 }

@@ -20,7 +20,7 @@ pub async fn record_failure<S: RunHistory>(
     at: DateTime<Utc>,
 ) {
     let (run, outcome) = match error.downcast_ref::<RunError>() {
-        Some(RunError::Interrupted(run_id)) => {
+        Some(RunError::Interrupted(run_id) | RunError::LeaseLost(run_id)) => {
             (AttemptRun::Known(*run_id), AttemptEnd::Interrupted)
         }
         _ if held_lease => (AttemptRun::Open, AttemptEnd::Failed),

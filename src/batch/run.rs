@@ -22,6 +22,11 @@ pub enum RunError {
     /// A stop was requested (SIGTERM, SIGINT); the run stays open and the next one resumes it.
     #[error("run {0} interrupted; the next run resumes it")]
     Interrupted(i64),
+    /// This process lost the batch lease mid-run (its renewals failed, or another process
+    /// holds it now): it wrote nothing after the loss, the run stays open and the leader
+    /// resumes it.
+    #[error("run {0} stopped: this process lost the batch lease; the leader resumes the run")]
+    LeaseLost(i64),
     /// Raised at a crash point set by a test (see [`crate::hooks`]).
     #[cfg(feature = "test-hooks")]
     #[error("run stopped on purpose after {0} commits")]
@@ -36,6 +41,16 @@ pub struct RunOptions {
     pub ignore_windows: bool,
     /// Set to stop between commits (a signal handler sets it).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The batch lease the run is led under; None for a dry run or a caller that leads alone.
+    pub lease: Option<RunLease>,
+}
+
+/// The lease a run is led under: its writes are fenced by the holder's name, and it stops at
+/// its next commit once `lost` is set (by the renewer that keeps the lease alive).
+#[derive(Debug, Clone)]
+pub struct RunLease {
+    pub holder: String,
+    pub lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A digest as a dry run shows it.
@@ -72,27 +87,45 @@ fn ms_since(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
 }
 
-/// Counts commits and stops the run where a test asked it to, or when a stop is requested.
-struct CommitGate {
+/// Counts commits and stops the run where a test asked it to, when a stop is requested, or
+/// when the lease it runs under is lost.
+struct CommitGate<'a> {
     done: usize,
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    lease: Option<&'a RunLease>,
     run_id: i64,
 }
 
-impl CommitGate {
+impl CommitGate<'_> {
     fn check(&self) -> Result<(), RunError> {
-        if self
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
-        {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.stop.as_ref().is_some_and(|s| s.load(SeqCst)) {
             return Err(RunError::Interrupted(self.run_id));
+        }
+        if self.lease.is_some_and(|l| l.lost.load(SeqCst)) {
+            return Err(RunError::LeaseLost(self.run_id));
         }
         #[cfg(feature = "test-hooks")]
         if crate::hooks::crash_point(self.done) {
             return Err(RunError::InjectedCrash(self.done));
         }
         Ok(())
+    }
+
+    /// The holder a write is fenced by.
+    fn leader(&self) -> Option<&str> {
+        self.lease.map(|l| l.holder.as_str())
+    }
+
+    /// A write refused by the fence is the loss of the lease; other errors pass unchanged.
+    fn fenced(&self, error: StoreError) -> RunError {
+        match error {
+            StoreError::Fenced(holder) => {
+                tracing::error!(run_id = self.run_id, %holder, "the batch lease is lost; stopping");
+                RunError::LeaseLost(self.run_id)
+            }
+            other => RunError::Store(other),
+        }
     }
 }
 
@@ -171,6 +204,7 @@ pub async fn run_batch<S: BatchStore>(
     let mut gate = CommitGate {
         done: 0,
         stop: options.stop.clone(),
+        lease: options.lease.as_ref(),
         run_id: report.run_id.unwrap_or(0),
     };
     let chunk_size = settings.accounts_per_commit.max(1) as usize;
@@ -196,7 +230,9 @@ pub async fn run_batch<S: BatchStore>(
                 crate::hooks::process_pause("batch-commit", gate.done).await;
                 gate.check()?;
                 let t = Instant::now();
-                let newly_held = commit_chunk(store, run_id, &mut chunk, now).await?;
+                let newly_held = commit_chunk(store, run_id, gate.leader(), &mut chunk, now)
+                    .await
+                    .map_err(|e| gate.fenced(e))?;
                 report.totals.digests_queued -= newly_held;
                 report.totals.accounts_held += newly_held;
                 commit_time += t.elapsed();
@@ -218,8 +254,9 @@ pub async fn run_batch<S: BatchStore>(
         // The clock at the finish: the run's instant plus the time it took.
         let now = now + run_clock.elapsed();
         store
-            .finish_run(run_id, &report.totals, &timings, now)
-            .await?;
+            .finish_run(run_id, gate.leader(), &report.totals, &timings, now)
+            .await
+            .map_err(|e| gate.fenced(e))?;
         let totals = &report.totals;
         tracing::info!(
             run_id,
@@ -269,11 +306,12 @@ impl Chunk {
 async fn commit_chunk<S: BatchStore>(
     store: &S,
     run_id: i64,
+    leader: Option<&str>,
     chunk: &mut Chunk,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     match store
-        .queue_digests(run_id, &chunk.messages, &chunk.held, now)
+        .queue_digests(run_id, leader, &chunk.messages, &chunk.held, now)
         .await
     {
         Err(e) if e.is_about_the_data() && !chunk.messages.is_empty() => {
@@ -288,7 +326,7 @@ async fn commit_chunk<S: BatchStore>(
     let mut newly_held = 0;
     for message in std::mem::take(&mut chunk.messages) {
         match store
-            .queue_digests(run_id, std::slice::from_ref(&message), &[], now)
+            .queue_digests(run_id, leader, std::slice::from_ref(&message), &[], now)
             .await
         {
             Ok(()) => {}
@@ -310,7 +348,9 @@ async fn commit_chunk<S: BatchStore>(
             Err(e) => return Err(e),
         }
     }
-    store.queue_digests(run_id, &[], &chunk.held, now).await?;
+    store
+        .queue_digests(run_id, leader, &[], &chunk.held, now)
+        .await?;
     Ok(newly_held)
 }
 

@@ -70,6 +70,7 @@ pub async fn run_now(app: &App, args: &RunNowArgs) -> anyhow::Result<RunOutcome>
         dry_run: args.dry_run,
         ignore_windows: args.ignore_windows,
         stop: Some(crate::scheduler::stop_on_signals()),
+        ..RunOptions::default()
     };
     app.run_now(&options).await
 }

@@ -206,21 +206,23 @@ impl BatchStore for AnyStore {
     async fn queue_digests(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         messages: &[QueuedMessage],
         held: &[HeldDigest],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.queue_digests(run_id, messages, held, now).await)
+        dispatch!(self, s => s.queue_digests(run_id, leader, messages, held, now).await)
     }
 
     async fn finish_run(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         totals: &RunTotals,
         timings: &StageTimings,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.finish_run(run_id, totals, timings, now).await)
+        dispatch!(self, s => s.finish_run(run_id, leader, totals, timings, now).await)
     }
 
     async fn cancel_suppressed(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -40,39 +40,71 @@ pub enum StoreError {
     /// What a write was checked against changed before it could be made; nothing was written.
     #[error("{0}")]
     Changed(String),
+    /// A leader's write found the batch lease naming another holder (or none): this process
+    /// no longer leads the batch, and the write was not made.
+    #[error("the batch lease is no longer ours: it names {0}")]
+    Fenced(String),
+}
+
+/// The answer of a fence: Ok when the lease's `holder` is `leader`.
+pub(crate) fn fence(leader: &str, holder: Option<String>) -> Result<(), StoreError> {
+    match holder {
+        Some(holder) if holder == leader => Ok(()),
+        Some(holder) => Err(StoreError::Fenced(holder)),
+        None => Err(StoreError::Fenced("no holder".to_string())),
+    }
+}
+
+/// A database error's own code, read as its backend writes it: SQLite's result code (the
+/// primary code in the low byte), PostgreSQL's SQLSTATE.
+enum Code<'a> {
+    Sqlite(i64),
+    Postgres(&'a str),
 }
 
 impl StoreError {
+    fn code(&self) -> Option<Code<'_>> {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return None;
+        };
+        if let Some(pg) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            return Some(Code::Postgres(pg.code()));
+        }
+        e.code()?.parse::<i64>().ok().map(Code::Sqlite)
+    }
+
     /// Whether the database refused what was written (a constraint, a value it cannot hold)
     /// rather than failing to work (busy, unreachable, out of space): a write refused for its
     /// data fails again unchanged, so the caller sets that data aside instead of retrying.
     pub fn is_about_the_data(&self) -> bool {
-        let StoreError::Database(sqlx::Error::Database(e)) = self else {
-            return false;
-        };
-        if !matches!(e.kind(), sqlx::error::ErrorKind::Other) {
-            return true;
+        if let StoreError::Database(sqlx::Error::Database(e)) = self {
+            if !matches!(e.kind(), sqlx::error::ErrorKind::Other) {
+                return true;
+            }
         }
-        // SQLite's primary result codes for data it refused: TOOBIG, CONSTRAINT, MISMATCH,
-        // RANGE (extended codes carry the primary one in their low byte).
-        e.code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
+        match self.code() {
+            // TOOBIG, CONSTRAINT, MISMATCH, RANGE.
+            Some(Code::Sqlite(code)) => matches!(code & 0xff, 18 | 19 | 20 | 25),
+            // Class 22, data exception (a NUL byte, a value out of range, a string too
+            // long); class 23, integrity constraint violation; 54000, a value too large to
+            // index.
+            Some(Code::Postgres(state)) => {
+                state.starts_with("22") || state.starts_with("23") || state == "54000"
+            }
+            None => false,
+        }
     }
-}
 
-impl StoreError {
-    /// Another connection held the lock past the busy timeout: the same write may succeed if
-    /// tried again.
+    /// The same write may succeed if tried again: another connection held the lock past the
+    /// busy timeout (SQLite), or the server gave up the transaction for a serialization
+    /// failure, a deadlock or a lock it could not take in time (PostgreSQL).
     pub fn is_busy(&self) -> bool {
         const SQLITE_BUSY: i64 = 5;
         const SQLITE_LOCKED: i64 = 6;
-        match self {
-            StoreError::Database(sqlx::Error::Database(e)) => e
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
-            _ => false,
+        match self.code() {
+            Some(Code::Sqlite(code)) => matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED),
+            Some(Code::Postgres(state)) => matches!(state, "40001" | "40P01" | "55P03"),
+            None => false,
         }
     }
 }
@@ -189,19 +221,23 @@ pub trait BatchStore {
 
     /// Queues the messages and records their pairs in the ledger, and records the held
     /// digests' pairs with their reason, in one transaction. Pairs queued leave the held set.
+    /// With a `leader`, the transaction is fenced: it writes nothing and fails with
+    /// [`StoreError::Fenced`] unless the batch lease still names that holder.
     fn queue_digests(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         messages: &[QueuedMessage],
         held: &[HeldDigest],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Closes the run with its totals and stage times, moves the watermark and notes the
-    /// batch's success.
+    /// batch's success; fenced by `leader` as [`BatchStore::queue_digests`] is.
     fn finish_run(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         totals: &RunTotals,
         timings: &StageTimings,
         now: DateTime<Utc>,

@@ -106,6 +106,105 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub app: App,
     feeds_written: std::cell::Cell<usize>,
+    /// The PostgreSQL database the application is on, dropped after it.
+    database: Option<postgres::TestDatabase>,
+}
+
+/// Whether the suite's applications run on PostgreSQL (`MCAP_NOTIFY_TEST_BACKEND=postgres`,
+/// as `.ci/run`'s second pass sets) rather than on SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("MCAP_NOTIFY_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// For a test about SQLite itself (its files, its locks, its triggers): true, after saying so,
+/// when the suite runs on PostgreSQL, where the test does not apply.
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("not run on PostgreSQL: {what} is about SQLite");
+    }
+    on_postgres()
+}
+
+/// The test application's database, for reading its tables directly in SQL both backends
+/// share (no bound values: tests write their literals into the text).
+#[derive(Clone, Copy)]
+pub enum Db<'a> {
+    Sqlite(&'a sqlx::SqlitePool),
+    Postgres(&'a sqlx::PgPool),
+}
+
+/// A value both backends decode.
+pub trait Column:
+    for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+    + sqlx::Type<sqlx::Sqlite>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+    + Send
+    + Unpin
+{
+}
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + Send
+        + Unpin
+{
+}
+
+/// A row both backends decode.
+pub trait Record:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+{
+}
+impl<T> Record for T where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+{
+}
+
+impl Db<'_> {
+    /// The rows of `sql`.
+    pub async fn rows<T: Record>(self, sql: &str) -> Vec<T> {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+            Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of every row of `sql`.
+    pub async fn column<T: Column>(self, sql: &str) -> Vec<T> {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The one value `sql` answers (a count, say).
+    pub async fn value<T: Column>(self, sql: &str) -> T {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs `sql`, a statement without results.
+    pub async fn exec(self, sql: &str) {
+        match self {
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }
 
 pub fn settings_in(dir: &std::path::Path) -> Settings {
@@ -120,7 +219,7 @@ pub fn settings_in(dir: &std::path::Path) -> Settings {
 }
 
 impl TestApp {
-    /// The test's SQLite database, for reading its tables directly.
+    /// The test's SQLite database, for a test about SQLite itself (see [`sqlite_only`]).
     pub fn pool(&self) -> &sqlx::SqlitePool {
         self.app
             .store
@@ -136,13 +235,37 @@ impl TestApp {
     pub async fn with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = settings_in(dir.path());
+        let database = if on_postgres() {
+            let database = postgres::TestDatabase::create()
+                .await
+                .expect("MCAP_NOTIFY_TEST_BACKEND=postgres asks for a PostgreSQL server");
+            settings.database.url = database.url.clone();
+            Some(database)
+        } else {
+            None
+        };
         adjust(&mut settings);
         let app = App::open(settings).await.expect("app opens");
         TestApp {
             dir,
             app,
             feeds_written: std::cell::Cell::new(0),
+            database,
         }
+    }
+
+    /// The database, for reading its tables in SQL both backends share.
+    pub fn db(&self) -> Db<'_> {
+        match (self.app.store.sqlite(), self.app.store.postgres()) {
+            (Some(sqlite), _) => Db::Sqlite(sqlite.pool()),
+            (_, Some(postgres)) => Db::Postgres(postgres.pool()),
+            _ => unreachable!("the store is on one of the two backends"),
+        }
+    }
+
+    /// The database URL the application is on, for the program run beside it.
+    pub fn database_url(&self) -> String {
+        self.app.settings.database.url.clone()
     }
 
     /// A new application holding case `number` (civil, 16th circuit) and a verified account

@@ -81,3 +81,28 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Waits until every entry stored so far can be claimed by a run: until no transaction that
+/// began before the last entry was written is still open anywhere on the server (transaction
+/// ids are the server's, so another database's open transaction counts too). A run that
+/// starts sooner claims what it can and leaves the rest to the next one.
+pub async fn wait_until_claimable(pool: &sqlx::PgPool) {
+    let settled = async {
+        loop {
+            let claimable: bool = sqlx::query_scalar(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())
+                        > COALESCE((SELECT MAX(inserted_xid) FROM docket_entries), '0')",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if claimable {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), settled)
+        .await
+        .expect("a writing transaction stayed open on the server for a minute");
+}

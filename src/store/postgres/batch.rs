@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use futures_util::TryStreamExt;
 
 use super::history::note_success;
+use super::leases::check_leader;
 use super::unsubscribe::record_scope;
 use super::withhold::withhold_in;
 use super::PgStore;
@@ -215,6 +216,7 @@ impl BatchStore for PgStore {
     async fn queue_digests(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         messages: &[QueuedMessage],
         held: &[HeldDigest],
         now: DateTime<Utc>,
@@ -223,6 +225,7 @@ impl BatchStore for PgStore {
             return Ok(());
         }
         let mut tx = self.begin().await?;
+        check_leader(&mut tx, leader).await?;
         let mut ledger_accounts: Vec<&str> = Vec::new();
         let mut ledger_seqs: Vec<i64> = Vec::new();
         let mut ledger_outbox_ids: Vec<i64> = Vec::new();
@@ -303,11 +306,13 @@ impl BatchStore for PgStore {
     async fn finish_run(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         totals: &RunTotals,
         timings: &StageTimings,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        check_leader(&mut tx, leader).await?;
         let d = &totals.drops;
         sqlx::query(
             "UPDATE runs SET status = 'done', finished_at = $1, entries_notifiable = $2,

@@ -255,3 +255,21 @@ impl LeaseStore for PgStore {
         Ok(())
     }
 }
+
+/// The fence of a leader's write, run inside the write's own transaction: fails with
+/// [`StoreError::Fenced`] unless the lease row still names `leader` (None: an unfenced write).
+/// The row is read `FOR SHARE`, so a new leader's claim to it (which rewrites the row) waits
+/// for this transaction to end, and one made before makes this check fail.
+pub(super) async fn check_leader(
+    conn: &mut PgConnection,
+    leader: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(leader) = leader else {
+        return Ok(());
+    };
+    let holder: Option<String> =
+        sqlx::query_scalar("SELECT holder FROM batch_lease WHERE id = 1 FOR SHARE")
+            .fetch_optional(conn)
+            .await?;
+    crate::store::fence(leader, holder)
+}

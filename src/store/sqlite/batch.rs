@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::leases::check_leader;
 use super::rows::{micros, MatchRecord};
 use super::withhold::withhold_in;
 use super::SqliteStore;
@@ -183,6 +184,7 @@ impl BatchStore for SqliteStore {
     async fn queue_digests(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         messages: &[QueuedMessage],
         held: &[HeldDigest],
         now: DateTime<Utc>,
@@ -191,6 +193,7 @@ impl BatchStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
+        check_leader(&mut tx, leader).await?;
         let mut ledger: Vec<(&str, i64, i64)> = Vec::new();
         for QueuedMessage {
             mail,
@@ -268,11 +271,13 @@ impl BatchStore for SqliteStore {
     async fn finish_run(
         &self,
         run_id: i64,
+        leader: Option<&str>,
         totals: &RunTotals,
         timings: &StageTimings,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        check_leader(&mut tx, leader).await?;
         let d = &totals.drops;
         sqlx::query(
             "UPDATE runs SET status = 'done', finished_at = ?, entries_notifiable = ?,

@@ -1,6 +1,7 @@
 //! The batch lease on SQLite: one row, taken and renewed under the write lock.
 
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 
 use super::rows::{instant, micros};
 use super::SqliteStore;
@@ -66,4 +67,21 @@ impl LeaseStore for SqliteStore {
             .await?;
         Ok(())
     }
+}
+
+/// The fence of a leader's write, run inside the write's own transaction: fails with
+/// [`StoreError::Fenced`] unless the lease still names `leader` (None: an unfenced write, such
+/// as a test's). Under SQLite's write lock no takeover can come between this check and the
+/// commit.
+pub(super) async fn check_leader(
+    conn: &mut SqliteConnection,
+    leader: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(leader) = leader else {
+        return Ok(());
+    };
+    let holder: Option<String> = sqlx::query_scalar("SELECT holder FROM batch_lease WHERE id = 1")
+        .fetch_optional(conn)
+        .await?;
+    crate::store::fence(leader, holder)
 }
