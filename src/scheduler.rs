@@ -186,6 +186,7 @@ pub fn stop_on_signals() -> Arc<AtomicBool> {
     tokio::spawn(async move {
         signalled.await;
         flag.store(true, Ordering::SeqCst);
+        tracing::info!("stop requested: finishing the work in hand, starting nothing new");
     });
     stop
 }

@@ -51,6 +51,33 @@ async fn a_missing_field_is_named() {
 }
 
 #[tokio::test]
+async fn a_nul_character_in_any_text_is_refused_with_its_field() {
+    let t = world().await;
+    let mut text = entry("e2", C1, "JE", "2026-02-02T10:00:00Z");
+    text["description"] = json!("Judgment\u{0}Entered");
+    let err = t
+        .ingest_rejected(FeedKind::Entries, &[good_entry("e1"), text.to_string()])
+        .await;
+    assert!(
+        err.contains(":2: field `description` holds a NUL character"),
+        "{err}"
+    );
+    let mut party = case("2616-CV00009", "CT16", "CV", "Doe v. Roe");
+    party["parties"][0]["name"] = json!("Pat\u{0}Doe");
+    let err = t
+        .ingest_rejected(FeedKind::Cases, &[party.to_string()])
+        .await;
+    assert!(
+        err.contains(":1: field `parties[0].name` holds a NUL character"),
+        "{err}"
+    );
+    // An escaped backslash before `u0000` is text, not a NUL: it goes in.
+    let mut backslash = entry("e3", C1, "JE", "2026-02-02T10:00:00Z");
+    backslash["text"] = json!("C:\\u0000 is a path");
+    t.ingest(FeedKind::Entries, &[backslash]).await;
+}
+
+#[tokio::test]
 async fn a_wrong_type_is_named_with_its_field() {
     let t = world().await;
     let err = t

@@ -20,11 +20,10 @@ const C1: &str = "2616-CV00001";
 async fn queued(t: &TestApp, emails: &[&str]) -> Vec<(String, String, String)> {
     t.digests_for(emails).await;
     t.app.deliver(true).await.unwrap();
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT outbox_id, recipient, message_id FROM outbox ORDER BY recipient")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let rows: Vec<(i64, String, String)> = t
+        .db()
+        .rows("SELECT outbox_id, recipient, message_id FROM outbox ORDER BY recipient")
+        .await;
     let paths = ReturnPaths::new(&t.app.settings.mail);
     rows.into_iter()
         .map(|(id, recipient, message_id)| (recipient, paths.address(id), message_id))
@@ -159,10 +158,10 @@ async fn soft_bounces_suppress_only_past_the_threshold_within_the_window() {
         t.run().await;
     }
     t.app.deliver(true).await.unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT outbox_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.pool())
-        .await
-        .unwrap();
+    let ids: Vec<i64> = t
+        .db()
+        .column("SELECT outbox_id FROM outbox ORDER BY outbox_id")
+        .await;
     assert_eq!(ids.len(), 7);
     let paths = ReturnPaths::new(&t.app.settings.mail);
     let full = "full@example.org";
@@ -253,10 +252,9 @@ fn bounces_parse_prints_json_without_a_database() {
 
 /// The bounce rows recorded so far: (email, verdict).
 async fn bounce_rows(t: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT email, verdict FROM bounces ORDER BY bounce_id")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT email, verdict FROM bounces ORDER BY bounce_id")
         .await
-        .unwrap()
 }
 
 async fn suppressed_emails(t: &TestApp) -> Vec<String> {
@@ -378,10 +376,10 @@ async fn reading_the_same_bounces_again_counts_nothing_twice() {
         )
     };
     let soft_count = || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bounces WHERE verdict = 'soft'")
-            .fetch_one(t.pool())
-            .await
-            .unwrap();
+        let n: i64 = t
+            .db()
+            .value("SELECT COUNT(*) FROM bounces WHERE verdict = 'soft'")
+            .await;
         n as u64
     };
 

@@ -36,21 +36,23 @@ fn posted(id: &str) -> Value {
 }
 
 async fn entries(t: &TestApp) -> Vec<(String, Option<i64>)> {
-    sqlx::query_as("SELECT entry_id, voided_at FROM docket_entries ORDER BY entry_id")
-        .fetch_all(t.pool())
-        .await
-        .unwrap()
+    let db = t.db();
+    db.rows(&format!(
+        "SELECT entry_id, {} FROM docket_entries ORDER BY entry_id",
+        db.micros("voided_at")
+    ))
+    .await
 }
 
 async fn periods(t: &TestApp) -> Vec<(i64, Option<i64>)> {
-    sqlx::query_as(
-        "SELECT tracked_at, stopped_at FROM subscriptions
-         WHERE account_id = 'ann' AND case_number = ? ORDER BY tracked_at",
-    )
-    .bind(C1)
-    .fetch_all(t.pool())
+    let db = t.db();
+    db.rows(&format!(
+        "SELECT {}, {} FROM subscriptions
+         WHERE account_id = 'ann' AND case_number = '{C1}' ORDER BY tracked_at",
+        db.micros("tracked_at"),
+        db.micros("stopped_at")
+    ))
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -187,11 +189,10 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
         ingest_chunked(&t, FeedKind::Accounts, &lines).await,
         summary(5, 5, 0)
     );
-    let bob: (String, bool) =
-        sqlx::query_as("SELECT email, email_verified FROM accounts WHERE account_id = 'bob'")
-            .fetch_one(t.pool())
-            .await
-            .unwrap();
+    let bob: (String, bool) = t
+        .db()
+        .row("SELECT email, email_verified FROM accounts WHERE account_id = 'bob'")
+        .await;
     assert_eq!(bob, ("robert@example.org".into(), true));
 
     let lines = [
@@ -204,15 +205,14 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
         ingest_chunked(&t, FeedKind::Cases, &lines).await,
         summary(4, 4, 0)
     );
-    let c1: (String, String, i64) = sqlx::query_as(
-        "SELECT case_type, caption, (SELECT COUNT(*) FROM parties p
-                                     WHERE p.case_number = c.case_number)
-         FROM cases c WHERE case_number = ?",
-    )
-    .bind(C1)
-    .fetch_one(t.pool())
-    .await
-    .unwrap();
+    let c1: (String, String, i64) = t
+        .db()
+        .row(&format!(
+            "SELECT case_type, caption, (SELECT COUNT(*) FROM parties p
+                                         WHERE p.case_number = c.case_number)
+             FROM cases c WHERE case_number = '{C1}'"
+        ))
+        .await;
     assert_eq!(c1, ("PR".into(), "Last caption".into(), 1));
 
     let lines = [
@@ -225,12 +225,10 @@ async fn a_key_given_again_in_the_file_takes_its_last_line() {
         ingest_chunked(&t, FeedKind::Courts, &lines).await,
         summary(4, 4, 0)
     );
-    let excluded: Vec<String> = sqlx::query_scalar(
-        "SELECT case_type FROM court_excluded_case_types WHERE court_id = 'XX1' ORDER BY 1",
-    )
-    .fetch_all(t.pool())
-    .await
-    .unwrap();
+    let excluded: Vec<String> = t
+        .db()
+        .column("SELECT case_type FROM court_excluded_case_types WHERE court_id = 'XX1' ORDER BY 1")
+        .await;
     assert_eq!(excluded, vec!["DR".to_string(), "PR".to_string()]);
 }
 

@@ -62,10 +62,7 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
             .expect("status while a feed is checked");
         // A bounce for the message just sent, read by the command an operator's cron runs.
         let (outbox_id, recipient): (i64, String) =
-            sqlx::query_as("SELECT outbox_id, recipient FROM outbox")
-                .fetch_one(t.pool())
-                .await
-                .unwrap();
+            t.db().row("SELECT outbox_id, recipient FROM outbox").await;
         let return_path = ReturnPaths::new(&t.app.settings.mail).address(outbox_id);
         let bounce = t.dir.path().join("bounce.eml");
         std::fs::write(
@@ -90,10 +87,7 @@ async fn runs_delivery_and_status_go_on_while_a_big_feed_is_checked() {
         "bounce ingest while a feed is checked: {}",
         String::from_utf8_lossy(&bounce.stderr)
     );
-    let suppressed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions")
-        .fetch_one(t.pool())
-        .await
-        .unwrap();
+    let suppressed: i64 = t.db().value("SELECT COUNT(*) FROM suppressions").await;
     assert_eq!(suppressed, 1, "the hard bounce was recorded and acted on");
     assert_eq!(run.totals.digests_queued, 1);
     assert_eq!(delivered.sent, 1);

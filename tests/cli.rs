@@ -464,10 +464,10 @@ async fn busy_world(t: &TestApp, accounts: usize) {
 }
 
 async fn digests_with_ids(t: &TestApp) -> Vec<(String, String, Vec<String>)> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.pool())
-        .await
-        .unwrap();
+    let ids: Vec<String> = t
+        .db()
+        .column("SELECT message_id FROM outbox ORDER BY outbox_id")
+        .await;
     let mut out: Vec<_> = ids
         .into_iter()
         .zip(t.digests().await)
@@ -502,10 +502,7 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         let paused = start_paused(run_now(), &format!("batch-commit:{commits}"));
         paused.signal("KILL");
         paused.finish();
-        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-            .fetch_one(t.pool())
-            .await
-            .unwrap();
+        let queued: i64 = t.db().value("SELECT COUNT(*) FROM outbox").await;
         queued_at_kill.push(queued);
     }
     // Each attempt resumed where the last one stopped: 5 digests a commit.
@@ -520,11 +517,10 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         String::from_utf8_lossy(&last.stderr)
     );
     assert_eq!(digests_with_ids(&t).await, expected);
-    let runs: Vec<(i64, String)> =
-        sqlx::query_as("SELECT run_id, status FROM runs ORDER BY run_id")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let runs: Vec<(i64, String)> = t
+        .db()
+        .rows("SELECT run_id, status FROM runs ORDER BY run_id")
+        .await;
     assert_eq!(
         runs,
         vec![(1, "done".to_string())],

@@ -44,18 +44,18 @@ fn smtp(url: String) -> impl FnOnce(&mut Settings) {
 }
 
 async fn states(t: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT recipient, state FROM outbox ORDER BY recipient, outbox_id")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT recipient, state FROM outbox ORDER BY recipient, outbox_id")
         .await
-        .unwrap()
 }
 
 async fn attempt_times(t: &TestApp, outbox_id: i64) -> Vec<i64> {
-    sqlx::query_scalar("SELECT at FROM delivery_attempts WHERE outbox_id = ? ORDER BY attempt")
-        .bind(outbox_id)
-        .fetch_all(t.pool())
-        .await
-        .unwrap()
+    let db = t.db();
+    db.column(&format!(
+        "SELECT {} FROM delivery_attempts WHERE outbox_id = {outbox_id} ORDER BY attempt",
+        db.micros("at")
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -393,12 +393,11 @@ async fn send_time_refusals_blame_the_address_only_when_they_are_about_it() {
         "no refusal here is proof that an address is bad"
     );
     let bounces = || async {
-        sqlx::query_as::<_, (String, String)>(
-            "SELECT email, verdict FROM bounces ORDER BY email, bounce_id",
-        )
-        .fetch_all(t.pool())
-        .await
-        .unwrap()
+        t.db()
+            .rows::<(String, String)>(
+                "SELECT email, verdict FROM bounces ORDER BY email, bounce_id",
+            )
+            .await
     };
     let soft = vec![
         ("disabled-box@example.org".to_string(), "soft".to_string()),
@@ -474,10 +473,12 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
     worker.finish();
     let before_restart = sink.messages().len();
     // The dead worker's claims run out (here at once, as if ten seconds had passed).
-    sqlx::query("UPDATE outbox SET lease_until = 0 WHERE lease_owner IS NOT NULL")
-        .execute(t.pool())
-        .await
-        .unwrap();
+    let db = t.db();
+    db.exec(&format!(
+        "UPDATE outbox SET lease_until = {} WHERE lease_owner IS NOT NULL",
+        db.at(chrono::DateTime::UNIX_EPOCH)
+    ))
+    .await;
     let finish = deliver().output().unwrap();
     assert!(
         finish.status.success(),
@@ -489,10 +490,10 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_resends_with_the_same_me
         states(&t).await.iter().all(|(_, s)| s == "sent"),
         "nothing lost"
     );
-    let queued: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY 1")
-        .fetch_all(t.pool())
-        .await
-        .unwrap();
+    let queued: Vec<String> = t
+        .db()
+        .column("SELECT message_id FROM outbox ORDER BY 1")
+        .await;
     let received = sink.messages();
     let mut ids: Vec<String> = received
         .iter()

@@ -38,10 +38,9 @@ fn smtp(url: String) -> impl FnOnce(&mut Settings) {
 
 /// (recipient, state, lease owner) of every message, by recipient.
 async fn rows(t: &TestApp) -> Vec<(String, String, Option<String>)> {
-    sqlx::query_as("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
         .await
-        .unwrap()
 }
 
 fn count(received: &[String], recipient: &str) -> usize {
@@ -62,12 +61,13 @@ async fn a_worker_never_sends_what_another_holds_under_a_live_lease() {
         ("held@example.org", now + Duration::minutes(5)),
         ("expired@example.org", now - Duration::minutes(1)),
     ] {
-        sqlx::query("UPDATE outbox SET lease_owner = 'elsewhere:1:5eed', lease_until = ? WHERE recipient = ?")
-            .bind(until.timestamp_micros())
-            .bind(recipient)
-            .execute(t.pool())
-            .await
-            .unwrap();
+        let db = t.db();
+        db.exec(&format!(
+            "UPDATE outbox SET lease_owner = 'elsewhere:1:5eed', lease_until = {}
+             WHERE recipient = '{recipient}'",
+            db.at(until)
+        ))
+        .await;
     }
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 2);
@@ -104,12 +104,13 @@ async fn a_claim_taken_over_by_a_second_worker_is_not_sent_by_the_first() {
     let second = async {
         // The first worker has claimed all three and its first send is in flight.
         assert_eq!(server.held().await, "gate-a@example.org");
-        let waiting: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT recipient, lease_until FROM outbox WHERE recipient <> 'gate-a@example.org'",
-        )
-        .fetch_all(t.pool())
-        .await
-        .unwrap();
+        let db = t.db();
+        let waiting: Vec<(String, i64)> = db
+            .rows(&format!(
+                "SELECT recipient, {} FROM outbox WHERE recipient <> 'gate-a@example.org'",
+                db.micros("lease_until")
+            ))
+            .await;
         assert_eq!(waiting.len(), 2);
         // A second worker whose clock says the claims on the waiting two have run out (a slow
         // first worker, or a host whose clock is ahead) takes them over and sends them.
@@ -240,6 +241,9 @@ async fn a_pooled_connection_the_server_closed_is_replaced_and_the_next_message_
 
 #[tokio::test]
 async fn results_recorded_while_another_connection_holds_the_write_lock_wait_for_it() {
+    if common::sqlite_only("a writer waiting for SQLite's single write lock") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut server = GateServer::start(dir.path());
     let t = TestApp::new().await;
@@ -293,13 +297,9 @@ async fn a_failure_to_record_results_releases_the_leases() {
     let t = TestApp::with(|s| s.delivery.concurrency = 1).await;
     t.digests_for(&["a@example.org", "b@example.org", "c@example.org"])
         .await;
-    sqlx::query(
-        "CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts
-         BEGIN SELECT RAISE(ABORT, 'attempts refused'); END",
-    )
-    .execute(t.pool())
-    .await
-    .unwrap();
+    t.db()
+        .refuse_inserts("delivery_attempts", "1 = 1", "attempts refused")
+        .await;
     let error = t.app.deliver(true).await.unwrap_err();
     assert!(
         format!("{error:#}").contains("attempts refused"),

@@ -35,13 +35,13 @@ async fn a_digest_over_the_size_cap_is_split_into_numbered_parts_that_fit() {
     let report = t.run().await;
     assert!(report.totals.digests_queued > 1, "{report:?}");
 
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
+    let rows: Vec<(String, Vec<u8>)> = t
+        .db()
+        .rows(
+            "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
          ORDER BY o.outbox_id",
-    )
-    .fetch_all(t.pool())
-    .await
-    .unwrap();
+        )
+        .await;
     let parts = rows.len();
     assert_eq!(parts as u64, report.totals.digests_queued);
     for (i, (subject, raw)) in rows.iter().enumerate() {

@@ -77,10 +77,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 type Digests = Vec<(String, String, Vec<String>)>;
 
 async fn message_ids(t: &TestApp) -> Vec<String> {
-    sqlx::query_scalar("SELECT message_id FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.pool())
+    t.db()
+        .column("SELECT message_id FROM outbox ORDER BY outbox_id")
         .await
-        .unwrap()
 }
 
 /// The scenario's cases, accounts and tracking, ingested into a new application.
@@ -177,10 +176,20 @@ async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String
         digests.len(),
         "every message accounts for entries"
     );
+    // A message id names its run. PostgreSQL's run ids can skip a number (an identity value
+    // taken by a transaction that rolled back is not given again), so there the two worlds
+    // are compared by what each message holds, in order.
     let digests = ids
         .into_iter()
         .zip(digests)
-        .map(|(id, (account, _, entries))| (id, account, entries))
+        .map(|(id, (account, _, entries))| {
+            let id = if common::on_postgres() {
+                String::new()
+            } else {
+                id
+            };
+            (id, account, entries)
+        })
         .collect();
     (digests, t.ledger().await)
 }
@@ -209,7 +218,11 @@ fn expected_pairs(s: &Scenario) -> Vec<(String, String)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // On PostgreSQL each world is a new database: fewer cases keep that pass in bounds.
+    #![proptest_config(ProptestConfig {
+        cases: if common::on_postgres() { 6 } else { 48 },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_crash_anywhere_then_another_run_gives_the_uninterrupted_digests(s in scenario()) {
@@ -232,18 +245,15 @@ async fn one_tracked_case() -> TestApp {
 /// concurrent backend would leave it.
 async fn insert_with_seq(t: &TestApp, seq: i64, entry_id: &str, posted_hour: i64) {
     let posted = DateTime::parse_from_rfc3339(&at(posted_hour)).unwrap();
-    sqlx::query(
+    let db = t.db();
+    db.exec(&format!(
         "INSERT INTO docket_entries (seq, entry_id, case_number, code, description, text,
-                                     filed_by, posted_at)
-         VALUES (?, ?, ?, 'MOT', 'Motion Filed', '', 'Clerk', ?)",
-    )
-    .bind(seq)
-    .bind(entry_id)
-    .bind(C1)
-    .bind(posted.timestamp_micros())
-    .execute(t.pool())
-    .await
-    .unwrap();
+                                     filed_by, posted_at) {}
+         VALUES ({seq}, '{entry_id}', '{C1}', 'MOT', 'Motion Filed', '', 'Clerk', {})",
+        db.overriding(),
+        db.at(posted.to_utc())
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -504,25 +514,30 @@ async fn play_changing(c: &ChangingScenario) -> (Vec<(String, String)>, Vec<Worl
         }
     }
     while t.run().await.entries_scanned > 0 {}
-    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = 'running'")
-        .fetch_one(t.pool())
-        .await
-        .unwrap();
+    let open: i64 = t
+        .db()
+        .value("SELECT COUNT(*) FROM runs WHERE status = 'running'")
+        .await;
     assert_eq!(open, 0, "every run finished");
-    let empty: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox o
-         WHERE NOT EXISTS (SELECT 1 FROM notification_ledger l WHERE l.outbox_id = o.outbox_id)",
-    )
-    .fetch_one(t.pool())
-    .await
-    .unwrap();
+    let empty: i64 = t
+        .db()
+        .value(
+            "SELECT COUNT(*) FROM outbox o
+             WHERE NOT EXISTS (SELECT 1 FROM notification_ledger l
+                               WHERE l.outbox_id = o.outbox_id)",
+        )
+        .await;
     assert_eq!(empty, 0, "every message reports something");
     assert!(t.app.status().await.unwrap().0.held.is_empty());
     (t.ledger().await, worlds, arrived)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // On PostgreSQL each world is a new database: fewer cases keep that pass in bounds.
+    #![proptest_config(ProptestConfig {
+        cases: if common::on_postgres() { 6 } else { 48 },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn feeds_changed_between_crash_and_resume_still_give_every_pair_once(c in changing_scenario()) {

@@ -2,7 +2,8 @@
 //! in flight finishes and is recorded, unsent claims are released), the daemon tells systemd
 //! when it is ready and when it stops, and the timer units keep delivery apart from the batch.
 //! Signals are sent only once the program is known to be mid-send (the test server holds the
-//! answer and says so), never after a sleep.
+//! answer and says so), and the send completes only once the program says it took the stop
+//! in (its log line, or STOPPING=1 to systemd), never after a sleep.
 
 mod common;
 
@@ -16,10 +17,9 @@ const RECIPIENTS: [&str; 3] = ["gate-a@example.org", "b@example.org", "c@example
 
 /// (recipient, state, lease owner) of every message, by recipient.
 async fn rows(t: &TestApp) -> Vec<(String, String, Option<String>)> {
-    sqlx::query_as("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT recipient, state, lease_owner FROM outbox ORDER BY recipient")
         .await
-        .unwrap()
 }
 
 fn sigterm(child: &std::process::Child) {
@@ -61,14 +61,29 @@ async fn sigterm_stops_deliver_between_messages() {
     let mut server = GateServer::start(dir.path());
     let t = TestApp::new().await;
     t.digests_for(&RECIPIENTS).await;
-    let deliver = one_at_a_time(&t, &server)
+    let mut deliver = one_at_a_time(&t, &server)
+        .env("MCAP_NOTIFY__LOG__LEVEL", "info")
+        .env("MCAP_NOTIFY__LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
         .args(["deliver", "--ignore-windows"])
         .spawn()
         .unwrap();
     assert_eq!(server.held().await, "gate-a@example.org");
     sigterm(&deliver);
+    // Only once the program has taken the stop in does the held send complete.
+    let stderr = std::io::BufReader::new(deliver.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr);
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("stop requested")),
+        "the program says it took the stop in"
+    );
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
     server.release();
-    let status = deliver.wait_with_output().unwrap().status;
+    let status = deliver.wait().unwrap();
+    rest.join().unwrap();
     assert!(status.success(), "a clean stop exits 0: {status:?}");
     stopped_after_the_first(&t, &server).await;
 }
@@ -100,10 +115,8 @@ async fn sigterm_stops_the_daemon_between_messages_and_it_reports_to_systemd() {
         .unwrap();
     assert_eq!(server.held().await, "gate-a@example.org");
     sigterm(&daemon);
-    server.release();
-    let status = daemon.wait_with_output().unwrap().status;
-    assert!(status.success(), "a clean stop exits 0: {status:?}");
-    stopped_after_the_first(&t, &server).await;
+    // The daemon tells systemd it is stopping once it has taken the stop in; only then does
+    // the held send complete.
     let mut said = Vec::new();
     let mut buffer = [0u8; 256];
     while let Ok(n) = systemd.recv(&mut buffer) {
@@ -113,6 +126,10 @@ async fn sigterm_stops_the_daemon_between_messages_and_it_reports_to_systemd() {
         }
     }
     assert_eq!(said, vec!["READY=1", "STOPPING=1"]);
+    server.release();
+    let status = daemon.wait_with_output().unwrap().status;
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    stopped_after_the_first(&t, &server).await;
 }
 
 /// `Key=value` lines of a unit file, in order.

@@ -444,11 +444,11 @@ async fn an_account_held_aside_is_logged_with_its_reason_and_no_address() {
     let t = TestApp::one_case(|_| {}, CASE, Some("2026-01-01T00:00:00Z")).await;
     // An address the mailer refuses, written by an older import straight into the table.
     let malformed = "zed.logcheck at example.org";
-    sqlx::query("UPDATE accounts SET email = ? WHERE account_id = 'ann'")
-        .bind(malformed)
-        .execute(t.pool())
-        .await
-        .unwrap();
+    t.db()
+        .exec(&format!(
+            "UPDATE accounts SET email = '{malformed}' WHERE account_id = 'ann'"
+        ))
+        .await;
     t.ingest(
         FeedKind::Entries,
         &[entry("e1", CASE, "MOT", "2026-02-01T10:00:00Z")],

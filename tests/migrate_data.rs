@@ -1,6 +1,8 @@
 //! `migrate-data`: a live SQLite deployment copied into PostgreSQL with every row and id, its
-//! counts checked; a target holding data, a missing source and a URL of the wrong kind are
-//! refused with nothing written.
+//! counts checked; a target holding data, a missing source, a source that is not this
+//! version's database, one a batch run or a delivery worker is working on, and a URL of the
+//! wrong kind are refused with nothing written, the source
+//! file left as it was.
 
 mod common;
 
@@ -197,4 +199,126 @@ async fn a_missing_source_or_a_wrong_url_is_refused_before_anything_is_written()
     .await
     .unwrap();
     assert_eq!(tables, 0, "nothing was created in the target");
+}
+
+#[tokio::test]
+async fn a_source_that_is_not_this_versions_database_is_refused_and_left_as_it_was() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let t = TestApp::new().await;
+    // Another program's database, an empty file, and an mcap-notify database one migration
+    // behind.
+    let foreign = t.dir.path().join("foreign.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        foreign.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("CREATE TABLE foo (x)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let empty = t.dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let behind = t.dir.path().join("behind.db");
+    let old = TestApp::with(|s| {
+        s.database.url = format!("sqlite://{}", behind.display());
+    })
+    .await;
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .execute(old.pool())
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(old.pool())
+        .await
+        .unwrap();
+    old.pool().close().await;
+
+    for (file, said) in [
+        (&foreign, "is not an mcap-notify database"),
+        (&empty, "is not an mcap-notify database"),
+        (&behind, "is not this version's"),
+    ] {
+        let before = std::fs::read(file).unwrap();
+        let (ok, _, stderr) = migrate_data(&t, &format!("sqlite://{}", file.display()), &db.url);
+        assert!(!ok, "{}", file.display());
+        assert!(stderr.contains(said), "{stderr}");
+        assert_eq!(
+            std::fs::read(file).unwrap(),
+            before,
+            "{} is unchanged",
+            file.display()
+        );
+    }
+    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "nothing was created in the target");
+}
+
+#[tokio::test]
+async fn a_source_a_process_is_working_on_is_refused() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let t = TestApp::new().await;
+    t.digests_for(&["ann@example.org"]).await;
+    let from = t.app.settings.database.url.clone();
+    let now = chrono::Utc::now();
+    // A batch run holds the lease.
+    let lease = mcap_notify::store::LeaseInfo {
+        holder: "batch-host:42:1".into(),
+        host: "batch-host".into(),
+        pid: 42,
+        since: now,
+        expires_at: now + chrono::Duration::minutes(5),
+    };
+    t.app
+        .store
+        .acquire_batch_lease(&lease, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let (ok, _, stderr) = migrate_data(&t, &from, &db.url);
+    assert!(!ok);
+    assert!(
+        stderr.contains("in use: a batch run holds its lease (batch-host:42:1, pid 42"),
+        "{stderr}"
+    );
+    t.app
+        .store
+        .release_batch_lease("batch-host:42:1")
+        .await
+        .unwrap();
+    // A delivery worker has the message claimed.
+    let claimed = t
+        .app
+        .store
+        .claim_due("worker:7:1", now, now + chrono::Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (ok, _, stderr) = migrate_data(&t, &from, &db.url);
+    assert!(!ok);
+    assert!(
+        stderr.contains("a delivery worker has 1 message(s) claimed"),
+        "{stderr}"
+    );
+    // Once the worker has let go, the copy goes ahead and says what to do next.
+    t.app.store.release_leases("worker:7:1").await.unwrap();
+    let (ok, stdout, stderr) = migrate_data(&t, &from, &db.url);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("next: set database.url"), "{stdout}");
 }

@@ -122,11 +122,14 @@ async fn a_run_records_when_it_really_finished() {
     let RunOutcome::Ran(_) = t.app.run_at(&options, started).await.unwrap() else {
         panic!("windows are ignored")
     };
-    let (first, last): (i64, i64) =
-        sqlx::query_as("SELECT started_at, finished_at FROM runs WHERE status = 'done'")
-            .fetch_one(t.pool())
-            .await
-            .unwrap();
+    let db = t.db();
+    let (first, last): (i64, i64) = db
+        .rows(&format!(
+            "SELECT {}, {} FROM runs WHERE status = 'done'",
+            db.micros("started_at"),
+            db.micros("finished_at")
+        ))
+        .await[0];
     assert_eq!(first, started.timestamp_micros());
     assert!(last > first, "finished {last} after starting {first}");
 }
@@ -190,12 +193,13 @@ async fn a_resumed_run_counts_the_whole_run() {
     // The whole second run: acct0 and r0..r2 each hear of e2.
     assert_eq!(resumed.totals.digests_queued, 4, "{resumed:?}");
     assert_eq!(resumed.totals.pairs_matched, 4, "{resumed:?}");
-    let (digests, pairs): (i64, i64) =
-        sqlx::query_as("SELECT digests_queued, pairs_matched FROM runs WHERE run_id = ?")
-            .bind(resumed.run_id.unwrap())
-            .fetch_one(t.pool())
-            .await
-            .unwrap();
+    let (digests, pairs): (i64, i64) = t
+        .db()
+        .rows(&format!(
+            "SELECT digests_queued, pairs_matched FROM runs WHERE run_id = {}",
+            resumed.run_id.unwrap()
+        ))
+        .await[0];
     assert_eq!((digests, pairs), (4, 4));
 }
 

@@ -258,11 +258,11 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
             matches(store, RunScope::Preview { up_to_seq }).await
         ),
     );
-    let run = store.open_run(4, now).await.unwrap();
+    let run = store.open_run(None, 4, now).await.unwrap();
     note("opened", format!("{run:?}"));
     note(
         "reopened",
-        format!("{:?}", store.open_run(4, now).await.unwrap()),
+        format!("{:?}", store.open_run(None, 4, now).await.unwrap()),
     );
     note(
         "preview while running",
@@ -303,7 +303,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
         .unwrap();
     note(
         "resumed",
-        format!("{:?}", store.open_run(4, now).await.unwrap()),
+        format!("{:?}", store.open_run(None, 4, now).await.unwrap()),
     );
     note(
         "matches left",
@@ -328,7 +328,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
         .finish_run(run.run_id, None, &totals, &timings, at(11))
         .await
         .unwrap();
-    let second = store.open_run(10, at(12)).await.unwrap();
+    let second = store.open_run(None, 10, at(12)).await.unwrap();
     note("second run", format!("{second:?}"));
     let claimed = RunScope::Claimed {
         run_id: second.run_id,
@@ -382,7 +382,7 @@ async fn scenario<S: BatchStore + Fixtures>(store: &S) -> Vec<(&'static str, Str
     }
     note(
         "third run",
-        format!("{:?}", store.open_run(10, at(23)).await.unwrap()),
+        format!("{:?}", store.open_run(None, 10, at(23)).await.unwrap()),
     );
     for (step, sql) in [
         (
@@ -464,7 +464,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
     let store = pg_store(&db).await;
     load(&store).await;
     store.settle().await;
-    let drained = store.open_run(100, at(10)).await.unwrap();
+    let drained = store.open_run(None, 100, at(10)).await.unwrap();
     assert_eq!(drained.entries_claimed, 7);
     let done = RunTotals::default();
     let timings = StageTimings::default();
@@ -503,7 +503,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
     // While `early` is open, the committed entry may still be preceded: nothing is claimed.
     let preview = store.preview_run(100).await.unwrap();
     assert_eq!(preview.entries, 0);
-    let held_back = store.open_run(100, at(11)).await.unwrap();
+    let held_back = store.open_run(None, 100, at(11)).await.unwrap();
     assert_eq!(held_back.entries_claimed, 0);
     store
         .finish_run(held_back.run_id, None, &done, &timings, at(11))
@@ -519,7 +519,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
     assert!(early_seq > late_seq);
     // Claims go in transaction order: the earlier transaction's entry first, though its seq
     // is higher.
-    let first = store.open_run(1, at(12)).await.unwrap();
+    let first = store.open_run(None, 1, at(12)).await.unwrap();
     assert_eq!(
         (first.first_seq, first.entries_claimed),
         (Some(early_seq), 1)
@@ -540,7 +540,7 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
         .finish_run(first.run_id, None, &done, &timings, at(12))
         .await
         .unwrap();
-    let next = store.open_run(1, at(13)).await.unwrap();
+    let next = store.open_run(None, 1, at(13)).await.unwrap();
     assert_eq!((next.first_seq, next.entries_claimed), (Some(late_seq), 1));
     store
         .finish_run(next.run_id, None, &done, &timings, at(13))
@@ -557,6 +557,55 @@ async fn a_run_claims_only_what_no_open_transaction_can_still_precede() {
 }
 
 #[tokio::test]
+async fn a_run_waits_for_an_older_writer_that_ends_soon_and_claims_its_entries() {
+    let _turn = CLAIMING.lock().await;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = pg_store(&db).await;
+    load(&store).await;
+    store.settle().await;
+    // A writer older than the entry committed next holds the entry back while it is open.
+    let mut older = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *older)
+        .await
+        .unwrap();
+    add_entry(&store, "after-older", "C1", 9).await;
+    let run = tokio::spawn({
+        let store = store.clone();
+        async move { store.open_run(None, 100, at(10)).await.unwrap() }
+    });
+    // The run is seen waiting (its settle query running on the server); then the older
+    // writer ends, within the run's wait.
+    let waiting = async {
+        loop {
+            let seen: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()
+                      AND query LIKE '%inserted_xid >= pg_snapshot_xmin%')",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            if seen {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
+        .await
+        .expect("the run waits for the older writer");
+    older.commit().await.unwrap();
+    let opened = run.await.unwrap();
+    assert_eq!(
+        opened.entries_claimed, 8,
+        "the seven loaded entries and the one the older writer held back"
+    );
+}
+
+#[tokio::test]
 async fn two_processes_opening_runs_at_once_share_one_run() {
     let _turn = CLAIMING.lock().await;
     let Some(db) = TestDatabase::create().await else {
@@ -565,7 +614,7 @@ async fn two_processes_opening_runs_at_once_share_one_run() {
     let (a, b) = (pg_store(&db).await, pg_store(&db).await);
     load(&a).await;
     a.settle().await;
-    let (ra, rb) = tokio::join!(a.open_run(100, at(10)), b.open_run(100, at(10)));
+    let (ra, rb) = tokio::join!(a.open_run(None, 100, at(10)), b.open_run(None, 100, at(10)));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.run_id, rb.run_id);
     assert!(
@@ -598,7 +647,7 @@ async fn fenced_writes<S: BatchStore + LeaseStore + Fixtures>(store: &S) -> Vec<
         .await
         .unwrap()
         .unwrap();
-    let run = store.open_run(10, at(10)).await.unwrap();
+    let run = store.open_run(None, 10, at(10)).await.unwrap();
     let digest = || [message("a1", "a1@example.org", "k1", &[1], &[1])];
     // "a" is taken for dead (its session ended): "b" leads now.
     store.release_batch_lease("a").await.unwrap();
@@ -609,6 +658,8 @@ async fn fenced_writes<S: BatchStore + LeaseStore + Fixtures>(store: &S) -> Vec<
         .unwrap();
     let totals = RunTotals::default();
     let timings = StageTimings::default();
+    let reopened = store.open_run(Some("a"), 10, at(11)).await;
+    seen.push(format!("opened by a: {:?}", reopened.map(|r| r.run_id)));
     for leader in ["a", "b"] {
         let queued = store
             .queue_digests(run.run_id, Some(leader), &digest(), &[], at(11))
@@ -642,6 +693,7 @@ async fn a_leader_that_lost_the_lease_writes_nothing() {
     assert_eq!(
         expected,
         [
+            r#"opened by a: Err(Fenced("b"))"#,
             r#"queued by a: Err(Fenced("b")), outbox ["0"]"#,
             r#"finished by a: Err(Fenced("b")), run ["running"]"#,
             r#"queued by b: Ok(()), outbox ["1"]"#,

@@ -2,20 +2,22 @@
 
 mod common;
 
-use common::{account, case, entry, track, TestApp};
+use common::{account, case, entry, track, Db, TestApp};
 use mcap_notify::app::App;
 use mcap_notify::ingest::FeedKind;
 
 const CASE: &str = "2616-CV00042";
 
-/// Checkpoints everything this test wrote into the database file and closes the test's
+/// On SQLite, checkpoints everything this test wrote into the database file and closes the test's
 /// connections, so the file alone holds the database and only another process can change it.
 async fn settle(t: &TestApp) {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(t.pool())
-        .await
-        .unwrap();
-    t.pool().close().await;
+    if let Db::Sqlite(pool) = t.db() {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
 }
 
 /// A case with two new entries tracked by `ann` (verified) and `bo` (not verified).
@@ -68,13 +70,20 @@ fn preview(t: &TestApp, args: &[&str]) -> (std::process::ExitStatus, String, Str
     )
 }
 
+/// The database as bytes to compare: SQLite's file itself, every row of PostgreSQL's tables.
+async fn database_state(t: &TestApp) -> Vec<u8> {
+    match t.db() {
+        Db::Sqlite(_) => std::fs::read(t.dir.path().join("test.db")).unwrap(),
+        Db::Postgres(_) => t.dump().await.into_bytes(),
+    }
+}
+
 #[tokio::test]
 async fn a_preview_shows_the_next_digest_and_changes_nothing() {
     let mut t = two_pending_entries().await;
     let html = t.dir.path().join("next.html");
     settle(&t).await;
-    let database = t.dir.path().join("test.db");
-    let before = std::fs::read(&database).unwrap();
+    let before = database_state(&t).await;
     let (status, stdout, stderr) =
         preview(&t, &["--account", "ann", "--html", html.to_str().unwrap()]);
     assert!(status.success(), "{stderr}");
@@ -90,7 +99,7 @@ async fn a_preview_shows_the_next_digest_and_changes_nothing() {
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
     assert!(page.contains("MOTC description") && page.contains(CASE));
     // The preview's connections closed when it ended: a write of its would be in the file.
-    let after = std::fs::read(&database).unwrap();
+    let after = database_state(&t).await;
     let changed: Vec<usize> = (0..before.len().max(after.len()))
         .filter(|&i| before.get(i) != after.get(i))
         .collect();
@@ -158,10 +167,12 @@ async fn nothing_pending_and_a_skipped_account_are_said_plainly() {
 async fn an_unfinished_run_is_named_and_the_html_can_go_to_standard_output() {
     let t = two_pending_entries().await;
     // A run opened and never finished (killed), as the next run-now would find it.
-    sqlx::query("INSERT INTO runs (status, started_at) VALUES ('running', 0)")
-        .execute(t.pool())
-        .await
-        .unwrap();
+    let db = t.db();
+    db.exec(&format!(
+        "INSERT INTO runs (status, started_at) VALUES ('running', {})",
+        db.at(chrono::DateTime::UNIX_EPOCH)
+    ))
+    .await;
     let out = t
         .command()
         .args(["preview", "--account", "ann", "--html", "-"])

@@ -97,10 +97,7 @@ async fn a_late_subscription_before_the_resume_gets_its_own_digest_and_the_run_f
             ("acct1", "e2")
         ])
     );
-    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox")
-        .fetch_all(t.pool())
-        .await
-        .unwrap();
+    let ids: Vec<String> = t.db().column("SELECT message_id FROM outbox").await;
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
@@ -113,21 +110,20 @@ async fn a_late_subscription_before_the_resume_gets_its_own_digest_and_the_run_f
 }
 
 async fn run_row(t: &TestApp, run_id: i64) -> (String, i64, i64) {
-    sqlx::query_as("SELECT status, digests_queued, accounts_held FROM runs WHERE run_id = ?")
-        .bind(run_id)
-        .fetch_one(t.pool())
+    t.db()
+        .row(&format!(
+            "SELECT status, digests_queued, accounts_held FROM runs WHERE run_id = {run_id}"
+        ))
         .await
-        .unwrap()
 }
 
 #[tokio::test]
 async fn an_account_whose_digest_cannot_be_built_is_held_aside_and_sent_once_fixed() {
     let t = two_accounts_two_cases(1).await;
     // An address the mailer refuses, left by an older import that wrote the table directly.
-    sqlx::query("UPDATE accounts SET email = 'a0 at example.org' WHERE account_id = 'acct0'")
-        .execute(t.pool())
-        .await
-        .unwrap();
+    t.db()
+        .exec("UPDATE accounts SET email = 'a0 at example.org' WHERE account_id = 'acct0'")
+        .await;
     let report = t.run().await;
     assert_eq!(report.totals.accounts_held, 1);
     assert_eq!(report.totals.digests_queued, 1);
@@ -176,13 +172,9 @@ async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued
     // Both accounts in one commit: the refusal of one must not sink the other.
     let t = two_accounts_two_cases(10).await;
     // The database refuses acct0's row (a constraint added by a DBA, a value it cannot hold).
-    sqlx::query(
-        "CREATE TRIGGER refuse_acct0 BEFORE INSERT ON outbox WHEN NEW.account_id = 'acct0'
-         BEGIN SELECT RAISE(ABORT, 'refused for acct0'); END",
-    )
-    .execute(t.pool())
-    .await
-    .unwrap();
+    t.db()
+        .refuse_inserts("outbox", "NEW.account_id = 'acct0'", "refused for acct0")
+        .await;
     let report = t.run().await;
     assert_eq!(report.totals.accounts_held, 1);
     assert_eq!(report.totals.digests_queued, 1);
@@ -195,10 +187,7 @@ async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued
         held[0].reason
     );
 
-    sqlx::query("DROP TRIGGER refuse_acct0")
-        .execute(t.pool())
-        .await
-        .unwrap();
+    t.db().allow_inserts("outbox").await;
     let fixed = t.run().await;
     assert_eq!(fixed.totals.digests_queued, 1);
     assert_eq!(
@@ -220,11 +209,10 @@ async fn a_digest_withheld_between_crash_and_resume_is_rebuilt_in_the_same_run()
     let resumed = t.run().await;
     assert!(resumed.resumed);
     assert_eq!(resumed.totals.accounts_held, 0, "{resumed:?}");
-    let states: Vec<(String, String)> =
-        sqlx::query_as("SELECT account_id, state FROM outbox ORDER BY outbox_id")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let states: Vec<(String, String)> = t
+        .db()
+        .rows("SELECT account_id, state FROM outbox ORDER BY outbox_id")
+        .await;
     assert_eq!(
         states,
         vec![

@@ -24,28 +24,20 @@ async fn aged_world(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> 
     .await;
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!(report.sent, 4);
-    let old = (Utc::now() - Duration::days(200)).timestamp_micros();
-    let pool = t.pool();
+    let db = t.db();
+    let old = db.at(Utc::now() - Duration::days(200));
     for (recipient, state) in [("a@example.org", "sent"), ("b@example.org", "dead")] {
-        sqlx::query("UPDATE outbox SET state = ?, finished_at = ? WHERE recipient = ?")
-            .bind(state)
-            .bind(old)
-            .bind(recipient)
-            .execute(pool)
-            .await
-            .unwrap();
+        db.exec(&format!(
+            "UPDATE outbox SET state = '{state}', finished_at = {old} WHERE recipient = '{recipient}'"
+        ))
+        .await;
     }
-    sqlx::query(
+    db.exec(
         "UPDATE outbox SET state = 'queued', finished_at = NULL WHERE recipient = 'd@example.org'",
     )
-    .execute(pool)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE delivery_attempts SET at = ?")
-        .bind(old)
-        .execute(pool)
-        .await
-        .unwrap();
+    .await;
+    db.exec(&format!("UPDATE delivery_attempts SET at = {old}"))
+        .await;
     t.app
         .store
         .store_bounce_mail(
@@ -79,23 +71,31 @@ async fn aged_world(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> 
 
 /// Per recipient: (body kept, attempts kept, state, finished_at set, message id).
 async fn messages(t: &TestApp) -> Vec<(String, bool, i64, String, bool, String)> {
-    sqlx::query_as(
-        "SELECT o.recipient,
+    t.db()
+        .rows(
+            "SELECT o.recipient,
                 EXISTS (SELECT 1 FROM outbox_bodies b WHERE b.outbox_id = o.outbox_id),
                 (SELECT COUNT(*) FROM delivery_attempts a WHERE a.outbox_id = o.outbox_id),
                 o.state, o.finished_at IS NOT NULL, o.message_id
          FROM outbox o ORDER BY o.recipient",
-    )
-    .fetch_all(t.pool())
-    .await
-    .unwrap()
+        )
+        .await
 }
 
 async fn bounce_mail_sizes(t: &TestApp) -> Vec<(String, i64)> {
-    sqlx::query_as("SELECT source, length(raw) FROM bounce_mails ORDER BY source")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT source, CAST(length(raw) AS BIGINT) FROM bounce_mails ORDER BY source")
         .await
-        .unwrap()
+}
+
+/// Every run: id, status and when it finished (microseconds).
+async fn runs_with_finish(t: &TestApp) -> Vec<(i64, String, i64)> {
+    let db = t.db();
+    db.rows(&format!(
+        "SELECT run_id, status, {} FROM runs ORDER BY run_id",
+        db.micros("finished_at")
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -103,11 +103,7 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
     let t = aged_world(|_| {}).await;
     let before = messages(&t).await;
     let ledger = t.ledger().await;
-    let runs: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let runs = runs_with_finish(&t).await;
 
     // A dry run counts and changes nothing.
     let out = t
@@ -165,11 +161,7 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
         assert_eq!((&b.0, &b.3, b.4, &b.5), (&a.0, &a.3, a.4, &a.5));
     }
     assert_eq!(t.ledger().await, ledger);
-    let runs_after: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT run_id, status, finished_at FROM runs ORDER BY run_id")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let runs_after = runs_with_finish(&t).await;
     assert_eq!(runs_after, runs);
     assert_eq!(
         bounce_mail_sizes(&t).await,
@@ -177,17 +169,12 @@ async fn prune_removes_old_bodies_attempts_and_bounce_text_and_keeps_who_was_tol
     );
     // `outbox show --raw` prints a kept message byte for byte and says why a pruned one is gone.
     let id_of = |recipient: &'static str| {
-        let pool = t.pool().clone();
-        async move {
-            sqlx::query_as::<_, (i64, Option<Vec<u8>>)>(
-                "SELECT o.outbox_id, b.raw FROM outbox o
-                 LEFT JOIN outbox_bodies b ON b.outbox_id = o.outbox_id WHERE o.recipient = ?",
-            )
-            .bind(recipient)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
+        let sql = format!(
+            "SELECT o.outbox_id, b.raw FROM outbox o
+             LEFT JOIN outbox_bodies b ON b.outbox_id = o.outbox_id WHERE o.recipient = '{recipient}'"
+        );
+        let db = t.db();
+        async move { db.row::<(i64, Option<Vec<u8>>)>(&sql).await }
     };
     let (kept, body) = id_of("c@example.org").await;
     let out = t
@@ -240,18 +227,12 @@ async fn the_daemon_job_prunes_with_the_configured_retention() {
     // Stopped before it starts: the job does its first pass, then sees the stop and returns.
     let stop = AtomicBool::new(true);
     mcap_notify::prune::run_periodic(&t.app, &stop).await;
-    let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
-        .fetch_one(t.pool())
-        .await
-        .unwrap();
+    let bodies: i64 = t.db().value("SELECT COUNT(*) FROM outbox_bodies").await;
     assert_eq!(bodies, 2);
 
     // Off (0) does nothing.
     let t = aged_world(|s| s.retention.prune_every_secs = 0).await;
     mcap_notify::prune::run_periodic(&t.app, &stop).await;
-    let bodies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_bodies")
-        .fetch_one(t.pool())
-        .await
-        .unwrap();
+    let bodies: i64 = t.db().value("SELECT COUNT(*) FROM outbox_bodies").await;
     assert_eq!(bodies, 4);
 }

@@ -259,11 +259,10 @@ async fn a_failure_before_the_lease_is_not_booked_against_another_process_run() 
     holder.finish();
     output(&t, &["run-now", "--ignore-windows"]);
 
-    let rows: Vec<(Option<i64>, String, String)> =
-        sqlx::query_as("SELECT run_id, outcome, error FROM run_failures ORDER BY failure_id")
-            .fetch_all(t.pool())
-            .await
-            .unwrap();
+    let rows: Vec<(Option<i64>, String, String)> = t
+        .db()
+        .rows("SELECT run_id, outcome, error FROM run_failures ORDER BY failure_id")
+        .await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[0].0, None, "B's failure belongs to no run: {rows:?}");
     assert_eq!(rows[0].1, "failed");

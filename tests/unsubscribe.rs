@@ -12,7 +12,6 @@ use common::{account, case, entry, track, TestApp};
 use mail_parser::MessageParser;
 use mcap_notify::ingest::FeedKind;
 use mcap_notify::unsubscribe::token::{Scope, TokenKeys};
-use sqlx::Row;
 
 const A: &str = "2616-CV00001";
 const B: &str = "2616-CV00002";
@@ -60,14 +59,12 @@ async fn two_cases() -> TestApp {
 
 /// The raw queued message of `account`.
 async fn queued_message(t: &TestApp, account: &str) -> Vec<u8> {
-    sqlx::query_scalar(
-        "SELECT b.raw FROM outbox o JOIN outbox_bodies b ON b.outbox_id = o.outbox_id
-         WHERE o.account_id = ? ORDER BY o.outbox_id DESC LIMIT 1",
-    )
-    .bind(account)
-    .fetch_one(t.pool())
-    .await
-    .unwrap()
+    t.db()
+        .value(&format!(
+            "SELECT b.raw FROM outbox o JOIN outbox_bodies b ON b.outbox_id = o.outbox_id
+             WHERE o.account_id = '{account}' ORDER BY o.outbox_id DESC LIMIT 1"
+        ))
+        .await
 }
 
 /// The token of a message's `List-Unsubscribe` web link, checking the one-click headers.
@@ -164,26 +161,18 @@ fn post(url: &str, form: &str) -> (u16, String) {
 }
 
 async fn outbox_states(t: &TestApp) -> Vec<(String, String, Option<String>)> {
-    sqlx::query("SELECT account_id, state, last_error FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT account_id, state, last_error FROM outbox ORDER BY outbox_id")
         .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
 }
 
 async fn unsubscribes(t: &TestApp) -> Vec<(String, String, String)> {
-    sqlx::query(
-        "SELECT s.case_number, u.source, u.evidence FROM unsubscribes u
-         JOIN subscriptions s USING (subscription_id) ORDER BY s.case_number",
-    )
-    .fetch_all(t.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2)))
-    .collect()
+    t.db()
+        .rows(
+            "SELECT s.case_number, u.source, u.evidence FROM unsubscribes u
+             JOIN subscriptions s USING (subscription_id) ORDER BY s.case_number",
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -586,10 +575,7 @@ async fn stopping_every_case_of_a_withheld_digest_leaves_nothing_held() {
         200
     );
     t.run().await;
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM held_pairs")
-        .fetch_one(t.pool())
-        .await
-        .unwrap();
+    let held: i64 = t.db().value("SELECT COUNT(*) FROM held_pairs").await;
     assert_eq!(held, 0, "nothing waits for a run that will never send it");
     assert_eq!(
         t.digests()

@@ -48,21 +48,19 @@ fn delivered(t: &TestApp) -> Vec<String> {
 }
 
 async fn withheld_pairs(t: &TestApp) -> Vec<(String, String)> {
-    sqlx::query_as(
-        "SELECT e.entry_id, l.withheld_reason FROM notification_ledger l
+    t.db()
+        .rows(
+            "SELECT e.entry_id, l.withheld_reason FROM notification_ledger l
          JOIN docket_entries e ON e.seq = l.entry_seq
          WHERE l.withheld_reason IS NOT NULL ORDER BY 1",
-    )
-    .fetch_all(t.pool())
-    .await
-    .unwrap()
+        )
+        .await
 }
 
 async fn states(t: &TestApp) -> Vec<(String, Option<String>)> {
-    sqlx::query_as("SELECT state, last_error FROM outbox ORDER BY outbox_id")
-        .fetch_all(t.pool())
+    t.db()
+        .rows("SELECT state, last_error FROM outbox ORDER BY outbox_id")
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -219,12 +217,10 @@ async fn a_case_sealed_while_its_digest_waits_in_a_workers_claim_is_not_sent() {
     let (report, ()) = tokio::join!(deliver, seal);
     assert_eq!(report.unwrap().sent, 1);
     assert_eq!(server.received(), vec!["gate-a@example.org"]);
-    let waiting: (String, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT state, lease_owner, last_error FROM outbox WHERE recipient = 'b@example.org'",
-    )
-    .fetch_one(t.pool())
-    .await
-    .unwrap();
+    let waiting: (String, Option<String>, Option<String>) = t
+        .db()
+        .row("SELECT state, lease_owner, last_error FROM outbox WHERE recipient = 'b@example.org'")
+        .await;
     assert_eq!(
         waiting,
         (

@@ -20,9 +20,10 @@ pub async fn record_failure<S: RunHistory>(
     at: DateTime<Utc>,
 ) {
     let (run, outcome) = match error.downcast_ref::<RunError>() {
-        Some(RunError::Interrupted(run_id) | RunError::LeaseLost(run_id)) => {
+        Some(RunError::Interrupted(run_id) | RunError::LeaseLost(Some(run_id))) => {
             (AttemptRun::Known(*run_id), AttemptEnd::Interrupted)
         }
+        Some(RunError::LeaseLost(None)) => (AttemptRun::Unopened, AttemptEnd::Interrupted),
         _ if held_lease => (AttemptRun::Open, AttemptEnd::Failed),
         _ => (AttemptRun::Unopened, AttemptEnd::Failed),
     };

@@ -22,15 +22,24 @@ pub enum RunError {
     /// A stop was requested (SIGTERM, SIGINT); the run stays open and the next one resumes it.
     #[error("run {0} interrupted; the next run resumes it")]
     Interrupted(i64),
-    /// This process lost the batch lease mid-run (its renewals failed, or another process
-    /// holds it now): it wrote nothing after the loss, the run stays open and the leader
-    /// resumes it.
-    #[error("run {0} stopped: this process lost the batch lease; the leader resumes the run")]
-    LeaseLost(i64),
+    /// This process lost the batch lease (its renewals failed, or another process holds it
+    /// now): it wrote nothing after the loss; a run it had opened stays open and the leader
+    /// resumes it. None: lost before a run was opened.
+    #[error("{}", lease_lost(*.0))]
+    LeaseLost(Option<i64>),
     /// Raised at a crash point set by a test (see [`crate::hooks`]).
     #[cfg(feature = "test-hooks")]
     #[error("run stopped on purpose after {0} commits")]
     InjectedCrash(usize),
+}
+
+fn lease_lost(run_id: Option<i64>) -> String {
+    match run_id {
+        Some(run_id) => format!(
+            "run {run_id} stopped: this process lost the batch lease; the leader resumes the run"
+        ),
+        None => "no run opened: this process lost the batch lease before it could".to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -103,7 +112,7 @@ impl CommitGate<'_> {
             return Err(RunError::Interrupted(self.run_id));
         }
         if self.lease.is_some_and(|l| l.lost.load(SeqCst)) {
-            return Err(RunError::LeaseLost(self.run_id));
+            return Err(RunError::LeaseLost(Some(self.run_id)));
         }
         #[cfg(feature = "test-hooks")]
         if crate::hooks::crash_point(self.done) {
@@ -122,7 +131,7 @@ impl CommitGate<'_> {
         match error {
             StoreError::Fenced(holder) => {
                 tracing::error!(run_id = self.run_id, %holder, "the batch lease is lost; stopping");
-                RunError::LeaseLost(self.run_id)
+                RunError::LeaseLost(Some(self.run_id))
             }
             other => RunError::Store(other),
         }
@@ -164,7 +173,14 @@ pub async fn run_batch<S: BatchStore>(
         // Digests queued earlier that may no longer go out are cancelled first, so that what
         // else they held is queued again by this very run.
         super::withhold(store, now).await?;
-        let run = store.open_run(settings.max_entries_per_run, now).await?;
+        let leader = options.lease.as_ref().map(|l| l.holder.as_str());
+        let run = store
+            .open_run(leader, settings.max_entries_per_run, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Fenced(_) => RunError::LeaseLost(None),
+                other => RunError::Store(other),
+            })?;
         queued_before = run.queued_before;
         tracing::Span::current().record("run_id", run.run_id);
         tracing::info!(

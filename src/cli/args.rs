@@ -20,8 +20,8 @@ use crate::ingest::FeedKind;
         Configuration: built-in defaults, then the TOML file given by --config (or \
         ./mcap-notify.toml if present), then MCAP_NOTIFY__SECTION__KEY environment variables.\n\n\
         Exit codes: 0 success (a run skipped because the service is closed is a success), \
-        1 failure, 2 bad command line, 75 another batch run holds the lease, 78 bad configuration \
-        (or a database that cannot be opened)."
+        1 failure, 2 bad command line, 75 another batch run holds the lease or took it over \
+        mid-run (try again later), 78 bad configuration (or a database that cannot be opened)."
 )]
 pub struct Cli {
     /// A TOML configuration file (default: ./mcap-notify.toml if it exists).

@@ -360,13 +360,31 @@ pub async fn migrate_data(
         return Err(CommandError::Refused(format!("--from: no SQLite database at {path}")).into());
     }
     let wait = std::time::Duration::from_millis(settings.database.busy_timeout_ms);
-    let source = SqliteStore::connect(from, 2, wait)
+    // The source is only read: a file that is not this version's database is refused, never
+    // upgraded or turned into one.
+    let source = SqliteStore::connect_read_only(from, wait)
         .await
         .with_context(|| format!("opening {from}"))?;
-    source
-        .migrate()
+    match source
+        .schema_current()
         .await
-        .context("migrating the SQLite database")?;
+        .with_context(|| format!("reading {from}"))?
+    {
+        Some(true) => {}
+        Some(false) => {
+            return Err(CommandError::Refused(format!(
+                "--from: the schema of {path} is not this version's: run this version's \
+                 `mcap-notify status` on it once (which upgrades it), then copy"
+            ))
+            .into())
+        }
+        None => {
+            return Err(CommandError::Refused(format!(
+                "--from: {path} is not an mcap-notify database"
+            ))
+            .into())
+        }
+    }
     let target = PgStore::connect(to, 2, wait)
         .await
         .context("opening the PostgreSQL database given by --to")?;

@@ -23,7 +23,64 @@ pub(super) fn parse<T: DeserializeOwned>(line: &str) -> Result<T, Rejection> {
             "not valid JSON: more than one record on the line (one JSON object per line)".into(),
         )
     })?;
+    refuse_nul(line)?;
     Ok(value)
+}
+
+/// Refuses a line whose text holds a NUL character (`\u0000`, the only way JSON can carry
+/// one): no docket text needs it, PostgreSQL cannot store it, and SQLite would keep a value
+/// that no longer moves to PostgreSQL. Names the field that holds it.
+fn refuse_nul(line: &str) -> Result<(), Rejection> {
+    if !has_nul_escape(line) {
+        return Ok(());
+    }
+    let Ok(root) = serde_json::from_str::<serde_json::Value>(line) else {
+        return Ok(());
+    };
+    match nul_path(&root, "") {
+        Some(path) => reject(format!(
+            "field `{path}` holds a NUL character (\\u0000), which cannot be stored"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether the line has a `\u0000` escape (an escaped backslash before `u0000` is not one).
+fn has_nul_escape(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    line.match_indices("u0000").any(|(at, _)| {
+        let slashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        slashes % 2 == 1
+    })
+}
+
+/// The path (as field names are given in refusals: `parties[0].name`) of the first text, or
+/// key, holding a NUL.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(here);
+            }
+            nul_path(item, &here)
+        }),
+        _ => None,
+    }
 }
 
 fn parse_value<T: DeserializeOwned>(

@@ -178,10 +178,11 @@ impl IngestStore for AnyStore {
 impl BatchStore for AnyStore {
     async fn open_run(
         &self,
+        leader: Option<&str>,
         max_entries: u32,
         now: DateTime<Utc>,
     ) -> Result<OpenedRun, StoreError> {
-        dispatch!(self, s => s.open_run(max_entries, now).await)
+        dispatch!(self, s => s.open_run(leader, max_entries, now).await)
     }
 
     async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError> {

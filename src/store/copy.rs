@@ -53,6 +53,17 @@ pub enum CopyError {
         read: u64,
         copied: u64,
     },
+    #[error(
+        "the SQLite database is in use: {0}; stop every timer and service that uses it \
+         (batch, deliver, the daemon, serve, bounce and unsubscribe mail jobs) and copy again"
+    )]
+    SourceInUse(String),
+    #[error("table `{table}`: {source}; nothing was copied")]
+    InTable {
+        table: String,
+        #[source]
+        source: StoreError,
+    },
     #[error("the foreign keys of the PostgreSQL schema form a cycle through `{0}`")]
     Cycle(String),
     #[error("table `{table}`, column `{column}`: {reason}")]
@@ -187,6 +198,7 @@ pub async fn copy_sqlite_to_postgres(
     // One snapshot of the source: a deferred transaction reads one state of a WAL database
     // however much is written meanwhile.
     let mut read = source.begin().await?;
+    refuse_if_in_use(&mut read).await?;
     let mut tx = target.begin().await?;
     refuse_unless_empty(&mut tx, &plans).await?;
     for table in SEEDED {
@@ -196,7 +208,15 @@ pub async fn copy_sqlite_to_postgres(
     }
     let mut copied = Vec::new();
     for plan in &plans {
-        let rows = copy_table(&mut read, &mut tx, plan, &mut progress).await?;
+        let rows = copy_table(&mut read, &mut tx, plan, &mut progress)
+            .await
+            .map_err(|e| match e {
+                CopyError::Store(source) => CopyError::InTable {
+                    table: plan.name.clone(),
+                    source,
+                },
+                other => other,
+            })?;
         let arrived: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", plan.name))
             .fetch_one(&mut *tx)
             .await?;
@@ -224,7 +244,45 @@ pub async fn copy_sqlite_to_postgres(
     }
     tx.commit().await?;
     read.rollback().await?;
+    // The planner's statistics for the new rows, so the first runs do not plan as if the
+    // tables were empty.
+    sqlx::query("ANALYZE").execute(target).await?;
     Ok(copied)
+}
+
+/// Refuses a source that a process is working on: a batch lease not yet expired, or messages
+/// a delivery worker has claimed. What such a process writes after the copy's snapshot would
+/// be lost to PostgreSQL, and a message it is sending would be sent again from there.
+async fn refuse_if_in_use(read: &mut Transaction<'static, sqlx::Sqlite>) -> Result<(), CopyError> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let leader: Option<(String, i64, i64)> =
+        sqlx::query_as("SELECT holder, pid, expires_at FROM batch_lease WHERE expires_at > ?")
+            .bind(now)
+            .fetch_optional(&mut **read)
+            .await
+            .map_err(StoreError::from)?;
+    if let Some((holder, pid, until)) = leader {
+        let until = chrono::DateTime::from_timestamp_micros(until)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        return Err(CopyError::SourceInUse(format!(
+            "a batch run holds its lease ({holder}, pid {pid}; a lease left by a killed \
+             process ends at {until})"
+        )));
+    }
+    let claimed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE lease_owner IS NOT NULL AND lease_until > ?",
+    )
+    .bind(now)
+    .fetch_one(&mut **read)
+    .await
+    .map_err(StoreError::from)?;
+    if claimed > 0 {
+        return Err(CopyError::SourceInUse(format!(
+            "a delivery worker has {claimed} message(s) claimed"
+        )));
+    }
+    Ok(())
 }
 
 /// Each SQLite table (but sqlx's own and SQLite's) with its columns.

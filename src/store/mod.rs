@@ -191,9 +191,11 @@ pub trait IngestStore {
 /// The batch: claiming entries, matching them to subscriptions, queuing digests and closing the run.
 pub trait BatchStore {
     /// Resumes the interrupted run if there is one, else starts a run that claims up to
-    /// `max_entries` unclaimed entries in arrival order.
+    /// `max_entries` unclaimed entries in arrival order; fenced by `leader` as
+    /// [`BatchStore::queue_digests`] is.
     fn open_run(
         &self,
+        leader: Option<&str>,
         max_entries: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<OpenedRun, StoreError>> + Send;

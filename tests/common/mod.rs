@@ -170,11 +170,83 @@ impl<T> Record for T where
 }
 
 impl Db<'_> {
+    /// An instant as an SQL literal of this backend (SQLite keeps microseconds since 1970).
+    pub fn at(self, instant: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Db::Sqlite(_) => instant.timestamp_micros().to_string(),
+            Db::Postgres(_) => format!("'{}'::timestamptz", instant.to_rfc3339()),
+        }
+    }
+
+    /// An instant column read as microseconds since 1970, as SQLite keeps it.
+    pub fn micros(self, column: &str) -> String {
+        match self {
+            Db::Sqlite(_) => column.to_string(),
+            Db::Postgres(_) => format!("(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"),
+        }
+    }
+
+    /// What an INSERT needs to set an identity column itself (PostgreSQL's are GENERATED
+    /// ALWAYS).
+    pub fn overriding(self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => "OVERRIDING SYSTEM VALUE",
+        }
+    }
+
     /// The rows of `sql`.
     pub async fn rows<T: Record>(self, sql: &str) -> Vec<T> {
         match self {
             Db::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
             Db::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Makes the database refuse the rows of `table` for which `condition` (on `NEW`) holds,
+    /// with `message`, as a constraint a DBA added would: an error about the data.
+    pub async fn refuse_inserts(self, table: &str, condition: &str, message: &str) {
+        match self {
+            Db::Sqlite(_) => {
+                self.exec(&format!(
+                    "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition}
+                     BEGIN SELECT RAISE(ABORT, '{message}'); END"
+                ))
+                .await
+            }
+            Db::Postgres(_) => {
+                self.exec(&format!(
+                    "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'check_violation'; END $$"
+                ))
+                .await;
+                self.exec(&format!(
+                    "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW
+                     WHEN ({condition}) EXECUTE FUNCTION refuse_{table}()"
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Undoes [`Db::refuse_inserts`] on `table`.
+    pub async fn allow_inserts(self, table: &str) {
+        match self {
+            Db::Sqlite(_) => self.exec(&format!("DROP TRIGGER refuse_{table}")).await,
+            Db::Postgres(_) => {
+                self.exec(&format!("DROP TRIGGER refuse_{table} ON {table}"))
+                    .await;
+                self.exec(&format!("DROP FUNCTION refuse_{table}()")).await
+            }
+        }
+    }
+
+    /// The one row `sql` answers.
+    pub async fn row<T: Record>(self, sql: &str) -> T {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+            Db::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
@@ -393,42 +465,41 @@ impl TestApp {
 
     /// (account, entry_id) pairs in the ledger, sorted.
     pub async fn ledger(&self) -> Vec<(String, String)> {
-        let rows = sqlx::query(
-            "SELECT l.account_id, e.entry_id FROM notification_ledger l
-             JOIN docket_entries e ON e.seq = l.entry_seq ORDER BY 1, 2",
-        )
-        .fetch_all(self.pool())
-        .await
-        .expect("ledger readable");
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        self.db()
+            .rows(
+                "SELECT l.account_id, e.entry_id FROM notification_ledger l
+                 JOIN docket_entries e ON e.seq = l.entry_seq ORDER BY 1, 2",
+            )
+            .await
     }
 
     /// Queued or sent messages: (account, recipient, entry ids in the digest), by outbox id.
     pub async fn digests(&self) -> Vec<(String, String, Vec<String>)> {
-        let rows = sqlx::query(
-            "SELECT o.account_id, o.recipient, group_concat(e.entry_id, ',')
-             FROM outbox o JOIN notification_ledger l ON l.outbox_id = o.outbox_id
-             JOIN docket_entries e ON e.seq = l.entry_seq
-             GROUP BY o.outbox_id ORDER BY o.outbox_id",
-        )
-        .fetch_all(self.pool())
-        .await
-        .expect("outbox readable");
-        rows.iter()
-            .map(|r| {
-                let ids: String = r.get(2);
-                let mut ids: Vec<String> = ids.split(',').map(str::to_string).collect();
-                ids.sort();
-                (r.get(0), r.get(1), ids)
-            })
-            .collect()
+        let rows: Vec<(i64, String, String, String)> = self
+            .db()
+            .rows(
+                "SELECT o.outbox_id, o.account_id, o.recipient, e.entry_id
+                 FROM outbox o JOIN notification_ledger l ON l.outbox_id = o.outbox_id
+                 JOIN docket_entries e ON e.seq = l.entry_seq
+                 ORDER BY o.outbox_id, e.entry_id",
+            )
+            .await;
+        let mut digests: Vec<(String, String, Vec<String>)> = Vec::new();
+        let mut last_id = None;
+        for (outbox_id, account, recipient, entry) in rows {
+            match digests.last_mut() {
+                Some((_, _, entries)) if last_id == Some(outbox_id) => entries.push(entry),
+                _ => digests.push((account, recipient, vec![entry])),
+            }
+            last_id = Some(outbox_id);
+        }
+        digests
     }
 
     pub async fn outbox_raw(&self) -> Vec<Vec<u8>> {
-        sqlx::query_scalar("SELECT raw FROM outbox_bodies ORDER BY outbox_id")
-            .fetch_all(self.pool())
+        self.db()
+            .column("SELECT raw FROM outbox_bodies ORDER BY outbox_id")
             .await
-            .expect("outbox readable")
     }
 
     /// Every row of every data table, as text: to prove a rejected feed changed nothing.
@@ -451,8 +522,24 @@ impl TestApp {
             "unsubscribe_scopes",
             "held_pairs",
         ] {
+            let sqlite = match self.db() {
+                Db::Sqlite(pool) => pool,
+                Db::Postgres(_) => {
+                    // Each row as PostgreSQL writes a record out.
+                    let rows: Vec<String> = self
+                        .db()
+                        .column(&format!("SELECT t::text FROM {table} t ORDER BY 1"))
+                        .await;
+                    out.push_str(&format!("[{table}] {}\n", rows.len()));
+                    for row in rows {
+                        out.push_str(&row);
+                        out.push('\n');
+                    }
+                    continue;
+                }
+            };
             let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY 1"))
-                .fetch_all(self.pool())
+                .fetch_all(sqlite)
                 .await
                 .expect("table readable");
             out.push_str(&format!("[{table}] {}\n", rows.len()));

@@ -161,5 +161,11 @@ pub fn data_migrated(copied: &[crate::store::copy::TableCopied], json: bool) -> 
         "copied {total} rows in {} tables; every count checked",
         copied.len()
     );
+    outln!(
+        "next: set database.url to the PostgreSQL database on every host (and remove any \
+         MCAP_NOTIFY__DATABASE__URL that still names the file), then start the timers or the \
+         daemon, and serve, again. Keep the SQLite file only as a backup: a process still \
+         using it would send its mail again."
+    );
     Ok(())
 }

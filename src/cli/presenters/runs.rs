@@ -74,7 +74,8 @@ pub fn run_outcome(outcome: &RunOutcome, json: bool) -> anyhow::Result<()> {
                 print_json(&value)?;
             } else {
                 outln!(
-                    "run {run_id} skipped: the service is closed ({reason}); it reopens {}",
+                    "run {run_id} skipped: the service is closed ({reason}); it reopens {}; \
+                     --ignore-windows runs anyway",
                     state
                         .reopens_at
                         .map(local_time)

@@ -28,6 +28,36 @@ const DROP_COUNTS: &str = include_str!("../../../sql/postgres/queries/drop_count
 /// moment whether to resume or extend the last run see each other's decision.
 const RUNS_LOCK: i64 = 0x6d63_6170_7275_6e73; // "mcapruns"
 
+/// How long a run waits, at most, for transactions older than the newest committed entry to
+/// end (see [`PgStore::wait_for_older_writers`]).
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl PgStore {
+    /// Waits, for at most [`SETTLE_AT_MOST`], until every unclaimed entry already committed
+    /// can be claimed: until no transaction older than its own is still open on the server.
+    /// Without it, an entry ingested a moment before `run-now` would wait for the next run
+    /// whenever any older transaction on the server (another ingest, a delivery pass, another
+    /// database's work) happened to be open. A long transaction still open after the wait only
+    /// delays those entries to the next run; they are never skipped.
+    async fn wait_for_older_writers(&self) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_AT_MOST;
+        loop {
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM docket_entries
+                    WHERE run_id IS NULL
+                      AND inserted_xid >= pg_snapshot_xmin(pg_current_snapshot()))",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if !waiting || tokio::time::Instant::now() + SETTLE_POLL > deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+}
+
 /// The bounds of a scope as the two query parameters: the claiming run (NULL for the unclaimed
 /// entries) and the highest seq.
 fn scope_params(scope: RunScope) -> (Option<i64>, i64) {
@@ -48,12 +78,15 @@ async fn lock_runs(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
 impl BatchStore for PgStore {
     async fn open_run(
         &self,
+        leader: Option<&str>,
         max_entries: u32,
         now: DateTime<Utc>,
     ) -> Result<OpenedRun, StoreError> {
+        self.wait_for_older_writers().await?;
         let mut tx = self.begin().await?;
         // Read committed: each statement after the lock sees every run committed before it.
         lock_runs(&mut tx).await?;
+        check_leader(&mut tx, leader).await?;
         let unfinished: Option<(i64, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
             "SELECT run_id, first_seq, last_seq, entries_claimed FROM runs
              WHERE status = 'running' ORDER BY run_id LIMIT 1",
@@ -134,6 +167,7 @@ impl BatchStore for PgStore {
     }
 
     async fn preview_run(&self, max_entries: u32) -> Result<PreviewRange, StoreError> {
+        self.wait_for_older_writers().await?;
         let mut tx = self.begin().await?;
         let (first_seq, last_seq, entries): (Option<i64>, Option<i64>, i64) = sqlx::query_as(
             "SELECT MIN(seq), MAX(seq), COUNT(*) FROM (

@@ -349,7 +349,7 @@ impl IngestSession for PgIngest {
         // In file order, which is arrival order (seq). An entry another file posted since
         // this one checked it (the entry absent then, so there was no row to lock) is left
         // alone here, and the file refused below: checked again, it may be unchanged.
-        let inserted = sqlx::query(
+        let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO docket_entries (entry_id, case_number, code, description, text,
                                          filed_by, posted_at)
              SELECT entry_id, case_number, code, description, text, filed_by, posted_at
@@ -358,7 +358,8 @@ impl IngestSession for PgIngest {
                   WITH ORDINALITY AS e (entry_id, case_number, code, description, text,
                                         filed_by, posted_at, position)
              ORDER BY position
-             ON CONFLICT (entry_id) DO NOTHING",
+             ON CONFLICT (entry_id) DO NOTHING
+             RETURNING entry_id",
         )
         .bind(&ids)
         .bind(&cases)
@@ -367,15 +368,25 @@ impl IngestSession for PgIngest {
         .bind(&texts)
         .bind(&filers)
         .bind(&posted)
-        .execute(&mut *db)
+        .fetch_all(&mut *db)
         .await
-        .map_err(contended)?
-        .rows_affected();
-        if inserted != entries.len() as u64 {
+        .map_err(contended)?;
+        if inserted.len() != entries.len() {
+            let written: std::collections::HashSet<&str> =
+                inserted.iter().map(String::as_str).collect();
+            let taken: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|id| !written.contains(id))
+                .collect();
+            let more = match taken.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
             return Err(StoreError::Changed(format!(
-                "{} of the file's new docket entries were posted by another writer while the \
-                 file was being checked; nothing was applied: ingest the file again",
-                entries.len() as u64 - inserted
+                "docket entry `{}`{more} changed while the file was being checked (posted by \
+                 another ingest); nothing was applied: ingest the file again",
+                taken[0]
             )));
         }
         Ok(())

@@ -51,6 +51,25 @@ impl PgStore {
             // slow-statement warning would measure our work; runs report their own timings.
             .disable_statement_logging()
             .application_name("mcap-notify");
+        // One connection first, so that a server that is down or refuses us says why
+        // ("connection refused", an unknown role) at once: the pool would retry until its
+        // acquire timeout and then say only that it timed out.
+        let first = tokio::time::timeout(acquire_timeout, options.connect()).await;
+        match first {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                return Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer from the server within {} s",
+                        acquire_timeout.as_secs()
+                    ),
+                ))))
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(acquire_timeout)

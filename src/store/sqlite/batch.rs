@@ -33,10 +33,12 @@ fn scope_params(scope: RunScope) -> (Option<i64>, i64) {
 impl BatchStore for SqliteStore {
     async fn open_run(
         &self,
+        leader: Option<&str>,
         max_entries: u32,
         now: DateTime<Utc>,
     ) -> Result<OpenedRun, StoreError> {
         let mut tx = self.begin_write().await?;
+        check_leader(&mut tx, leader).await?;
         let unfinished: Option<(i64, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
             "SELECT run_id, first_seq, last_seq, entries_claimed FROM runs
              WHERE status = 'running' ORDER BY run_id LIMIT 1",

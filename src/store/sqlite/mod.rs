@@ -65,6 +65,40 @@ impl SqliteStore {
         Ok(SqliteStore { pool, file })
     }
 
+    /// Opens an existing database only to read it, changing nothing in its file (no schema
+    /// upgrade, no journal mode set): what `migrate-data` copies from.
+    pub async fn connect_read_only(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(busy_timeout)
+            .disable_statement_logging();
+        let path = options.get_filename().to_path_buf();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        let file = file_identity(&path).map(|id| (path, id));
+        Ok(SqliteStore { pool, file })
+    }
+
+    /// Whether this is an mcap-notify database whose schema is this version's: None when it
+    /// is no mcap-notify database at all.
+    pub async fn schema_current(&self) -> Result<Option<bool>, StoreError> {
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if table.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.schema_is_current(&sqlx::migrate!("sql/sqlite"))
+                .await?,
+        ))
+    }
+
     /// Why the database this store opened is no longer the file at its path (removed or
     /// replaced: open connections would go on reading the old file while any new command
     /// would create an empty one); None while it still is.
