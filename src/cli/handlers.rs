@@ -387,7 +387,14 @@ pub async fn migrate_data(
     }
     let target = PgStore::connect(to, 2, wait)
         .await
-        .context("opening the PostgreSQL database given by --to")?;
+        .map_err(|source| crate::app::DatabaseUnavailable {
+            url: crate::config::DatabaseSettings {
+                url: to.to_string(),
+                ..settings.database.clone()
+            }
+            .shown_url(),
+            source,
+        })?;
     target
         .migrate()
         .await
