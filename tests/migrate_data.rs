@@ -73,6 +73,19 @@ async fn pg_rows(pg: &PgStore, sql: &str) -> Vec<String> {
     sqlx::query_scalar(sql).fetch_all(pg.pool()).await.unwrap()
 }
 
+/// How many tables the target database holds.
+async fn tables_in(db: &TestDatabase) -> i64 {
+    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_one(pg.pool())
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_deployment_moves_with_every_row_and_id_and_a_second_copy_is_refused() {
     let Some(db) = TestDatabase::create().await else {
@@ -189,16 +202,7 @@ async fn a_missing_source_or_a_wrong_url_is_refused_before_anything_is_written()
     assert!(!ok);
     assert!(stderr.contains("not a SQLite database URL"), "{stderr}");
 
-    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
-    )
-    .fetch_one(pg.pool())
-    .await
-    .unwrap();
-    assert_eq!(tables, 0, "nothing was created in the target");
+    assert_eq!(tables_in(&db).await, 0, "nothing was created in the target");
 }
 
 #[tokio::test]
@@ -256,16 +260,7 @@ async fn a_source_that_is_not_this_versions_database_is_refused_and_left_as_it_w
             file.display()
         );
     }
-    let pg = PgStore::connect(&db.url, 2, std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
-    )
-    .fetch_one(pg.pool())
-    .await
-    .unwrap();
-    assert_eq!(tables, 0, "nothing was created in the target");
+    assert_eq!(tables_in(&db).await, 0, "nothing was created in the target");
 }
 
 #[tokio::test]

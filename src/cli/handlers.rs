@@ -385,16 +385,17 @@ pub async fn migrate_data(
             .into())
         }
     }
-    let target = PgStore::connect(to, 2, wait)
-        .await
-        .map_err(|source| crate::app::DatabaseUnavailable {
-            url: crate::config::DatabaseSettings {
-                url: to.to_string(),
-                ..settings.database.clone()
-            }
-            .shown_url(),
-            source,
-        })?;
+    let target =
+        PgStore::connect(to, 2, wait)
+            .await
+            .map_err(|source| crate::app::DatabaseUnavailable {
+                url: crate::config::DatabaseSettings {
+                    url: to.to_string(),
+                    ..settings.database.clone()
+                }
+                .shown_url(),
+                source,
+            })?;
     target
         .migrate()
         .await

@@ -85,12 +85,7 @@ impl SqliteStore {
     /// Whether this is an mcap-notify database whose schema is this version's: None when it
     /// is no mcap-notify database at all.
     pub async fn schema_current(&self) -> Result<Option<bool>, StoreError> {
-        let table: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if table.is_none() {
+        if !self.has_migrations().await? {
             return Ok(None);
         }
         Ok(Some(
@@ -120,16 +115,21 @@ impl SqliteStore {
     }
 
     /// Whether every migration has been applied, as it is now, and nothing else.
-    async fn schema_is_current(
-        &self,
-        migrator: &sqlx::migrate::Migrator,
-    ) -> Result<bool, StoreError> {
+    /// Whether sqlx's migration table is there: the mark of a database mcap-notify made.
+    async fn has_migrations(&self) -> Result<bool, StoreError> {
         let table: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
         .fetch_optional(&self.pool)
         .await?;
-        if table.is_none() {
+        Ok(table.is_some())
+    }
+
+    async fn schema_is_current(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<bool, StoreError> {
+        if !self.has_migrations().await? {
             return Ok(false);
         }
         let mut applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
