@@ -126,15 +126,21 @@ impl CommitGate<'_> {
         self.lease.map(|l| l.holder.as_str())
     }
 
-    /// A write refused by the fence is the loss of the lease; other errors pass unchanged.
+    /// See [`fenced`].
     fn fenced(&self, error: StoreError) -> RunError {
-        match error {
-            StoreError::Fenced(holder) => {
-                tracing::error!(run_id = self.run_id, %holder, "the batch lease is lost; stopping");
-                RunError::LeaseLost(Some(self.run_id))
-            }
-            other => RunError::Store(other),
+        fenced(Some(self.run_id), error)
+    }
+}
+
+/// A write refused by the lease's fence is the loss of the lease (of run `run_id`, if one was
+/// opened); other errors pass unchanged.
+fn fenced(run_id: Option<i64>, error: StoreError) -> RunError {
+    match error {
+        StoreError::Fenced(holder) => {
+            tracing::error!(?run_id, %holder, "the batch lease is lost; stopping");
+            RunError::LeaseLost(run_id)
         }
+        other => RunError::Store(other),
     }
 }
 
@@ -177,10 +183,7 @@ pub async fn run_batch<S: BatchStore>(
         let run = store
             .open_run(leader, settings.max_entries_per_run, now)
             .await
-            .map_err(|e| match e {
-                StoreError::Fenced(_) => RunError::LeaseLost(None),
-                other => RunError::Store(other),
-            })?;
+            .map_err(|e| fenced(None, e))?;
         queued_before = run.queued_before;
         tracing::Span::current().record("run_id", run.run_id);
         tracing::info!(
