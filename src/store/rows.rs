@@ -7,7 +7,7 @@ use crate::model::{DocketEntry, MatchRow};
 use crate::store::history::{RunFailure, RunSummary, StageTimings};
 use crate::store::{
     ClaimedMessage, DropCounts, HeldAccount, Mail, MetricsSnapshot, OutboxEntry, OutboxRef,
-    ReportDeadLetter, ReportFailure, RunRecord, RunTotals, StoreError, StoredEntry,
+    ReportDeadLetter, ReportFailure, ReportRows, RunRecord, RunTotals, StoreError, StoredEntry,
     SubscriptionKey, SubscriptionRow, Suppression, UnsubscribeRecord, UnsubscribeTarget,
 };
 
@@ -396,6 +396,68 @@ impl<I: StoredInstant> TryFrom<TargetRow<I>> for UnsubscribeTarget {
             caption: r.caption,
             court_name: r.court_name,
             unsubscribed_at: opt(r.unsubscribed_at)?,
+        })
+    }
+}
+
+/// Everything the report reads over one period, as its queries return it.
+pub struct ReportRecords<I> {
+    pub runs: Vec<RunRow<I>>,
+    /// (run, at, outcome, error) of `report_run_failures.sql`.
+    pub failures: Vec<(Option<i64>, I, String, String)>,
+    /// (the hour's start, messages) of `report_sent_per_hour.sql`.
+    pub sent_per_hour: Vec<(I, i64)>,
+    /// (sent at, microseconds from posting) of `report_latencies.sql`.
+    pub latencies: Vec<(I, i64)>,
+    /// (verdict, count) of `report_bounces.sql`.
+    pub bounces: Vec<(String, i64)>,
+    /// (outbox id, recipient, subject, last error, at) of `report_dead_letters.sql`.
+    pub dead_letters: Vec<(i64, String, String, Option<String>, I)>,
+    /// (email, reason, detail, at) of `report_suppressions.sql`.
+    pub suppressions: Vec<(String, String, String, I)>,
+}
+
+impl<I: StoredInstant> TryFrom<ReportRecords<I>> for ReportRows {
+    type Error = StoreError;
+    fn try_from(r: ReportRecords<I>) -> Result<Self, StoreError> {
+        let count = |n: i64| n.max(0) as u64;
+        Ok(ReportRows {
+            runs: r
+                .runs
+                .into_iter()
+                .map(RunRecord::try_from)
+                .collect::<Result<_, _>>()?,
+            failures: r
+                .failures
+                .into_iter()
+                .map(report_failure_from_row)
+                .collect::<Result<_, _>>()?,
+            sent_per_hour: r
+                .sent_per_hour
+                .into_iter()
+                .map(|(hour, n)| Ok((hour.into_instant()?, count(n))))
+                .collect::<Result<_, StoreError>>()?,
+            latencies: r
+                .latencies
+                .into_iter()
+                .map(|(at, us)| {
+                    Ok((
+                        at.into_instant()?,
+                        chrono::Duration::microseconds(us.max(0)),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            bounces: r.bounces.into_iter().map(|(v, n)| (v, count(n))).collect(),
+            dead_letters: r
+                .dead_letters
+                .into_iter()
+                .map(dead_letter_from_row)
+                .collect::<Result<_, _>>()?,
+            suppressions: r
+                .suppressions
+                .into_iter()
+                .map(suppression_from_row)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -462,23 +462,11 @@ async fn load_trackability(
         .collect()
 }
 
-#[derive(sqlx::FromRow)]
-struct EntryRecord {
-    entry_id: String,
-    case_number: String,
-    code: String,
-    description: String,
-    text: String,
-    filed_by: String,
-    posted_at: i64,
-    voided_at: Option<i64>,
-}
-
 async fn load_entries(
     db: &mut SqliteConnection,
     keys: &[&str],
 ) -> Result<HashMap<String, StoredEntry>, StoreError> {
-    let rows: Vec<EntryRecord> = select_in(
+    let rows: Vec<crate::store::rows::StoredEntryRow<i64>> = select_in(
         db,
         "SELECT entry_id, case_number, code, description, text, filed_by, posted_at, voided_at
          FROM docket_entries WHERE entry_id",
@@ -486,23 +474,7 @@ async fn load_entries(
     )
     .await?;
     rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.entry_id.clone(),
-                StoredEntry {
-                    entry: DocketEntry {
-                        entry_id: r.entry_id,
-                        case_number: r.case_number,
-                        code: r.code,
-                        description: r.description,
-                        text: r.text,
-                        filed_by: r.filed_by,
-                        posted_at: instant(r.posted_at)?,
-                    },
-                    voided_at: opt_instant(r.voided_at)?,
-                },
-            ))
-        })
+        .map(|r| Ok((r.entry_id.clone(), StoredEntry::try_from(r)?)))
         .collect()
 }
 

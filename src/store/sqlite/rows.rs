@@ -13,6 +13,7 @@ pub(super) type MatchRecord = crate::store::rows::MatchRecord<i64>;
 pub(super) type RunRow = crate::store::rows::RunRow<i64>;
 pub(super) type ClaimRow = crate::store::rows::ClaimRow<i64>;
 pub(super) type OutboxEntryRow = crate::store::rows::OutboxEntryRow<i64>;
+pub(super) type MetricsRows = crate::store::rows::MetricsRows<i64>;
 
 /// Instants are stored as microseconds since the epoch.
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {

@@ -2,12 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{instant, micros, opt_instant, RunRow, RunSumsRow};
+use super::rows::{micros, MetricsRows, RunRow, RunSumsRow};
 use super::SqliteStore;
-use crate::store::{
-    DropCounts, HeldAccount, MetricsSnapshot, ReportRows, RunRecord, RunTotals, StatusReport,
-    StatusStore, StoreError,
-};
+use crate::store::rows::held_account_from_row;
+use crate::store::{MetricsSnapshot, ReportRows, RunRecord, StatusReport, StatusStore, StoreError};
 
 const METRICS_RUN_TOTALS: &str = include_str!("../../../sql/sqlite/queries/metrics_run_totals.sql");
 const METRICS_RUNS_BY_OUTCOME: &str =
@@ -53,41 +51,32 @@ impl StatusStore for SqliteStore {
                 .collect::<Result<_, _>>()?,
             held: held
                 .into_iter()
-                .map(|(account_id, pairs, reason, run_id, held_at)| {
-                    Ok(HeldAccount {
-                        account_id,
-                        pairs: pairs.max(0) as u64,
-                        reason,
-                        run_id,
-                        held_at: instant(held_at)?,
-                    })
-                })
-                .collect::<Result<_, StoreError>>()?,
+                .map(held_account_from_row)
+                .collect::<Result<_, _>>()?,
         })
     }
 
     async fn metrics_snapshot(&self, now: DateTime<Utc>) -> Result<MetricsSnapshot, StoreError> {
-        let n = |v: i64| v.max(0) as u64;
         // One read transaction: every figure comes from the same state of the database.
         let mut tx = self.pool.begin().await?;
         let sums: RunSumsRow = sqlx::query_as(METRICS_RUN_TOTALS)
             .fetch_one(&mut *tx)
             .await?;
-        let runs: Vec<(String, String, i64)> = sqlx::query_as(METRICS_RUNS_BY_OUTCOME)
+        let runs = sqlx::query_as(METRICS_RUNS_BY_OUTCOME)
             .fetch_all(&mut *tx)
             .await?;
-        let stage_times: Vec<(String, i64, i64)> = sqlx::query_as(METRICS_STAGE_TIMES)
+        let stage_times = sqlx::query_as(METRICS_STAGE_TIMES)
             .fetch_all(&mut *tx)
             .await?;
-        let counters: Vec<(String, String, i64)> =
+        let counters =
             sqlx::query_as("SELECT name, label, value FROM counter_totals ORDER BY name, label")
                 .fetch_all(&mut *tx)
                 .await?;
-        let outbox: Vec<(String, i64)> =
+        let outbox =
             sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
                 .fetch_all(&mut *tx)
                 .await?;
-        let (oldest_due_at, oldest_unfinished): (Option<i64>, Option<i64>) =
+        let (oldest_due_at, oldest_unfinished_posted_at): (Option<i64>, Option<i64>) =
             sqlx::query_as(METRICS_LAG)
                 .bind(micros(now))
                 .fetch_one(&mut *tx)
@@ -97,41 +86,15 @@ impl StatusStore for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(MetricsSnapshot {
-            entries_claimed: n(sums.entries_claimed),
-            run_totals: RunTotals {
-                drops: DropCounts {
-                    voided: n(sums.dropped_voided),
-                    confidential: n(sums.dropped_confidential),
-                    excluded_court: n(sums.dropped_excluded_court),
-                    excluded_case_type: n(sums.dropped_excluded_type),
-                    notifiable: n(sums.entries_notifiable),
-                },
-                pairs_matched: n(sums.pairs_matched),
-                digests_queued: n(sums.digests_queued),
-                skipped_unverified: n(sums.skipped_unverified),
-                skipped_suppressed: n(sums.skipped_suppressed),
-                accounts_held: n(sums.accounts_held),
-            },
-            runs: runs
-                .into_iter()
-                .map(|(outcome, reason, count)| (outcome, reason, n(count)))
-                .collect(),
-            stage_times: stage_times
-                .into_iter()
-                .map(|(stage, ms, runs)| (stage, n(ms), n(runs)))
-                .collect(),
-            counters: counters
-                .into_iter()
-                .map(|(name, label, value)| (name, label, n(value)))
-                .collect(),
-            outbox: outbox.into_iter().map(|(s, c)| (s, n(c))).collect(),
-            oldest_due_at: opt_instant(oldest_due_at)?,
-            oldest_unfinished_posted_at: opt_instant(oldest_unfinished)?,
-            last_success: last_success
-                .into_iter()
-                .map(|(job, at)| Ok((job, instant(at)?)))
-                .collect::<Result<_, StoreError>>()?,
+        MetricsSnapshot::try_from(MetricsRows {
+            sums,
+            runs,
+            stage_times,
+            counters,
+            outbox,
+            oldest_due_at,
+            oldest_unfinished_posted_at,
+            last_success,
         })
     }
 
