@@ -310,20 +310,35 @@ pub enum OutageError {
         start: String,
         end: String,
     },
+    #[error("{place}the reason holds a NUL character (\\0), which cannot be stored")]
+    NulInReason { place: String },
     #[error("{0}")]
     Csv(String),
+}
+
+/// Refuses a reason no database can store (PostgreSQL rejects NUL in text; SQLite keeps it
+/// and then nothing can copy it).
+fn check_reason(reason: &str, place: impl FnOnce() -> String) -> Result<(), OutageError> {
+    if reason.contains('\0') {
+        return Err(OutageError::NulInReason { place: place() });
+    }
+    Ok(())
 }
 
 /// Refuses inverted outages and outages that overlap each other; returns them sorted.
 pub fn validate_outages(outages: &[NewOutage]) -> Result<Vec<NewOutage>, OutageError> {
     for (i, o) in outages.iter().enumerate() {
+        let place = || {
+            if outages.len() > 1 {
+                format!("row {}: ", i + 1)
+            } else {
+                String::new()
+            }
+        };
+        check_reason(&o.reason, place)?;
         if o.ends_at <= o.starts_at {
             return Err(OutageError::Inverted {
-                place: if outages.len() > 1 {
-                    format!("row {}: ", i + 1)
-                } else {
-                    String::new()
-                },
+                place: place(),
                 start: o.starts_at.to_rfc3339(),
                 end: o.ends_at.to_rfc3339(),
             });
@@ -382,6 +397,9 @@ pub fn read_outage_csv(
             ends_at: parse(field(1, "end")?, "end")?,
             reason: field(2, "reason")?.to_string(),
         };
+        check_reason(&outage.reason, || {
+            format!("{}:{line}: column 3 (reason): ", path.display())
+        })?;
         if outage.ends_at <= outage.starts_at {
             return Err(OutageError::Inverted {
                 place: format!("{}:{line}: ", path.display()),

@@ -243,11 +243,29 @@ async fn a_source_that_is_not_this_versions_database_is_refused_and_left_as_it_w
         .await
         .unwrap();
     old.pool().close().await;
+    let ahead = t.dir.path().join("ahead.db");
+    let new = TestApp::with(|s| {
+        s.database.url = format!("sqlite://{}", ahead.display());
+    })
+    .await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a later release', 1, x'00', 0)",
+    )
+    .execute(new.pool())
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(new.pool())
+        .await
+        .unwrap();
+    new.pool().close().await;
 
     for (file, said) in [
         (&foreign, "is not an mcap-notify database"),
         (&empty, "is not an mcap-notify database"),
-        (&behind, "is not this version's"),
+        (&behind, "is an older version's"),
+        (&ahead, "made by a newer mcap-notify"),
     ] {
         let before = std::fs::read(file).unwrap();
         let (ok, _, stderr) = migrate_data(&t, &format!("sqlite://{}", file.display()), &db.url);

@@ -240,6 +240,19 @@ fn outages_refuse_overlaps_and_inversions_and_import_all_or_nothing() {
     .unwrap();
     let import = run(&["outages", "import", "log.csv"]);
     assert!(!import.status.success());
+    // A reason with a NUL byte could be stored by SQLite but copied nowhere: refused by line.
+    std::fs::write(
+        dir.path().join("nul.csv"),
+        "2026-12-07 08:00,2026-12-07 09:00,network\n2026-12-08 08:00,2026-12-08 09:00,bad\0byte\n",
+    )
+    .unwrap();
+    let nul = run(&["outages", "import", "nul.csv"]);
+    assert!(!nul.status.success());
+    let said = String::from_utf8_lossy(&nul.stderr);
+    assert!(
+        said.contains("nul.csv:2: column 3 (reason)") && said.contains("NUL"),
+        "{said}"
+    );
     let list = run(&["outages", "list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);

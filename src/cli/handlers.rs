@@ -342,7 +342,7 @@ pub async fn migrate_data(
     to: &str,
     settings: &crate::config::Settings,
 ) -> anyhow::Result<Vec<crate::store::copy::TableCopied>> {
-    use crate::store::{PgStore, Schema, SqliteStore};
+    use crate::store::{sqlite::SchemaState, PgStore, Schema, SqliteStore};
     let Some(path) = from.strip_prefix("sqlite://") else {
         return Err(CommandError::Refused(format!(
             "--from `{from}` is not a SQLite database URL (sqlite://PATH)"
@@ -365,25 +365,24 @@ pub async fn migrate_data(
     let source = SqliteStore::connect_read_only(from, wait)
         .await
         .with_context(|| format!("opening {from}"))?;
-    match source
-        .schema_current()
+    let refusal = match source
+        .schema_state()
         .await
         .with_context(|| format!("reading {from}"))?
     {
-        Some(true) => {}
-        Some(false) => {
-            return Err(CommandError::Refused(format!(
-                "--from: the schema of {path} is not this version's: run this version's \
-                 `mcap-notify status` on it once (which upgrades it), then copy"
-            ))
-            .into())
-        }
-        None => {
-            return Err(CommandError::Refused(format!(
-                "--from: {path} is not an mcap-notify database"
-            ))
-            .into())
-        }
+        SchemaState::Current => None,
+        SchemaState::Older => Some(format!(
+            "--from: the schema of {path} is an older version's: run this version's \
+             `mcap-notify status` on it once (which upgrades it), then copy"
+        )),
+        SchemaState::Newer => Some(format!(
+            "--from: {path} was made by a newer mcap-notify than this one: copy it with \
+             that version's `migrate-data`"
+        )),
+        SchemaState::Foreign => Some(format!("--from: {path} is not an mcap-notify database")),
+    };
+    if let Some(refusal) = refusal {
+        return Err(CommandError::Refused(refusal).into());
     }
     let target =
         PgStore::connect(to, 2, wait)

@@ -82,16 +82,9 @@ impl SqliteStore {
         Ok(SqliteStore { pool, file })
     }
 
-    /// Whether this is an mcap-notify database whose schema is this version's: None when it
-    /// is no mcap-notify database at all.
-    pub async fn schema_current(&self) -> Result<Option<bool>, StoreError> {
-        if !self.has_migrations().await? {
-            return Ok(None);
-        }
-        Ok(Some(
-            self.schema_is_current(&sqlx::migrate!("sql/sqlite"))
-                .await?,
-        ))
+    /// Where this database's schema stands against this version's.
+    pub async fn schema_state(&self) -> Result<SchemaState, StoreError> {
+        self.schema_against(&sqlx::migrate!("sql/sqlite")).await
     }
 
     /// Why the database this store opened is no longer the file at its path (removed or
@@ -114,7 +107,6 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Whether every migration has been applied, as it is now, and nothing else.
     /// Whether sqlx's migration table is there: the mark of a database mcap-notify made.
     async fn has_migrations(&self) -> Result<bool, StoreError> {
         let table: Option<String> = sqlx::query_scalar(
@@ -125,12 +117,13 @@ impl SqliteStore {
         Ok(table.is_some())
     }
 
-    async fn schema_is_current(
+    /// Compares the migrations applied to the ones `migrator` holds.
+    async fn schema_against(
         &self,
         migrator: &sqlx::migrate::Migrator,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<SchemaState, StoreError> {
         if !self.has_migrations().await? {
-            return Ok(false);
+            return Ok(SchemaState::Foreign);
         }
         let mut applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
@@ -144,7 +137,14 @@ impl SqliteStore {
             .collect();
         applied.sort();
         wanted.sort();
-        Ok(applied == wanted)
+        let newest_known = wanted.last().map_or(0, |(version, _)| *version);
+        Ok(if applied == wanted {
+            SchemaState::Current
+        } else if applied.iter().any(|(version, _)| *version > newest_known) {
+            SchemaState::Newer
+        } else {
+            SchemaState::Older
+        })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -177,12 +177,25 @@ pub(super) async fn bump_counter(
     Ok(())
 }
 
+/// Where a database file's schema stands against this version of mcap-notify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Not a database mcap-notify made (no migration table).
+    Foreign,
+    /// Every migration of this version applied, and nothing else.
+    Current,
+    /// Made by an older version (or one whose migrations differ): this version can upgrade it.
+    Older,
+    /// Holds migrations this version does not know: made by a newer mcap-notify.
+    Newer,
+}
+
 impl Schema for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = sqlx::migrate!("sql/sqlite");
         // Every command migrates; one that finds the schema current must not wait for the
         // write lock (a long ingest or run may hold it), so it only reads.
-        if self.schema_is_current(&migrator).await? {
+        if self.schema_against(&migrator).await? == SchemaState::Current {
             return Ok(());
         }
         migrator.run(&self.pool).await?;
