@@ -3,6 +3,7 @@
 //! words them, accounts and subscriptions) into a directory of its own, ingests them through the
 //! ordinary feed path, runs the batch, delivers to `.eml` files and prints what happened.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,7 +26,7 @@ use crate::store::RunTotals;
 /// Marks a directory as the demo's, so a second run may clear it safely.
 const MARKER: &str = ".mcap-demo";
 
-const FIRST_NAMES: &[&str] = &[
+pub(crate) const FIRST_NAMES: &[&str] = &[
     "James",
     "Mary",
     "Robert",
@@ -82,7 +83,7 @@ const FIRST_NAMES: &[&str] = &[
     "Latoya",
 ];
 
-const LAST_NAMES: &[&str] = &[
+pub(crate) const LAST_NAMES: &[&str] = &[
     "Smith",
     "Johnson",
     "Williams",
@@ -592,17 +593,42 @@ struct DemoFigures {
     entries: usize,
 }
 
-struct Generator {
-    rng: StdRng,
+/// Missouri-shaped cases and docket entries from a seeded random source: the demo's data and
+/// the benchmark workload's (see [`crate::bench`]).
+pub(crate) struct Generator {
+    pub(crate) rng: StdRng,
     now: DateTime<Utc>,
+    /// Case numbers given out so far: each is given once.
+    taken: HashSet<String>,
 }
 
 impl Generator {
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn new(seed: u64, now: DateTime<Utc>) -> Generator {
+        Generator {
+            rng: StdRng::seed_from_u64(seed),
+            now,
+            taken: HashSet::new(),
+        }
+    }
+
+    /// A case number not given out before: `sequence` picks the five-digit number, which moves
+    /// on past numbers already taken under the same prefix.
+    fn case_number(&mut self, prefix: &str, sequence: usize) -> String {
+        let mut number = (1000 + sequence) % 100_000;
+        loop {
+            let candidate = format!("{prefix}{number:05}");
+            if self.taken.insert(candidate.clone()) {
+                return candidate;
+            }
+            number = (number + 1) % 100_000;
+        }
+    }
+
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         items.choose(&mut self.rng).expect("non-empty list")
     }
 
-    fn person(&mut self) -> String {
+    pub(crate) fn person(&mut self) -> String {
         format!("{} {}", self.pick(FIRST_NAMES), self.pick(LAST_NAMES))
     }
 
@@ -618,16 +644,15 @@ impl Generator {
         "CV"
     }
 
-    fn case(&mut self, sequence: usize) -> Case {
+    pub(crate) fn case(&mut self, sequence: usize) -> Case {
         let circuit = *self.pick(&CIRCUITS);
         let case_type = self.case_type();
         let filed_at = self.now - Duration::days(self.rng.gen_range(40..700));
         let year = filed_at.format("%y");
         let division = ["", "A", "B"][self.rng.gen_range(0..3)];
-        let case_number = format!(
-            "{year}{:02}{division}-{case_type}{:05}",
-            circuit.number,
-            (1000 + sequence) % 100_000
+        let case_number = self.case_number(
+            &format!("{year}{:02}{division}-{case_type}", circuit.number),
+            sequence,
         );
         let attorney = |g: &mut Self| format!("{}, Attorney at Law", g.person());
         // Litigants first, then counsel as "Attorney for <role>".
@@ -724,7 +749,7 @@ impl Generator {
     }
 
     /// One docket entry for `case`; `opening` gives the filing that starts the case.
-    fn entry(
+    pub(crate) fn entry(
         &mut self,
         case: &Case,
         id: usize,
@@ -797,7 +822,7 @@ impl Generator {
     }
 }
 
-fn write_jsonl<T: Serialize>(
+pub(crate) fn write_jsonl<T: Serialize>(
     path: &Path,
     items: impl IntoIterator<Item = T>,
 ) -> anyhow::Result<()> {
@@ -842,18 +867,9 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the demo's feeds into `feeds` and returns their paths in ingest order.
-fn write_feeds(
-    feeds: &Path,
-    size: DemoSize,
-    now: DateTime<Utc>,
-) -> anyhow::Result<(Vec<(FeedKind, PathBuf)>, DemoFigures)> {
-    let mut g = Generator {
-        rng: StdRng::seed_from_u64(size.seed),
-        now,
-    };
-    // Juvenile and mental-health cases are not trackable anywhere; one municipal court is
-    // outside MCAP altogether.
+/// The 46 circuits, where juvenile and mental-health cases are not trackable, and one
+/// municipal court outside MCAP altogether.
+pub(crate) fn courts() -> Vec<Court> {
     let mut courts: Vec<Court> = CIRCUITS
         .iter()
         .map(|c| Court {
@@ -869,6 +885,17 @@ fn write_feeds(
         mcap: false,
         track_excluded_case_types: vec![],
     });
+    courts
+}
+
+/// Writes the demo's feeds into `feeds` and returns their paths in ingest order.
+fn write_feeds(
+    feeds: &Path,
+    size: DemoSize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<(FeedKind, PathBuf)>, DemoFigures)> {
+    let mut g = Generator::new(size.seed, now);
+    let courts = courts();
 
     let cases: Vec<Case> = (0..320 * size.scale as usize).map(|i| g.case(i)).collect();
     let trackable: Vec<&Case> = cases

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod atomic_file;
 pub mod batch;
+pub mod bench;
 pub mod bounce;
 pub mod calendar;
 pub mod circuits;

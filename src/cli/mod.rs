@@ -14,8 +14,9 @@ use crate::app::App;
 use crate::config::Settings;
 
 pub use args::{
-    BounceAction, Cli, Command, OutageAction, OutboxAction, OutboxListArgs, RunNowArgs, RunsAction,
-    RunsListArgs, SubscriptionsAction, SuppressionAction, UnsubscribesAction,
+    BenchAction, BounceAction, Cli, Command, OutageAction, OutboxAction, OutboxListArgs,
+    RunNowArgs, RunsAction, RunsListArgs, SubscriptionsAction, SuppressionAction,
+    UnsubscribesAction,
 };
 pub use handlers::CommandError;
 pub use presenters::describe_run;
@@ -39,7 +40,8 @@ impl Command {
         match self {
             Command::Bounces {
                 action: BounceAction::Parse { .. },
-            } => Needs::Nothing,
+            }
+            | Command::Bench { .. } => Needs::Nothing,
             Command::Demo { .. } | Command::DkimRecord | Command::MigrateData { .. } => {
                 Needs::Settings
             }
@@ -54,6 +56,23 @@ pub fn execute_offline(command: Command) -> anyhow::Result<()> {
         Command::Bounces {
             action: BounceAction::Parse { files, json },
         } => parse_bounce_files(&files, json),
+        Command::Bench {
+            action:
+                BenchAction::Generate {
+                    scale,
+                    seed,
+                    dir,
+                    csv,
+                    json,
+                },
+        } => {
+            let generated = crate::bench::generate(
+                &dir,
+                crate::bench::Workload { scale, seed, csv },
+                chrono::Utc::now(),
+            )?;
+            presenters::generated(&generated, json)
+        }
         command => unreachable!("{command:?} needs more than nothing"),
     }
 }
@@ -212,7 +231,10 @@ async fn run_once(app: &App, command: Command) -> anyhow::Result<()> {
         }
         Command::Preview(args) => crate::preview::execute(app, &args).await,
         Command::Daemon | Command::Serve => unreachable!("long-running: see `execute`"),
-        Command::Demo { .. } | Command::DkimRecord | Command::MigrateData { .. } => {
+        Command::Demo { .. }
+        | Command::DkimRecord
+        | Command::MigrateData { .. }
+        | Command::Bench { .. } => {
             unreachable!("needs no opened application: see `execute_with_settings`")
         }
     }

@@ -169,3 +169,20 @@ pub fn data_migrated(copied: &[crate::store::copy::TableCopied], json: bool) -> 
     );
     Ok(())
 }
+
+/// `bench generate`: what was written, and the order to ingest it in.
+pub fn generated(generated: &crate::bench::Generated, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(generated);
+    }
+    let g = generated;
+    outln!(
+        "{} courts, {} cases ({} parties), {} accounts, {} subscriptions, {} docket entries ({} voided)",
+        g.courts, g.cases, g.parties, g.accounts, g.subscriptions, g.entries, g.voids
+    );
+    outln!("ingest them in this order:");
+    for (kind, path) in &g.feeds {
+        outln!("  mcap-notify ingest {kind} {}", path.display());
+    }
+    Ok(())
+}
