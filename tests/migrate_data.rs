@@ -205,6 +205,19 @@ async fn a_missing_source_or_a_wrong_url_is_refused_before_anything_is_written()
     assert_eq!(tables_in(&db).await, 0, "nothing was created in the target");
 }
 
+/// Makes an mcap-notify database at `path` whose migration record `edit` then changes (as an
+/// older or a newer version would have left it), checkpointed into the file and closed.
+async fn database_with_migrations_edited(path: &std::path::Path, edit: &str) {
+    let app = TestApp::with(|s| {
+        s.database.url = format!("sqlite://{}", path.display());
+    })
+    .await;
+    for statement in [edit, "PRAGMA wal_checkpoint(TRUNCATE)"] {
+        sqlx::query(statement).execute(app.pool()).await.unwrap();
+    }
+    app.pool().close().await;
+}
+
 #[tokio::test]
 async fn a_source_that_is_not_this_versions_database_is_refused_and_left_as_it_was() {
     let Some(db) = TestDatabase::create().await else {
@@ -228,38 +241,18 @@ async fn a_source_that_is_not_this_versions_database_is_refused_and_left_as_it_w
     let empty = t.dir.path().join("empty.db");
     std::fs::write(&empty, b"").unwrap();
     let behind = t.dir.path().join("behind.db");
-    let old = TestApp::with(|s| {
-        s.database.url = format!("sqlite://{}", behind.display());
-    })
-    .await;
-    sqlx::query(
+    database_with_migrations_edited(
+        &behind,
         "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
     )
-    .execute(old.pool())
-    .await
-    .unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(old.pool())
-        .await
-        .unwrap();
-    old.pool().close().await;
-    let ahead = t.dir.path().join("ahead.db");
-    let new = TestApp::with(|s| {
-        s.database.url = format!("sqlite://{}", ahead.display());
-    })
     .await;
-    sqlx::query(
+    let ahead = t.dir.path().join("ahead.db");
+    database_with_migrations_edited(
+        &ahead,
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99990101000000, 'from a later release', 1, x'00', 0)",
     )
-    .execute(new.pool())
-    .await
-    .unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(new.pool())
-        .await
-        .unwrap();
-    new.pool().close().await;
+    .await;
 
     for (file, said) in [
         (&foreign, "is not an mcap-notify database"),

@@ -81,6 +81,13 @@ fn flag(on: bool) -> &'static str {
     }
 }
 
+/// A feed file written as it is generated.
+fn create(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
 fn scaled(count: f64, scale: f64) -> usize {
     (count * scale).round().max(1.0) as usize
 }
@@ -140,10 +147,7 @@ pub fn generate(dir: &Path, workload: Workload, now: DateTime<Utc>) -> anyhow::R
     let mut cases_csv = table("cases")?;
     let mut parties_csv = table("parties")?;
     {
-        let path = &out.feeds[1].1;
-        let mut writer = std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
+        let mut writer = create(&out.feeds[1].1)?;
         for i in 0..cases {
             let case = g.case(i);
             serde_json::to_writer(&mut writer, &case)?;
@@ -263,10 +267,7 @@ pub fn generate(dir: &Path, workload: Workload, now: DateTime<Utc>) -> anyhow::R
     planned.sort();
     let mut entries_csv = table("docket_entries")?;
     let mut voids_csv = table("voids")?;
-    let path = &out.feeds[4].1;
-    let mut writer = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut writer = create(&out.feeds[4].1)?;
     let mut voids: Vec<String> = Vec::new();
     for (n, (posted_at, index)) in planned.into_iter().enumerate() {
         let entry: DocketEntry = g.entry(&active[index], n + 1, posted_at, false);
