@@ -822,6 +822,13 @@ impl Generator {
     }
 }
 
+/// One JSON Lines record.
+pub(crate) fn write_line(writer: &mut impl Write, record: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *writer, record)?;
+    writer.write_all(b"\n")?;
+    Ok(())
+}
+
 pub(crate) fn write_jsonl<T: Serialize>(
     path: &Path,
     items: impl IntoIterator<Item = T>,
@@ -830,8 +837,7 @@ pub(crate) fn write_jsonl<T: Serialize>(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
     for item in items {
-        serde_json::to_writer(&mut out, &item)?;
-        out.write_all(b"\n")?;
+        write_line(&mut out, &item)?;
     }
     out.flush()?;
     Ok(())

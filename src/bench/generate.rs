@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::demo::{courts, write_jsonl, Generator};
+use crate::demo::{courts, write_jsonl, write_line, Generator};
 use crate::model::{Account, Case, DocketEntry};
 
 /// Counts at scale 1.
@@ -150,8 +150,7 @@ pub fn generate(dir: &Path, workload: Workload, now: DateTime<Utc>) -> anyhow::R
         let mut writer = create(&out.feeds[1].1)?;
         for i in 0..cases {
             let case = g.case(i);
-            serde_json::to_writer(&mut writer, &case)?;
-            writer.write_all(b"\n")?;
+            write_line(&mut writer, &case)?;
             row(
                 &mut cases_csv,
                 [
@@ -271,8 +270,7 @@ pub fn generate(dir: &Path, workload: Workload, now: DateTime<Utc>) -> anyhow::R
     let mut voids: Vec<String> = Vec::new();
     for (n, (posted_at, index)) in planned.into_iter().enumerate() {
         let entry: DocketEntry = g.entry(&active[index], n + 1, posted_at, false);
-        serde_json::to_writer(&mut writer, &entry)?;
-        writer.write_all(b"\n")?;
+        write_line(&mut writer, &entry)?;
         row(
             &mut entries_csv,
             [
@@ -291,11 +289,10 @@ pub fn generate(dir: &Path, workload: Workload, now: DateTime<Utc>) -> anyhow::R
         out.entries += 1;
     }
     for entry_id in &voids {
-        serde_json::to_writer(
+        write_line(
             &mut writer,
             &serde_json::json!({"entry_id": entry_id, "voided_at": now}),
         )?;
-        writer.write_all(b"\n")?;
         row(&mut voids_csv, [entry_id, &micros(now)])?;
     }
     writer.flush()?;
