@@ -171,7 +171,7 @@ impl App {
                 return Ok(RunOutcome::Skipped { run_id, state });
             }
         }
-        let factory = self.message_factory()?;
+        let factory = std::sync::Arc::new(self.message_factory()?);
         if options.dry_run {
             let report =
                 run_batch(&self.store, &factory, &self.settings.batch, options, now).await?;

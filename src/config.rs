@@ -369,8 +369,10 @@ impl Default for DigestSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchSettings {
-    /// The most docket entries one run takes; a larger backlog drains over consecutive runs.
-    pub max_entries_per_run: u32,
+    /// No longer used: a run takes every new entry, however large the backlog, so that each
+    /// account gets one digest (a cap split a backlog over runs and multiplied the mail).
+    /// Accepted so that older configuration files still load; see [`Settings::obsolete_keys`].
+    pub max_entries_per_run: Option<u32>,
     /// How many accounts' digests are committed per transaction.
     pub accounts_per_commit: u32,
 }
@@ -378,7 +380,7 @@ pub struct BatchSettings {
 impl Default for BatchSettings {
     fn default() -> Self {
         BatchSettings {
-            max_entries_per_run: 50_000,
+            max_entries_per_run: None,
             accounts_per_commit: 500,
         }
     }
@@ -704,10 +706,6 @@ impl Settings {
         }
         for (key, value) in [
             (
-                "batch.max_entries_per_run",
-                self.batch.max_entries_per_run as u64,
-            ),
-            (
                 "batch.accounts_per_commit",
                 self.batch.accounts_per_commit as u64,
             ),
@@ -876,6 +874,18 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    /// Warnings for keys that are still accepted but no longer do anything.
+    pub fn obsolete_keys(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(cap) = self.batch.max_entries_per_run {
+            warnings.push(format!(
+                "batch.max_entries_per_run = {cap} is no longer used and can be removed: a run \
+                 takes every new entry, so that each account gets one digest"
+            ));
+        }
+        warnings
     }
 
     /// Every key a configuration may set, dotted (`delivery.file_dir`).

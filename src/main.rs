@@ -29,6 +29,9 @@ async fn start(cli: Cli) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let settings = Settings::load(cli.config.as_deref())?;
+    for warning in settings.obsolete_keys() {
+        eprintln!("warning: {warning}");
+    }
     if needs == Needs::App {
         settings.refuse_placeholder_secrets()?;
     }

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::batch::message::BuiltPart;
 use crate::batch::{Digest, DigestGrouper, MessageError, MessageFactory};
 use crate::outln;
-use crate::store::{AccountStanding, BatchStore, RunScope, StoreError};
+use crate::store::{AccountStanding, BatchStore, RunScope, StoreError, EVERY_ENTRY};
 
 #[derive(Debug, Args)]
 #[command(
@@ -80,9 +80,8 @@ pub enum Preview {
 async fn pending_digest<S: BatchStore>(
     store: &S,
     account_id: &str,
-    max_entries: u32,
 ) -> Result<Option<Digest>, StoreError> {
-    let range = store.preview_run(max_entries).await?;
+    let range = store.preview_run(EVERY_ENTRY).await?;
     let scope = RunScope::Preview {
         up_to_seq: range.last_seq.unwrap_or(0),
     };
@@ -129,7 +128,6 @@ fn readable(part: &BuiltPart, account_id: &str) -> Result<PreviewMessage, Previe
 pub async fn preview<S: BatchStore>(
     store: &S,
     factory: &MessageFactory,
-    max_entries: u32,
     account_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Preview, PreviewError> {
@@ -141,7 +139,7 @@ pub async fn preview<S: BatchStore>(
     else {
         return Err(PreviewError::UnknownAccount(account_id.to_string()));
     };
-    let Some(digest) = pending_digest(store, account_id, max_entries).await? else {
+    let Some(digest) = pending_digest(store, account_id).await? else {
         return Ok(Preview::Nothing { email });
     };
     let reason = if !email_verified {
@@ -181,20 +179,8 @@ pub async fn execute(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let factory = app.message_factory()?;
     let account = &args.account;
-    let preview = preview(
-        &app.store,
-        &factory,
-        app.settings.batch.max_entries_per_run,
-        account,
-        Utc::now(),
-    )
-    .await?;
-    if let Some(run_id) = app
-        .store
-        .preview_run(app.settings.batch.max_entries_per_run)
-        .await?
-        .unfinished_run
-    {
+    let preview = preview(&app.store, &factory, account, Utc::now()).await?;
+    if let Some(run_id) = app.store.preview_run(EVERY_ENTRY).await?.unfinished_run {
         outln!(
             "note: run {run_id} is unfinished (interrupted, or going on now): the next run \
              resumes it first, and what it claimed is not shown here (see `runs show {run_id}`)"

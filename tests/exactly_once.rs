@@ -32,7 +32,6 @@ struct Scenario {
     /// Per wave: where the run crashes (after how many commits), if it does.
     crashes: Vec<Option<usize>>,
     accounts_per_commit: u32,
-    max_entries_per_run: u32,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -55,20 +54,16 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 ),
                 prop::collection::vec(prop::option::of(0usize..6), 3),
                 1u32..4,
-                2u32..12,
             )
         })
         .prop_map(
-            |(cases, verified, tracking, waves, crashes, accounts_per_commit, max_entries)| {
-                Scenario {
-                    cases,
-                    verified,
-                    tracking,
-                    waves,
-                    crashes,
-                    accounts_per_commit,
-                    max_entries_per_run: max_entries,
-                }
+            |(cases, verified, tracking, waves, crashes, accounts_per_commit)| Scenario {
+                cases,
+                verified,
+                tracking,
+                waves,
+                crashes,
+                accounts_per_commit,
             },
         )
 }
@@ -86,7 +81,6 @@ async fn message_ids(t: &TestApp) -> Vec<String> {
 async fn world(s: &Scenario) -> TestApp {
     let t = TestApp::with(|settings| {
         settings.batch.accounts_per_commit = s.accounts_per_commit;
-        settings.batch.max_entries_per_run = s.max_entries_per_run;
     })
     .await;
     let cases: Vec<Value> = (0..s.cases)

@@ -273,24 +273,30 @@ async fn an_address_changed_before_the_run_receives_the_digest() {
 }
 
 #[tokio::test]
-async fn a_capped_run_leaves_the_rest_of_the_backlog_to_the_next_run() {
+async fn a_backlog_goes_out_in_one_run_as_one_digest_per_account_even_with_the_old_cap_set() {
     let t = TestApp::one_case(
-        |s| s.batch.max_entries_per_run = 3,
+        |s| s.batch.max_entries_per_run = Some(3),
         C1,
         Some("2026-01-10T00:00:00Z"),
     )
     .await;
+    assert!(
+        t.app.settings.obsolete_keys()[0]
+            .contains("batch.max_entries_per_run = 3 is no longer used"),
+        "{:?}",
+        t.app.settings.obsolete_keys()
+    );
     let entries: Vec<_> = (0..7)
         .map(|i| entry(&format!("e{i}"), C1, "MOT", "2026-02-01T10:00:00Z"))
         .collect();
     t.ingest(FeedKind::Entries, &entries).await;
-    let scanned: Vec<u64> = [t.run().await, t.run().await, t.run().await, t.run().await]
+    let scanned: Vec<u64> = [t.run().await, t.run().await]
         .iter()
         .map(|r| r.entries_scanned)
         .collect();
-    assert_eq!(scanned, vec![3, 3, 1, 0]);
+    assert_eq!(scanned, vec![7, 0]);
     let digests = t.digests().await;
-    assert_eq!(digests.len(), 3, "one digest per run that had entries");
+    assert_eq!(digests.len(), 1, "one digest for the whole backlog");
     assert_eq!(t.ledger().await.len(), 7);
 }
 

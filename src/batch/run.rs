@@ -1,9 +1,11 @@
-//! One batch run: claim a range of entries (or resume the interrupted run), count what the
-//! filters drop, stream the matched pairs in account order, build one digest per account, and
-//! commit digests and ledger rows a batch of accounts at a time. The run record and the
+//! One batch run: claim every new entry (or resume the interrupted run), count what the
+//! filters drop, stream the matched pairs in account order, build one digest per account (a
+//! batch of accounts at a time, on every core, while the batch before commits), and commit
+//! digests and ledger rows a batch of accounts at a time. The run record and the
 //! watermark close the run once its whole range is done, so a crash anywhere is repaired by the
 //! next run, which resumes the same range and lets the ledger skip what was already queued.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -11,9 +13,11 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::digest::{Digest, DigestGrouper};
-use super::message::{BuiltPart, MessageFactory};
+use super::message::{BuiltPart, MessageError, MessageFactory};
 use crate::config::BatchSettings;
-use crate::store::{BatchStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError};
+use crate::store::{
+    BatchStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError, EVERY_ENTRY,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -27,6 +31,9 @@ pub enum RunError {
     /// resumes it. None: lost before a run was opened.
     #[error("{}", lease_lost(*.0))]
     LeaseLost(Option<i64>),
+    /// A digest's rendering panicked.
+    #[error("rendering a batch of digests failed: {0}")]
+    Render(tokio::task::JoinError),
     /// Raised at a crash point set by a test (see [`crate::hooks`]).
     #[cfg(feature = "test-hooks")]
     #[error("run stopped on purpose after {0} commits")]
@@ -152,7 +159,7 @@ fn fenced(run_id: Option<i64>, error: StoreError) -> RunError {
 )]
 pub async fn run_batch<S: BatchStore>(
     store: &S,
-    factory: &MessageFactory,
+    factory: &Arc<MessageFactory>,
     settings: &BatchSettings,
     options: &RunOptions,
     now: DateTime<Utc>,
@@ -163,7 +170,7 @@ pub async fn run_batch<S: BatchStore>(
     let mut queued_before = RunTotals::default();
     // (scope, run id, resumed, first seq, last seq, entries)
     let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
-        let range = store.preview_run(settings.max_entries_per_run).await?;
+        let range = store.preview_run(EVERY_ENTRY).await?;
         let scope = RunScope::Preview {
             up_to_seq: range.last_seq.unwrap_or(0),
         };
@@ -181,7 +188,7 @@ pub async fn run_batch<S: BatchStore>(
         super::withhold(store, now).await?;
         let leader = options.lease.as_ref().map(|l| l.holder.as_str());
         let run = store
-            .open_run(leader, settings.max_entries_per_run, now)
+            .open_run(leader, EVERY_ENTRY, now)
             .await
             .map_err(|e| fenced(None, e))?;
         queued_before = run.queued_before;
@@ -232,36 +239,52 @@ pub async fn run_batch<S: BatchStore>(
     let mut rows = store.match_rows(scope);
     let started = Instant::now();
     let mut commit_time = std::time::Duration::ZERO;
-    loop {
-        let (digest, stream_done) = match rows.try_next().await? {
-            Some(row) => {
+    // A batch of accounts' digests renders on every core while the batch before it commits.
+    let mut rendering: Option<tokio::task::JoinHandle<Vec<Rendered>>> = None;
+    let mut stream_done = false;
+    while !stream_done || rendering.is_some() {
+        let next = if stream_done {
+            None
+        } else {
+            let mut batch = Vec::with_capacity(chunk_size);
+            while batch.len() < chunk_size {
+                let Some(row) = rows.try_next().await? else {
+                    stream_done = true;
+                    let last = std::mem::take(&mut grouper).finish();
+                    batch.extend(last.and_then(|digest| to_render(&mut report, digest)));
+                    break;
+                };
                 report.totals.pairs_matched += 1;
-                (grouper.push(row), false)
+                let done = grouper.push(row);
+                batch.extend(done.and_then(|digest| to_render(&mut report, digest)));
             }
-            None => (std::mem::take(&mut grouper).finish(), true),
+            Some(render_batch(
+                factory,
+                report.run_id.unwrap_or(0),
+                batch,
+                now,
+            ))
         };
-        if let Some(digest) = digest {
-            take_digest(&mut report, factory, &digest, now, &mut chunk)?;
+        let Some(previous) = std::mem::replace(&mut rendering, next) else {
+            continue;
+        };
+        for rendered in previous.await.map_err(RunError::Render)? {
+            take_rendered(&mut report, rendered, &mut chunk);
         }
-        if chunk.len() >= chunk_size || (stream_done && !chunk.is_empty()) {
-            if let Some(run_id) = report.run_id {
-                #[cfg(feature = "test-hooks")]
-                crate::hooks::process_pause("batch-commit", gate.done).await;
-                gate.check()?;
-                let t = Instant::now();
-                let newly_held = commit_chunk(store, run_id, gate.leader(), &mut chunk, now)
-                    .await
-                    .map_err(|e| gate.fenced(e))?;
-                report.totals.digests_queued -= newly_held;
-                report.totals.accounts_held += newly_held;
-                commit_time += t.elapsed();
-                gate.done += 1;
-            }
-            chunk.clear();
+        if let (Some(run_id), false) = (report.run_id, chunk.is_empty()) {
+            #[cfg(feature = "test-hooks")]
+            crate::hooks::process_pause("batch-commit", gate.done).await;
+            gate.check()?;
+            let t = Instant::now();
+            let newly_held = commit_chunk(store, run_id, gate.leader(), &mut chunk, now)
+                .await
+                .map_err(|e| gate.fenced(e))?;
+            report.totals.digests_queued -= newly_held;
+            report.totals.accounts_held += newly_held;
+            commit_time += t.elapsed();
+            gate.done += 1;
         }
-        if stream_done {
-            break;
-        }
+        chunk.clear();
     }
     drop(rows);
     timings.match_render_ms = (started.elapsed() - commit_time).as_millis() as u64;
@@ -373,26 +396,52 @@ async fn commit_chunk<S: BatchStore>(
     Ok(newly_held)
 }
 
-/// Counts a digest, and renders it into the chunk unless its account is skipped. An account
-/// whose digest cannot be built is held aside with the reason; it never stops the run.
-fn take_digest(
-    report: &mut RunReport,
-    factory: &MessageFactory,
-    digest: &Digest,
-    now: DateTime<Utc>,
-    chunk: &mut Chunk,
-) -> Result<(), RunError> {
+/// A digest and what building it gave.
+struct Rendered {
+    digest: Digest,
+    parts: Result<Vec<BuiltPart>, MessageError>,
+}
+
+/// The digest, unless its account is skipped (unverified, suppressed), which is counted.
+fn to_render(report: &mut RunReport, digest: Digest) -> Option<Digest> {
     if !digest.email_verified {
         report.totals.skipped_unverified += 1;
         tracing::info!(account_id = %digest.account_id, reason = "unverified", "account skipped");
-        return Ok(());
+        return None;
     }
     if digest.suppressed {
         report.totals.skipped_suppressed += 1;
         tracing::info!(account_id = %digest.account_id, reason = "suppressed", "account skipped");
-        return Ok(());
+        return None;
     }
-    let parts = match factory.build_parts(report.run_id.unwrap_or(0), digest, now) {
+    Some(digest)
+}
+
+/// Builds a batch of digests on the blocking pool, spread over every core, in their order.
+fn render_batch(
+    factory: &Arc<MessageFactory>,
+    run_id: i64,
+    batch: Vec<Digest>,
+    now: DateTime<Utc>,
+) -> tokio::task::JoinHandle<Vec<Rendered>> {
+    let factory = Arc::clone(factory);
+    tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        batch
+            .into_par_iter()
+            .map(|digest| Rendered {
+                parts: factory.build_parts(run_id, &digest, now),
+                digest,
+            })
+            .collect()
+    })
+}
+
+/// Counts a built digest and puts its messages into the chunk. An account whose digest cannot
+/// be built is held aside with the reason; it never stops the run.
+fn take_rendered(report: &mut RunReport, rendered: Rendered, chunk: &mut Chunk) {
+    let Rendered { digest, parts } = rendered;
+    let parts = match parts {
         Ok(parts) => parts,
         Err(e) => {
             tracing::warn!(
@@ -408,7 +457,7 @@ fn take_digest(
                 entry_seqs: digest.entry_seqs(),
                 reason: format!("not built: {e}"),
             });
-            return Ok(());
+            return;
         }
     };
     for BuiltPart { cases, message } in parts {
@@ -427,5 +476,4 @@ fn take_digest(
         }
         chunk.messages.push(message);
     }
-    Ok(())
 }

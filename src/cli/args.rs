@@ -202,9 +202,13 @@ pub enum BenchAction {
         /// subscriptions).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
-        /// Seed for the generated data (the same seed gives the same files).
+        /// Seed for the generated data (the same seed and --now give the same files).
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// The day's end (RFC 3339): entries post in the hours before it. Default: the
+        /// current time, so that a run right after ingest finds the entries new.
+        #[arg(long, value_parser = parse_instant)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
         /// Where the feeds go (created if missing; files of the same names are replaced).
         #[arg(long)]
         dir: PathBuf,

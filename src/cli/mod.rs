@@ -61,6 +61,7 @@ pub fn execute_offline(command: Command) -> anyhow::Result<()> {
                 BenchAction::Generate {
                     scale,
                     seed,
+                    now,
                     dir,
                     csv,
                     json,
@@ -69,7 +70,7 @@ pub fn execute_offline(command: Command) -> anyhow::Result<()> {
             let generated = crate::bench::generate(
                 &dir,
                 crate::bench::Workload { scale, seed, csv },
-                chrono::Utc::now(),
+                now.unwrap_or_else(chrono::Utc::now),
             )?;
             presenters::generated(&generated, json)
         }

@@ -188,6 +188,10 @@ pub trait IngestStore {
     fn begin_ingest(&self) -> impl Future<Output = Result<Self::Ingest<'_>, StoreError>> + Send;
 }
 
+/// What a run claims: every new entry, however large the backlog, so that each account gets
+/// one digest for it. (The matched pairs stream in account order, so memory stays bounded.)
+pub const EVERY_ENTRY: u32 = u32::MAX;
+
 /// The batch: claiming entries, matching them to subscriptions, queuing digests and closing the run.
 pub trait BatchStore {
     /// Resumes the interrupted run if there is one, else starts a run that claims up to

@@ -1,4 +1,4 @@
--- Why entries in scope (parameters as in match_rows.sql) are not notifiable. Each entry is
+-- Why entries in scope (parameters as in match_pairs.sql) are not notifiable. Each entry is
 -- counted once, under the first reason that applies.
 SELECT COUNT(*) AS total,
        COALESCE(SUM(e.voided_at IS NOT NULL), 0) AS voided,

@@ -9,15 +9,15 @@ use futures_util::TryStreamExt;
 
 use super::history::note_success;
 use super::leases::check_leader;
-use super::unsubscribe::record_scope;
+use super::unsubscribe::record_scopes;
 use super::withhold::withhold_in;
 use super::PgStore;
 use crate::model::MatchRow;
 use crate::store::history::Job;
 use crate::store::rows::MatchRecord;
 use crate::store::{
-    AccountStanding, BatchStore, DropCounts, HeldDigest, OpenedRun, PreviewRange, QueuedMessage,
-    RunScope, RunTotals, StageTimings, StoreError, Withheld,
+    AccountStanding, BatchStore, DropCounts, HeldDigest, Mail, OpenedRun, PreviewRange,
+    QueuedMessage, RunScope, RunTotals, StageTimings, StoreError, Withheld,
 };
 
 const MATCH_ROWS: &str = include_str!("../../../sql/postgres/queries/match_rows.sql");
@@ -260,38 +260,59 @@ impl BatchStore for PgStore {
         }
         let mut tx = self.begin().await?;
         check_leader(&mut tx, leader).await?;
+        // The messages go in by one statement per table, as arrays; the ids the outbox gives
+        // them come back by message id (unique), whatever order RETURNING yields.
+        let column = |f: fn(&Mail) -> &str| messages.iter().map(|m| f(&m.mail)).collect::<Vec<_>>();
+        let given: Vec<(i64, String)> = sqlx::query_as(
+            "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
+                                 subject, state, created_at, lifetime_from, next_attempt_at)
+             SELECT $1, account_id, recipient, envelope_from, message_id, subject, 'queued',
+                    $7, $7, $7
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                  AS m (account_id, recipient, envelope_from, message_id, subject)
+             RETURNING outbox_id, message_id",
+        )
+        .bind(run_id)
+        .bind(column(|m| &m.account_id))
+        .bind(column(|m| &m.recipient))
+        .bind(column(|m| &m.envelope_from))
+        .bind(column(|m| &m.message_id))
+        .bind(column(|m| &m.subject))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let id_of: std::collections::HashMap<String, i64> = given
+            .into_iter()
+            .map(|(id, message_id)| (message_id, id))
+            .collect();
+        let outbox_ids: Vec<i64> = messages
+            .iter()
+            .map(|m| {
+                id_of.get(&m.mail.message_id).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("message {} got no outbox id", m.mail.message_id))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let bodies: Vec<&[u8]> = messages.iter().map(|m| m.mail.raw.as_slice()).collect();
+        sqlx::query(
+            "INSERT INTO outbox_bodies (outbox_id, raw)
+             SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+        )
+        .bind(&outbox_ids)
+        .bind(&bodies)
+        .execute(&mut *tx)
+        .await?;
+        let (scope_keys, scope_ids): (Vec<&str>, Vec<i64>) = messages
+            .iter()
+            .flat_map(|m| (m.subscription_ids.iter()).map(|&id| (m.scope_key.as_str(), id)))
+            .unzip();
+        record_scopes(&mut tx, &scope_keys, &scope_ids, now).await?;
         let mut ledger_accounts: Vec<&str> = Vec::new();
         let mut ledger_seqs: Vec<i64> = Vec::new();
         let mut ledger_outbox_ids: Vec<i64> = Vec::new();
-        for QueuedMessage {
-            mail,
-            entry_seqs,
-            scope_key,
-            subscription_ids,
-        } in messages
-        {
-            let outbox_id: i64 = sqlx::query_scalar(
-                "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
-                                     subject, state, created_at, lifetime_from, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7) RETURNING outbox_id",
-            )
-            .bind(run_id)
-            .bind(&mail.account_id)
-            .bind(&mail.recipient)
-            .bind(&mail.envelope_from)
-            .bind(&mail.message_id)
-            .bind(&mail.subject)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO outbox_bodies (outbox_id, raw) VALUES ($1, $2)")
-                .bind(outbox_id)
-                .bind(&mail.raw)
-                .execute(&mut *tx)
-                .await?;
-            record_scope(&mut tx, scope_key, subscription_ids, now).await?;
-            for &seq in entry_seqs {
-                ledger_accounts.push(&mail.account_id);
+        for (message, &outbox_id) in messages.iter().zip(&outbox_ids) {
+            for &seq in &message.entry_seqs {
+                ledger_accounts.push(&message.mail.account_id);
                 ledger_seqs.push(seq);
                 ledger_outbox_ids.push(outbox_id);
             }

@@ -34,20 +34,21 @@ const FORGO_HELD_PAIRS: &str = "
 /// [`UnsubscribeStore::unsubscribe`] below).
 const STOPS_LOCK: i64 = 0x6d63_6170_7374_6f70; // "mcapstop"
 
-/// Records, with the queued message, which subscriptions its unsubscribe link stops. A scope
-/// recorded twice (a run resumed) keeps its first rows.
-pub(super) async fn record_scope(
+/// Records, with the queued messages, which subscriptions each one's unsubscribe link stops:
+/// the pairs (`scope_keys[i]`, `subscription_ids[i]`). A scope recorded twice (a run resumed)
+/// keeps its first rows.
+pub(super) async fn record_scopes(
     tx: &mut Transaction<'static, Postgres>,
-    scope_key: &str,
+    scope_keys: &[&str],
     subscription_ids: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO unsubscribe_scopes (scope_key, subscription_id, created_at)
-         SELECT $1, id, $3 FROM unnest($2::bigint[]) AS id
+         SELECT key, id, $3 FROM UNNEST($1::text[], $2::bigint[]) AS s (key, id)
          ON CONFLICT DO NOTHING",
     )
-    .bind(scope_key)
+    .bind(scope_keys)
     .bind(subscription_ids)
     .bind(now)
     .execute(&mut **tx)

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::pool::PoolConnection;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
+use super::ingest::per_statement;
 use super::leases::check_leader;
 use super::rows::{micros, MatchRecord};
 use super::withhold::withhold_in;
@@ -18,7 +20,68 @@ use crate::store::{
     RunScope, RunTotals, StageTimings, StoreError, Withheld,
 };
 
-const MATCH_ROWS: &str = include_str!("../../../sql/sqlite/queries/match_rows.sql");
+const MATCH_PAIRS: &str = include_str!("../../../sql/sqlite/queries/match_pairs.sql");
+const MATCH_PAGE: &str = include_str!("../../../sql/sqlite/queries/match_page.sql");
+
+/// Matched pairs read per query (see [`BatchStore::match_rows`]).
+const PAIRS_PER_PAGE: i64 = 4_096;
+
+/// Where reading the matched pairs is: on the connection that holds them, at a position.
+struct Paging {
+    conn: PoolConnection<Sqlite>,
+    next: i64,
+    last: i64,
+}
+
+/// Writes the matched pairs of `scope` in digest order into a temp table of one connection.
+async fn match_pairs(pool: &SqlitePool, scope: RunScope) -> Result<Paging, StoreError> {
+    let (run_id, up_to) = scope_params(scope);
+    let mut conn = pool.acquire().await?;
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS match_pairs (
+            pos INTEGER PRIMARY KEY, account_id TEXT NOT NULL, entry_seq INTEGER NOT NULL,
+            subscription_id INTEGER NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM temp.match_pairs")
+        .execute(&mut *conn)
+        .await?;
+    // Positions count from 1 in an emptied table without AUTOINCREMENT.
+    let written = sqlx::query(MATCH_PAIRS)
+        .bind(run_id)
+        .bind(up_to)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(Paging {
+        conn,
+        next: 1,
+        last: written as i64,
+    })
+}
+
+/// The next page of matched pairs, or None (and the temp table emptied) after the last.
+async fn next_page(mut paging: Paging) -> Result<Option<(Vec<MatchRow>, Paging)>, StoreError> {
+    if paging.next > paging.last {
+        sqlx::query("DELETE FROM temp.match_pairs")
+            .execute(&mut *paging.conn)
+            .await?;
+        return Ok(None);
+    }
+    let to = paging.last.min(paging.next + PAIRS_PER_PAGE - 1);
+    let records: Vec<MatchRecord> = sqlx::query_as(MATCH_PAGE)
+        .bind(paging.next)
+        .bind(to)
+        .fetch_all(&mut *paging.conn)
+        .await?;
+    paging.next = to + 1;
+    let rows = records
+        .into_iter()
+        .map(MatchRow::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((rows, paging)))
+}
 const DROP_COUNTS: &str = include_str!("../../../sql/sqlite/queries/drop_counts.sql");
 
 /// The bounds of a scope as the two query parameters: the claiming run (NULL for the unclaimed
@@ -172,14 +235,18 @@ impl BatchStore for SqliteStore {
         )
     }
 
+    /// The pairs are first written, sorted, into a temp table by one statement inside SQLite,
+    /// then read a page at a time, each page its own short read: a read transaction held open
+    /// for the whole run would keep every page the run writes in the WAL.
     fn match_rows(&self, scope: RunScope) -> BoxStream<'_, Result<MatchRow, StoreError>> {
-        let (run_id, up_to) = scope_params(scope);
-        sqlx::query_as::<_, MatchRecord>(MATCH_ROWS)
-            .bind(run_id)
-            .bind(up_to)
-            .fetch(&self.pool)
-            .map_err(StoreError::from)
-            .and_then(|r| async move { MatchRow::try_from(r) })
+        let pool = self.pool.clone();
+        futures_util::stream::once(async move { match_pairs(&pool, scope).await })
+            .and_then(|paging| async move {
+                Ok(futures_util::stream::try_unfold(paging, next_page)
+                    .map_ok(|rows| futures_util::stream::iter(rows.into_iter().map(Ok)))
+                    .try_flatten())
+            })
+            .try_flatten()
             .boxed()
     }
 
@@ -196,42 +263,59 @@ impl BatchStore for SqliteStore {
         }
         let mut tx = self.begin_write().await?;
         check_leader(&mut tx, leader).await?;
-        let mut ledger: Vec<(&str, i64, i64)> = Vec::new();
-        for QueuedMessage {
-            mail,
-            entry_seqs,
-            scope_key,
-            subscription_ids,
-        } in messages
-        {
-            let outbox_id: i64 = sqlx::query_scalar(
-                "INSERT INTO outbox (run_id, account_id, recipient, envelope_from, message_id,
-                                     subject, state, created_at, lifetime_from, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7) RETURNING outbox_id",
-            )
-            .bind(run_id)
-            .bind(&mail.account_id)
-            .bind(&mail.recipient)
-            .bind(&mail.envelope_from)
-            .bind(&mail.message_id)
-            .bind(&mail.subject)
-            .bind(micros(now))
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO outbox_bodies (outbox_id, raw) VALUES (?, ?)")
-                .bind(outbox_id)
-                .bind(&mail.raw)
-                .execute(&mut *tx)
-                .await?;
-            super::unsubscribe::record_scope(&mut tx, scope_key, subscription_ids, now).await?;
-            ledger.extend(
-                entry_seqs
-                    .iter()
-                    .map(|&seq| (mail.account_id.as_str(), seq, outbox_id)),
+        // The write lock is held, so the ids after the highest one ever given are ours: the
+        // messages go in many to a statement, with their ids, and nothing waits on a
+        // RETURNING row by row.
+        let last_id: i64 = sqlx::query_scalar(
+            "SELECT MAX(COALESCE((SELECT MAX(outbox_id) FROM outbox), 0),
+                        COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let numbered: Vec<(i64, &QueuedMessage)> = (last_id + 1..).zip(messages).collect();
+        let at = micros(now);
+        for chunk in numbered.chunks(per_statement(9)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO outbox (outbox_id, run_id, account_id, recipient, envelope_from,
+                                     message_id, subject, state, created_at, lifetime_from,
+                                     next_attempt_at) ",
             );
+            insert.push_values(chunk, |mut row, (outbox_id, message)| {
+                let mail = &message.mail;
+                row.push_bind(*outbox_id)
+                    .push_bind(run_id)
+                    .push_bind(&mail.account_id)
+                    .push_bind(&mail.recipient)
+                    .push_bind(&mail.envelope_from)
+                    .push_bind(&mail.message_id)
+                    .push_bind(&mail.subject)
+                    .push("'queued'")
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
-        // Three parameters a row; SQLite allows 32766 per statement.
-        for chunk in ledger.chunks(5_000) {
+        for chunk in numbered.chunks(per_statement(2)) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO outbox_bodies (outbox_id, raw) ");
+            insert.push_values(chunk, |mut row, (outbox_id, message)| {
+                row.push_bind(*outbox_id).push_bind(&message.mail.raw);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let scopes: Vec<(&str, i64)> = messages
+            .iter()
+            .flat_map(|m| (m.subscription_ids.iter()).map(|&id| (m.scope_key.as_str(), id)))
+            .collect();
+        super::unsubscribe::record_scopes(&mut tx, &scopes, now).await?;
+        let ledger: Vec<(&str, i64, i64)> = numbered
+            .iter()
+            .flat_map(|(outbox_id, m)| {
+                (m.entry_seqs.iter()).map(|&seq| (m.mail.account_id.as_str(), seq, *outbox_id))
+            })
+            .collect();
+        for chunk in ledger.chunks(per_statement(3)) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO notification_ledger (account_id, entry_seq, outbox_id) ",
             );
@@ -242,29 +326,49 @@ impl BatchStore for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
-        for (account_id, seq, _) in &ledger {
-            sqlx::query("DELETE FROM held_pairs WHERE account_id = ? AND entry_seq = ?")
-                .bind(account_id)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for digest in held {
-            for seq in &digest.entry_seqs {
-                sqlx::query(
-                    "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)
-                     VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT (account_id, entry_seq) DO UPDATE SET run_id = excluded.run_id,
-                        reason = excluded.reason, held_at = excluded.held_at",
-                )
-                .bind(&digest.account_id)
-                .bind(seq)
-                .bind(run_id)
-                .bind(&digest.reason)
-                .bind(micros(now))
-                .execute(&mut *tx)
-                .await?;
+        // Pairs held aside by an earlier run are released once queued; there are seldom any.
+        let any_held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM held_pairs)")
+            .fetch_one(&mut *tx)
+            .await?;
+        if any_held {
+            for chunk in ledger.chunks(per_statement(2)) {
+                let mut delete = QueryBuilder::<Sqlite>::new(
+                    "DELETE FROM held_pairs WHERE (account_id, entry_seq) IN (VALUES ",
+                );
+                let mut pairs = delete.separated(", ");
+                for (account_id, seq, _) in chunk {
+                    pairs.push("(");
+                    pairs.push_bind_unseparated(*account_id);
+                    pairs.push_unseparated(", ");
+                    pairs.push_bind_unseparated(*seq);
+                    pairs.push_unseparated(")");
+                }
+                delete.push(")");
+                delete.build().execute(&mut *tx).await?;
             }
+        }
+        let held_rows: Vec<(&str, i64, &str)> = held
+            .iter()
+            .flat_map(|d| {
+                (d.entry_seqs.iter()).map(|&seq| (d.account_id.as_str(), seq, d.reason.as_str()))
+            })
+            .collect();
+        for chunk in held_rows.chunks(per_statement(5)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at) ",
+            );
+            insert.push_values(chunk, |mut row, (account_id, seq, reason)| {
+                row.push_bind(*account_id)
+                    .push_bind(*seq)
+                    .push_bind(run_id)
+                    .push_bind(*reason)
+                    .push_bind(at);
+            });
+            insert.push(
+                " ON CONFLICT (account_id, entry_seq) DO UPDATE SET run_id = excluded.run_id,
+                    reason = excluded.reason, held_at = excluded.held_at",
+            );
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

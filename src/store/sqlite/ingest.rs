@@ -27,7 +27,7 @@ use crate::store::{
 const MAX_PARAMETERS: usize = 32_000;
 
 /// How many keys or rows of `width` values each fit in one statement.
-fn per_statement(width: usize) -> usize {
+pub(super) fn per_statement(width: usize) -> usize {
     MAX_PARAMETERS / width
 }
 

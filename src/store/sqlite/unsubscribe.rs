@@ -31,19 +31,19 @@ const FORGO_HELD_PAIRS: &str = "
 /// SQLite allows 32766 parameters a statement; ids go in chunks well below that.
 const IDS_PER_STATEMENT: usize = 5_000;
 
-/// Records, with the queued message, which subscriptions its unsubscribe link stops.
-pub(super) async fn record_scope(
+/// Records, with the queued messages, which subscriptions each one's unsubscribe link stops:
+/// (the message's scope key, a subscription id) pairs.
+pub(super) async fn record_scopes(
     tx: &mut Transaction<'static, Sqlite>,
-    scope_key: &str,
-    subscription_ids: &[i64],
+    scopes: &[(&str, i64)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    for chunk in subscription_ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in scopes.chunks(IDS_PER_STATEMENT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT OR IGNORE INTO unsubscribe_scopes (scope_key, subscription_id, created_at) ",
         );
-        insert.push_values(chunk, |mut row, id| {
-            row.push_bind(scope_key)
+        insert.push_values(chunk, |mut row, (scope_key, id)| {
+            row.push_bind(*scope_key)
                 .push_bind(*id)
                 .push_bind(micros(now));
         });
