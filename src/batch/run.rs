@@ -235,58 +235,56 @@ pub async fn run_batch<S: BatchStore>(
     };
     let chunk_size = settings.accounts_per_commit.max(1) as usize;
     let mut chunk = Chunk::default();
-    let mut grouper = DigestGrouper::default();
-    let mut rows = store.match_rows(scope);
+    let mut gatherer = Gatherer {
+        rows: store.match_rows(scope),
+        grouper: DigestGrouper::default(),
+        counts: RunTotals::default(),
+        done: false,
+    };
     let started = Instant::now();
     let mut commit_time = std::time::Duration::ZERO;
-    // A batch of accounts' digests renders on every core while the batch before it commits.
+    let run_number = report.run_id.unwrap_or(0);
+    // Three stages overlap: while a batch of accounts' digests renders on every core, the batch
+    // before it commits and the batch after it is read from the database.
+    let mut batch = gatherer.next_batch(chunk_size).await?;
     let mut rendering: Option<tokio::task::JoinHandle<Vec<Rendered>>> = None;
-    let mut stream_done = false;
-    while !stream_done || rendering.is_some() {
-        let next = if stream_done {
-            None
-        } else {
-            let mut batch = Vec::with_capacity(chunk_size);
-            while batch.len() < chunk_size {
-                let Some(row) = rows.try_next().await? else {
-                    stream_done = true;
-                    let last = std::mem::take(&mut grouper).finish();
-                    batch.extend(last.and_then(|digest| to_render(&mut report, digest)));
-                    break;
-                };
-                report.totals.pairs_matched += 1;
-                let done = grouper.push(row);
-                batch.extend(done.and_then(|digest| to_render(&mut report, digest)));
+    while batch.is_some() || rendering.is_some() {
+        let started_rendering = batch
+            .take()
+            .map(|batch| render_batch(factory, run_number, batch, now));
+        let previous = std::mem::replace(&mut rendering, started_rendering);
+        let commit = async {
+            let Some(previous) = previous else {
+                return Ok(());
+            };
+            for rendered in previous.await.map_err(RunError::Render)? {
+                take_rendered(&mut report, rendered, &mut chunk);
             }
-            Some(render_batch(
-                factory,
-                report.run_id.unwrap_or(0),
-                batch,
-                now,
-            ))
+            if let (Some(run_id), false) = (report.run_id, chunk.is_empty()) {
+                #[cfg(feature = "test-hooks")]
+                crate::hooks::process_pause("batch-commit", gate.done).await;
+                gate.check()?;
+                let t = Instant::now();
+                let newly_held = commit_chunk(store, run_id, gate.leader(), &mut chunk, now)
+                    .await
+                    .map_err(|e| gate.fenced(e))?;
+                report.totals.digests_queued -= newly_held;
+                report.totals.accounts_held += newly_held;
+                commit_time += t.elapsed();
+                gate.done += 1;
+            }
+            chunk.clear();
+            Ok::<(), RunError>(())
         };
-        let Some(previous) = std::mem::replace(&mut rendering, next) else {
-            continue;
-        };
-        for rendered in previous.await.map_err(RunError::Render)? {
-            take_rendered(&mut report, rendered, &mut chunk);
-        }
-        if let (Some(run_id), false) = (report.run_id, chunk.is_empty()) {
-            #[cfg(feature = "test-hooks")]
-            crate::hooks::process_pause("batch-commit", gate.done).await;
-            gate.check()?;
-            let t = Instant::now();
-            let newly_held = commit_chunk(store, run_id, gate.leader(), &mut chunk, now)
-                .await
-                .map_err(|e| gate.fenced(e))?;
-            report.totals.digests_queued -= newly_held;
-            report.totals.accounts_held += newly_held;
-            commit_time += t.elapsed();
-            gate.done += 1;
-        }
-        chunk.clear();
+        let (committed, gathered) = tokio::join!(commit, gatherer.next_batch(chunk_size));
+        committed?;
+        batch = gathered?;
     }
-    drop(rows);
+    let counts = &gatherer.counts;
+    report.totals.pairs_matched += counts.pairs_matched;
+    report.totals.skipped_unverified += counts.skipped_unverified;
+    report.totals.skipped_suppressed += counts.skipped_suppressed;
+    drop(gatherer);
     timings.match_render_ms = (started.elapsed() - commit_time).as_millis() as u64;
 
     // The closing write stores the stage times, so it is not among them.
@@ -402,19 +400,49 @@ struct Rendered {
     parts: Result<Vec<BuiltPart>, MessageError>,
 }
 
-/// The digest, unless its account is skipped (unverified, suppressed), which is counted.
-fn to_render(report: &mut RunReport, digest: Digest) -> Option<Digest> {
-    if !digest.email_verified {
-        report.totals.skipped_unverified += 1;
-        tracing::info!(account_id = %digest.account_id, reason = "unverified", "account skipped");
-        return None;
+/// Reads the matched pairs and groups them into the digests to build, a batch at a time,
+/// counting the pairs and the accounts skipped.
+struct Gatherer<'s> {
+    rows: futures_util::stream::BoxStream<'s, Result<crate::model::MatchRow, StoreError>>,
+    grouper: DigestGrouper,
+    counts: RunTotals,
+    done: bool,
+}
+
+impl Gatherer<'_> {
+    /// Up to `size` digests to build, or None once every pair is read.
+    async fn next_batch(&mut self, size: usize) -> Result<Option<Vec<Digest>>, StoreError> {
+        let mut batch = Vec::with_capacity(size);
+        while !self.done && batch.len() < size {
+            let digest = match self.rows.try_next().await? {
+                Some(row) => {
+                    self.counts.pairs_matched += 1;
+                    self.grouper.push(row)
+                }
+                None => {
+                    self.done = true;
+                    std::mem::take(&mut self.grouper).finish()
+                }
+            };
+            batch.extend(digest.and_then(|digest| self.renderable(digest)));
+        }
+        Ok((!batch.is_empty()).then_some(batch))
     }
-    if digest.suppressed {
-        report.totals.skipped_suppressed += 1;
-        tracing::info!(account_id = %digest.account_id, reason = "suppressed", "account skipped");
-        return None;
+
+    /// The digest, unless its account is skipped (unverified, suppressed), which is counted.
+    fn renderable(&mut self, digest: Digest) -> Option<Digest> {
+        if !digest.email_verified {
+            self.counts.skipped_unverified += 1;
+            tracing::info!(account_id = %digest.account_id, reason = "unverified", "account skipped");
+            return None;
+        }
+        if digest.suppressed {
+            self.counts.skipped_suppressed += 1;
+            tracing::info!(account_id = %digest.account_id, reason = "suppressed", "account skipped");
+            return None;
+        }
+        Some(digest)
     }
-    Some(digest)
 }
 
 /// Builds a batch of digests on the blocking pool, spread over every core, in their order.
