@@ -75,7 +75,8 @@ for round in $(seq "$rounds"); do
 
     # The same on a fresh PostgreSQL database, when asked for.
     if [ -n "${BENCH_POSTGRES:-}" ]; then
-        psql -q "$BENCH_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS $pg_database" \
+        PGOPTIONS="-c client_min_messages=warning" psql -q "$BENCH_POSTGRES/postgres" \
+            -c "DROP DATABASE IF EXISTS $pg_database" \
             -c "CREATE DATABASE $pg_database"
         load_and_drain "$BENCH_POSTGRES/$pg_database"
         printf 'round %s on PostgreSQL: ingest %.2f s; batch %.2f s in %s runs, %s digests, peak %s MB\n' \
