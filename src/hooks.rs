@@ -114,3 +114,16 @@ pub async fn ingest_in_chunks_of<F: std::future::Future>(lines: usize, work: F) 
 pub(crate) fn ingest_chunk_lines() -> Option<usize> {
     INGEST_CHUNK_LINES.try_with(|lines| *lines).ok()
 }
+
+/// The account whose digest panics while it is built, to prove a bug in one digest holds that
+/// account aside and never ends the run.
+#[cfg(feature = "test-hooks")]
+pub const PANICKING_ACCOUNT: &str = "test-hook-render-panics";
+
+/// Panics when `account_id` is [`PANICKING_ACCOUNT`].
+#[cfg(feature = "test-hooks")]
+pub(crate) fn render_panic_point(account_id: &str) {
+    if account_id == PANICKING_ACCOUNT {
+        panic!("rendering stopped by the test hook");
+    }
+}

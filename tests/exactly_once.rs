@@ -161,7 +161,7 @@ async fn play(s: &Scenario, with_crashes: bool) -> (Digests, Vec<(String, String
             }
         }
     }
-    // Drain whatever the per-run cap left behind.
+    // Drain the entries that arrived while the last run ran.
     while t.run().await.entries_scanned > 0 {}
     let ids = message_ids(&t).await;
     let digests = t.digests().await;

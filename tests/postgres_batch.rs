@@ -441,8 +441,8 @@ async fn every_batch_method_answers_as_on_sqlite() {
     assert_eq!(got.len(), expected.len());
     let withheld = got.iter().find(|(step, _)| *step == "withheld").unwrap();
     assert_eq!(
-        withheld.1, "Withheld { messages: 2, pairs: 3, requeued: 0 }",
-        "both of a1's digests report the sealed case"
+        withheld.1, "Withheld { messages: 2, pairs: 3, requeued: 0, forgone: 1 }",
+        "both of a1's digests report the sealed case; a2 (unverified) is owed its held pair no more"
     );
 }
 
@@ -701,4 +701,121 @@ async fn a_leader_that_lost_the_lease_writes_nothing() {
         ]
     );
     assert_eq!(fenced_writes(&pg_store(&db).await).await, expected);
+}
+
+/// How many messages [`a_chunk_wider_than_one_statement`] queues in one call: more than one
+/// statement of ten values a row may carry on SQLite (32,766 parameters).
+const WIDE_CHUNK: usize = 5_000;
+
+/// Queues [`WIDE_CHUNK`] digests of 14 kB each (70 MB in all, more than PostgreSQL is sent in one
+/// statement) and as many held digests in one call; returns what each table then holds.
+async fn a_chunk_wider_than_one_statement<S: BatchStore + Fixtures>(store: &S) -> Vec<String> {
+    load(store).await;
+    store.settle().await;
+    store
+        .exec(
+            &format!(
+                "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {WIDE_CHUNK})
+                 INSERT INTO accounts (account_id, email, email_verified)
+                 SELECT 'bulk' || i, 'bulk' || i || '@example.org', true FROM n"
+            ),
+            &[],
+        )
+        .await;
+    let run = store.open_run(None, 10, at(10)).await.unwrap();
+    let messages: Vec<QueuedMessage> = (1..=WIDE_CHUNK)
+        .map(|i| {
+            let account = format!("bulk{i}");
+            let mut m = message(
+                &account,
+                &format!("{account}@example.org"),
+                &account,
+                &[1],
+                &[1],
+            );
+            m.mail.raw = vec![b'x'; 14_000];
+            m
+        })
+        .collect();
+    let held: Vec<HeldDigest> = (1..=WIDE_CHUNK)
+        .map(|i| HeldDigest {
+            account_id: format!("bulk{i}"),
+            entry_seqs: vec![2],
+            reason: "not built".to_string(),
+        })
+        .collect();
+    store
+        .queue_digests(run.run_id, None, &messages, &held, at(10))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for (table, what) in [
+        ("outbox", "COUNT(DISTINCT outbox_id)"),
+        ("outbox_bodies", "SUM(LENGTH(raw))"),
+        ("notification_ledger", "COUNT(*)"),
+        ("unsubscribe_scopes", "COUNT(*)"),
+        ("held_pairs", "COUNT(*)"),
+    ] {
+        let got = store
+            .texts(&format!("SELECT CAST({what} AS TEXT) FROM {table}"))
+            .await;
+        seen.push(format!("{table}: {}", got.join(",")));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_chunk_wider_than_one_statement_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = [
+        format!("outbox: {WIDE_CHUNK}"),
+        format!("outbox_bodies: {}", WIDE_CHUNK * 14_000),
+        format!("notification_ledger: {WIDE_CHUNK}"),
+        format!("unsubscribe_scopes: {WIDE_CHUNK}"),
+        format!("held_pairs: {WIDE_CHUNK}"),
+    ];
+    assert_eq!(
+        a_chunk_wider_than_one_statement(&sqlite_store(&dir).await).await,
+        expected
+    );
+    let _turn = CLAIMING.lock().await;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    assert_eq!(
+        a_chunk_wider_than_one_statement(&pg_store(&db).await).await,
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_match_read_stopped_early_leaves_no_connection_holding_its_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    load(&store).await;
+    let run = store.open_run(None, 10, at(10)).await.unwrap();
+    let mut rows = store.match_rows(RunScope::Claimed { run_id: run.run_id });
+    assert!(rows.try_next().await.unwrap().is_some());
+    drop(rows);
+    // Every connection the pool hands out now, old or new, holds no matched pairs.
+    let mut held = Vec::new();
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        let mut conn = store.pool().acquire().await.unwrap();
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_temp_master WHERE name = 'match_pairs')",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        if exists {
+            let pairs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM temp.match_pairs")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            held.push(pairs);
+        }
+        conns.push(conn);
+    }
+    assert!(held.iter().all(|&n| n == 0), "pairs left behind: {held:?}");
 }

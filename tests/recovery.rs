@@ -168,6 +168,38 @@ async fn an_account_whose_digest_cannot_be_built_is_held_aside_and_sent_once_fix
 }
 
 #[tokio::test]
+async fn a_digest_whose_building_panics_holds_its_account_aside_and_the_run_goes_on() {
+    let panicking = mcap_notify::hooks::PANICKING_ACCOUNT;
+    let t = two_accounts_two_cases(10).await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account(panicking, "p@example.org", true)],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Subscriptions,
+        &[track(panicking, C2, "2026-01-01T00:00:00Z")],
+    )
+    .await;
+    let report = t.run().await;
+    assert_eq!(report.totals.accounts_held, 1);
+    assert_eq!(report.totals.digests_queued, 2, "acct0 and acct1 go out");
+    assert_eq!(
+        run_row(&t, report.run_id.unwrap()).await,
+        ("done".into(), 2, 1)
+    );
+    let held = t.app.status().await.unwrap().0.held;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].account_id, panicking);
+    assert!(
+        held[0].reason.contains("failed on a bug")
+            && held[0].reason.contains("stopped by the test hook"),
+        "{}",
+        held[0].reason
+    );
+}
+
+#[tokio::test]
 async fn an_account_the_database_refuses_is_held_aside_and_the_others_are_queued() {
     // Both accounts in one commit: the refusal of one must not sink the other.
     let t = two_accounts_two_cases(10).await;

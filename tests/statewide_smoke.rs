@@ -54,13 +54,14 @@ fn the_statewide_benchmark_drains_the_day_in_one_run_into_the_floors_digests() {
     let mut script = Command::new("bash");
     script
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/statewide.sh"))
-        .args([env!("CARGO_BIN_EXE_mcap-notify"), "0.002", "1"])
-        .env("BENCH_NOW", "2026-11-24T22:00:00Z");
+        .args([env!("CARGO_BIN_EXE_mcap-notify"), "0.002", "1"]);
     for (key, _) in std::env::vars() {
         if key.starts_with("MCAP_NOTIFY") || key.starts_with("BENCH_") {
             script.env_remove(key);
         }
     }
+    // Set after the caller's settings are removed, so that a BENCH_NOW of theirs cannot undo it.
+    script.env("BENCH_NOW", "2026-11-24T22:00:00Z");
     let out = script.output().expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -133,6 +133,62 @@ async fn a_court_leaving_mcap_withholds_the_whole_digest() {
     assert!(t.app.status().await.unwrap().0.held.is_empty());
 }
 
+/// The digest of [`one_digest_of_two_cases`] withheld by delivery for its sealed case: the
+/// open case's entry is held aside for the next run.
+async fn open_entry_held_aside() -> TestApp {
+    let t = one_digest_of_two_cases().await;
+    let mut sealed = case(SEALED, "CT16", "CV", "Smith v. Jones");
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+    assert_eq!(t.app.deliver(true).await.unwrap().withheld, 1);
+    let held = t.app.status().await.unwrap().0.held;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!((held[0].account_id.as_str(), held[0].pairs), ("ann", 1));
+    t
+}
+
+#[tokio::test]
+async fn a_held_pair_of_an_account_no_longer_verified_is_forgone_like_a_new_one() {
+    let t = open_entry_held_aside().await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", false)],
+    )
+    .await;
+    let run = t.run().await;
+    assert_eq!(run.totals.digests_queued, 0);
+    assert!(
+        t.app.status().await.unwrap().0.held.is_empty(),
+        "nothing waits for an account no run would write to"
+    );
+    // Verified again, the account gets what is new from then on, as with any entry skipped
+    // while it was unverified.
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
+    assert_eq!(t.run().await.totals.digests_queued, 0);
+    assert_eq!(t.app.deliver(true).await.unwrap().sent, 0);
+    assert!(delivered(&t).is_empty());
+}
+
+#[tokio::test]
+async fn a_held_pair_whose_case_is_sealed_too_is_forgone() {
+    let t = open_entry_held_aside().await;
+    let mut sealed = case(OPEN, "CT16", "CV", "Doe v. Roe");
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+    assert_eq!(t.run().await.totals.digests_queued, 0);
+    assert!(t.app.status().await.unwrap().0.held.is_empty());
+    // Unsealed later, the entry is not owed again: it was never queued, and held pairs are
+    // owed only while they may be sent.
+    t.ingest(FeedKind::Cases, &[case(OPEN, "CT16", "CV", "Doe v. Roe")])
+        .await;
+    assert_eq!(t.run().await.totals.digests_queued, 0);
+    assert!(delivered(&t).is_empty());
+}
+
 #[tokio::test]
 async fn an_entry_voided_after_queueing_is_withheld() {
     let t = one_digest_of_two_cases().await;

@@ -39,6 +39,8 @@ pub enum MessageError {
         account_id: String,
         source: lettre::error::Error,
     },
+    #[error("building the message for account {account_id} failed on a bug: {message}")]
+    Panicked { account_id: String, message: String },
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): keeps vacation responders quiet.

@@ -458,10 +458,34 @@ fn render_batch(
         batch
             .into_par_iter()
             .map(|digest| Rendered {
-                parts: factory.build_parts(run_id, &digest, now),
+                parts: build_guarded(&factory, run_id, &digest, now),
                 digest,
             })
             .collect()
+    })
+}
+
+/// Builds a digest's messages. A panic while building one (a bug, met by this digest alone) is
+/// an error for that digest, so its account is held aside and the others go out.
+fn build_guarded(
+    factory: &MessageFactory,
+    run_id: i64,
+    digest: &Digest,
+    now: DateTime<Utc>,
+) -> Result<Vec<BuiltPart>, MessageError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::render_panic_point(&digest.account_id);
+        factory.build_parts(run_id, digest, now)
+    }))
+    .unwrap_or_else(|payload| {
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic without a message");
+        Err(MessageError::Panicked {
+            account_id: digest.account_id.clone(),
+            message: message.to_string(),
+        })
     })
 }
 

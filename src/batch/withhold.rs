@@ -1,13 +1,16 @@
 //! Withholding: a digest is queued with what was notifiable then; a case sealed, a court that
 //! left MCAP or an entry voided before the digest leaves means it must not leave as it is. The
 //! batch (before each run) and delivery (before each pass) cancel such digests, record the
-//! withheld pairs in the ledger, and hand the digest's other pairs to the next run.
+//! withheld pairs in the ledger, and hand the digest's other pairs to the next run. Held pairs
+//! that no run would queue any more (the account unverified, the case sealed since) are forgone
+//! there too, as a run skips such pairs when they are new.
 
 use chrono::{DateTime, Utc};
 
 use crate::store::{BatchStore, StoreError, Withheld};
 
-/// Cancels the queued messages that report what may no longer be sent, and says so.
+/// Cancels the queued messages that report what may no longer be sent, forgoes the held pairs
+/// that may no longer be sent, and says so.
 pub async fn withhold<S: BatchStore>(
     store: &S,
     now: DateTime<Utc>,
@@ -20,6 +23,12 @@ pub async fn withhold<S: BatchStore>(
             requeued = withheld.requeued,
             "queued digests withheld: a case was sealed or left MCAP, an entry was voided, or \
              its recipient unsubscribed"
+        );
+    }
+    if withheld.forgone > 0 {
+        tracing::info!(
+            pairs = withheld.forgone,
+            "held pairs forgone: their entry, subscription or account no longer allows a notice"
         );
     }
     Ok(withheld)

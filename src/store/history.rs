@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::{LeaseInfo, RunRecord, StoreError};
 
 /// Milliseconds a run spent per stage. Commit counts the digest commits; the write that closes
-/// the run stores these figures and is not among them.
+/// the run stores these figures and is not among them. Matching and rendering go on while a
+/// batch commits, so match+render counts only the time outside commits: the stages add up to
+/// the run's time, not to the work each did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StageTimings {
     pub snapshot_ms: u64,

@@ -5,6 +5,7 @@
 //! [`Store`] names a backend that does.
 
 pub mod any;
+pub mod by_size;
 pub mod copy;
 pub mod history;
 pub mod postgres;

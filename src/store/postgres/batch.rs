@@ -13,6 +13,7 @@ use super::unsubscribe::record_scopes;
 use super::withhold::withhold_in;
 use super::PgStore;
 use crate::model::MatchRow;
+use crate::store::by_size::by_size;
 use crate::store::history::Job;
 use crate::store::rows::MatchRecord;
 use crate::store::{
@@ -22,6 +23,10 @@ use crate::store::{
 
 const MATCH_ROWS: &str = include_str!("../../../sql/postgres/queries/match_rows.sql");
 const DROP_COUNTS: &str = include_str!("../../../sql/postgres/queries/drop_counts.sql");
+
+/// The message bodies one statement carries at most, in bytes: an array of them is one value,
+/// which PostgreSQL caps at 1 GB.
+const BODY_BYTES_PER_STATEMENT: usize = 64 << 20;
 
 /// The transaction-level advisory lock under which rows are added to `runs` (opening a run,
 /// recording a skip): what SQLite's single writer gives, so two processes deciding at the same
@@ -293,15 +298,22 @@ impl BatchStore for PgStore {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let bodies: Vec<&[u8]> = messages.iter().map(|m| m.mail.raw.as_slice()).collect();
-        sqlx::query(
-            "INSERT INTO outbox_bodies (outbox_id, raw)
-             SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-        )
-        .bind(&outbox_ids)
-        .bind(&bodies)
-        .execute(&mut *tx)
-        .await?;
+        let numbered: Vec<(i64, &[u8])> = outbox_ids
+            .iter()
+            .zip(messages)
+            .map(|(&id, m)| (id, m.mail.raw.as_slice()))
+            .collect();
+        for run in by_size(&numbered, BODY_BYTES_PER_STATEMENT, |(_, raw)| raw.len()) {
+            let (ids, bodies): (Vec<i64>, Vec<&[u8]>) = run.iter().copied().unzip();
+            sqlx::query(
+                "INSERT INTO outbox_bodies (outbox_id, raw)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+            )
+            .bind(&ids)
+            .bind(&bodies)
+            .execute(&mut *tx)
+            .await?;
+        }
         let (scope_keys, scope_ids): (Vec<&str>, Vec<i64>) = messages
             .iter()
             .flat_map(|m| (m.subscription_ids.iter()).map(|&id| (m.scope_key.as_str(), id)))

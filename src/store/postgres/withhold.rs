@@ -10,6 +10,25 @@ use crate::store::{StoreError, Withheld};
 const UNNOTIFIABLE_PAIRS: &str =
     include_str!("../../../sql/postgres/queries/unnotifiable_pairs.sql");
 
+const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/postgres/queries/forgo_held_pairs.sql");
+
+/// Withholds what may no longer be sent (see [`cancel_unnotifiable`]); unless only one message
+/// is checked, also forgoes the held pairs no run would queue again, so none waits forever.
+pub(super) async fn withhold_in(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    only: Option<i64>,
+) -> Result<Withheld, StoreError> {
+    let mut done = cancel_unnotifiable(tx, now, only).await?;
+    if only.is_none() {
+        done.forgone = sqlx::query(FORGO_HELD_PAIRS)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    Ok(done)
+}
+
 /// Withholds what may no longer be sent from queued messages not under a live lease at `now`,
 /// or from the one message `only` (its worker's check before sending found it).
 ///
@@ -17,7 +36,7 @@ const UNNOTIFIABLE_PAIRS: &str =
 /// messages found are locked (in id order, so two withholders never deadlock) and read again
 /// under the lock: a message cancelled, sent or claimed meanwhile is left alone, and each
 /// message is withheld by exactly one transaction.
-pub(super) async fn withhold_in(
+async fn cancel_unnotifiable(
     tx: &mut Transaction<'static, Postgres>,
     now: DateTime<Utc>,
     only: Option<i64>,

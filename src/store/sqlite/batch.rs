@@ -31,6 +31,18 @@ struct Paging {
     conn: PoolConnection<Sqlite>,
     next: i64,
     last: i64,
+    /// Whether the temp table was emptied after the last page.
+    emptied: bool,
+}
+
+impl Drop for Paging {
+    /// A run that stops reading early (an error, a stop) leaves pairs in the temp table: the
+    /// connection is closed rather than returned to the pool holding them.
+    fn drop(&mut self) {
+        if !self.emptied {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// Writes the matched pairs of `scope` in digest order into a temp table of one connection.
@@ -58,6 +70,7 @@ async fn match_pairs(pool: &SqlitePool, scope: RunScope) -> Result<Paging, Store
         conn,
         next: 1,
         last: written as i64,
+        emptied: false,
     })
 }
 
@@ -67,6 +80,7 @@ async fn next_page(mut paging: Paging) -> Result<Option<(Vec<MatchRow>, Paging)>
         sqlx::query("DELETE FROM temp.match_pairs")
             .execute(&mut *paging.conn)
             .await?;
+        paging.emptied = true;
         return Ok(None);
     }
     let to = paging.last.min(paging.next + PAIRS_PER_PAGE - 1);
@@ -274,7 +288,9 @@ impl BatchStore for SqliteStore {
         .await?;
         let numbered: Vec<(i64, &QueuedMessage)> = (last_id + 1..).zip(messages).collect();
         let at = micros(now);
-        for chunk in numbered.chunks(per_statement(9)) {
+        // Each outbox row binds this many values (the list below).
+        const OUTBOX_ROW_VALUES: usize = 10;
+        for chunk in numbered.chunks(per_statement(OUTBOX_ROW_VALUES)) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO outbox (outbox_id, run_id, account_id, recipient, envelope_from,
                                      message_id, subject, state, created_at, lifetime_from,

@@ -12,22 +12,6 @@ use crate::store::{
     StopSource, StoreError, UnsubscribeRecord, UnsubscribeStore, UnsubscribeTarget, Unsubscribed,
 };
 
-/// Deletes the held pairs whose account's covering subscriptions were all stopped by their
-/// recipient.
-const FORGO_HELD_PAIRS: &str = "
-    DELETE FROM held_pairs
-    WHERE EXISTS (SELECT 1 FROM docket_entries e
-                  JOIN subscriptions s ON s.case_number = e.case_number
-                  JOIN unsubscribes u ON u.subscription_id = s.subscription_id
-                  WHERE e.seq = held_pairs.entry_seq AND s.account_id = held_pairs.account_id)
-      AND NOT EXISTS (SELECT 1 FROM docket_entries e
-                      JOIN subscriptions s ON s.case_number = e.case_number
-                      WHERE e.seq = held_pairs.entry_seq AND s.account_id = held_pairs.account_id
-                        AND s.tracked_at <= e.posted_at
-                        AND (s.stopped_at IS NULL OR s.stopped_at > e.posted_at)
-                        AND NOT EXISTS (SELECT 1 FROM unsubscribes u
-                                        WHERE u.subscription_id = s.subscription_id))";
-
 /// SQLite allows 32766 parameters a statement; ids go in chunks well below that.
 const IDS_PER_STATEMENT: usize = 5_000;
 
@@ -157,9 +141,6 @@ pub(super) async fn unsubscribe(
     bump_counter(&mut tx, "unsubscribes", source.as_str(), done.stopped).await?;
     if done.stopped > 0 {
         done.messages_withheld = withhold_in(&mut tx, now, None).await?.messages;
-        // Pairs held aside for a later run that no subscription of the account covers now
-        // are owed no more.
-        sqlx::query(FORGO_HELD_PAIRS).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(done)

@@ -9,9 +9,28 @@ use crate::store::{StoreError, Withheld};
 
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../../sql/sqlite/queries/unnotifiable_pairs.sql");
 
+const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/sqlite/queries/forgo_held_pairs.sql");
+
+/// Withholds what may no longer be sent (see [`cancel_unnotifiable`]); unless only one message
+/// is checked, also forgoes the held pairs no run would queue again, so none waits forever.
+pub(super) async fn withhold_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    now: DateTime<Utc>,
+    only: Option<i64>,
+) -> Result<Withheld, StoreError> {
+    let mut done = cancel_unnotifiable(tx, now, only).await?;
+    if only.is_none() {
+        done.forgone = sqlx::query(FORGO_HELD_PAIRS)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    Ok(done)
+}
+
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
 /// the one message `only` (its worker's check before sending found it).
-pub(super) async fn withhold_in(
+async fn cancel_unnotifiable(
     tx: &mut Transaction<'static, Sqlite>,
     now: DateTime<Utc>,
     only: Option<i64>,
