@@ -71,6 +71,7 @@ async fn main() {
     settings.delivery.transport = TransportKind::Smtp;
     settings.smtp.url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
     settings.delivery.concurrency = concurrency;
+    settings.mail.token_secret = Secret::new("a-benchmark-secret-of-enough-length".to_string());
     if let Ok(b) = std::env::var("BENCH_BATCH") {
         settings.delivery.batch_size = b.parse().unwrap();
     }
@@ -175,8 +176,15 @@ async fn main() {
             )
             .await
             .unwrap();
+        let mut deliver = Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
+        // Only the settings given here count, as in the process above.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MCAP_NOTIFY") {
+                deliver.env_remove(key);
+            }
+        }
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_mcap-notify"))
+        let out = deliver
             .args(["deliver", "--ignore-windows", "--json"])
             .current_dir(dir.path())
             .env("MCAP_NOTIFY__DATABASE__URL", &app.settings.database.url)
@@ -194,14 +202,13 @@ async fn main() {
                 "MCAP_NOTIFY__MAIL__TOKEN_SECRET",
                 app.settings.mail.token_secret.expose(),
             )
-            .stderr(Stdio::null())
             .output()
             .expect("the mcap-notify binary runs");
         let our_rate = messages as f64 / started.elapsed().as_secs_f64();
         assert!(
             out.status.success(),
             "{}",
-            String::from_utf8_lossy(&out.stdout)
+            String::from_utf8_lossy(&out.stderr)
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["sent"], messages, "{report}");

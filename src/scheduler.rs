@@ -3,7 +3,8 @@
 //! zone's UTC offset when a job is created, so a "06:00 Central" job would fire an hour off after
 //! a DST change. Every tick asks the calendar instead, which knows the zone's rules on every day.
 //! The batch and delivery are independent tasks: a failed or slow batch run never holds up
-//! delivery, and a long delivery pass never swallows a batch tick.
+//! delivery, and a long delivery pass never swallows a batch tick. A run that queued digests
+//! wakes delivery at once, so a digest does not wait out the delivery interval.
 //! SIGTERM or SIGINT stops it cleanly: a run in progress stops between commits (the next run
 //! resumes it), a delivery pass stops between messages, lets the sends in flight finish and
 //! releases its unsent claims. Under systemd (`Type=notify`) it reports when it is ready and
@@ -61,10 +62,13 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     let batch_stop = stop.clone();
     let busy = Arc::new(tokio::sync::Mutex::new(()));
     let job_busy = busy.clone();
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let job_queued = queued.clone();
     let job = Job::new_async(app.settings.schedule.batch.as_str(), move |_id, _lock| {
         let app = batch_app.clone();
         let stop = batch_stop.clone();
         let busy = job_busy.clone();
+        let queued = job_queued.clone();
         Box::pin(async move {
             // A tick that comes while the last run is still going is skipped.
             let Ok(_guard) = busy.try_lock() else { return };
@@ -76,11 +80,16 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
                 ..RunOptions::default()
             };
             match app.run_now(&options).await {
-                Ok(RunOutcome::Ran(report)) => tracing::info!(
-                    run_id = report.run_id,
-                    digests = report.totals.digests_queued,
-                    "scheduled run done"
-                ),
+                Ok(RunOutcome::Ran(report)) => {
+                    tracing::info!(
+                        run_id = report.run_id,
+                        digests = report.totals.digests_queued,
+                        "scheduled run done"
+                    );
+                    if report.totals.digests_queued > 0 {
+                        queued.notify_one();
+                    }
+                }
                 Ok(RunOutcome::Skipped { state, .. }) => tracing::debug!(
                     reason = state.closed.map(|c| c.describe()).unwrap_or_default(),
                     "scheduled run skipped: service closed"
@@ -94,7 +103,7 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     })?;
     scheduler.add(job).await?;
     scheduler.start().await?;
-    let delivery = tokio::spawn(deliver_continuously(app.clone(), stop.clone()));
+    let delivery = tokio::spawn(deliver_continuously(app.clone(), stop.clone(), queued));
     tracing::info!(cadence = %app.settings.schedule.batch, "daemon started");
     let pruner = crate::prune::spawn_periodic(app.clone(), stop.clone());
     notify_systemd(sd_notify::NotifyState::Ready);
@@ -114,9 +123,14 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
     Ok(())
 }
 
-/// A delivery pass every `schedule.delivery_every_secs` until `stop` is set. Each pass is a
-/// task of its own, so one that fails, even by panicking, is logged and the next one runs.
-async fn deliver_continuously(app: Arc<App>, stop: Arc<AtomicBool>) {
+/// A delivery pass every `schedule.delivery_every_secs`, and at once when `queued` is notified
+/// (a run queued digests), until `stop` is set. Each pass is a task of its own, so one that
+/// fails, even by panicking, is logged and the next one runs.
+async fn deliver_continuously(
+    app: Arc<App>,
+    stop: Arc<AtomicBool>,
+    queued: Arc<tokio::sync::Notify>,
+) {
     let every = Duration::from_secs(app.settings.schedule.delivery_every_secs);
     while !stop.load(Ordering::SeqCst) {
         let pass = {
@@ -141,7 +155,11 @@ async fn deliver_continuously(app: Arc<App>, stop: Arc<AtomicBool>) {
         }
         let deadline = tokio::time::Instant::now() + every;
         while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // A notice that came during the pass was kept: the next pass starts at once.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = queued.notified() => break,
+            }
         }
     }
 }

@@ -527,17 +527,33 @@ fn the_example_production_configuration_loads() {
     assert_eq!(settings.calendar.zone, Chicago);
 }
 
+/// Returns once `count` messages are recorded as sent: waits for the rows, however fast the
+/// machine.
+async fn sent(t: &TestApp, count: i64) {
+    loop {
+        let sent: i64 = t
+            .db()
+            .value("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+            .await;
+        if sent == count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_daemon_runs_the_batch_and_delivery_then_stops_cleanly_on_sigterm() {
     let t = TestApp::new().await;
     busy(&t, 3).await;
-    // Always open, a run every second, delivery every second: the daemon does it all.
+    // Always open, a run every second, delivery on its own only once an hour: a run that
+    // queued digests has to wake delivery for them to leave.
     let config = t.dir.path().join("daemon.toml");
     std::fs::write(
         &config,
         "[calendar]\nopen_days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]\n\
          opens = \"00:00\"\ncloses = \"00:00\"\n\n[schedule]\nbatch = \"* * * * * *\"\n\
-         delivery_every_secs = 1\n",
+         delivery_every_secs = 3600\n\n[metrics]\nlisten = \"\"\n",
     )
     .unwrap();
     let mut daemon = t
@@ -547,22 +563,20 @@ async fn the_daemon_runs_the_batch_and_delivery_then_stops_cleanly_on_sigterm() 
         .arg("daemon")
         .spawn()
         .unwrap();
-    // Waits for the rows that say the digests went out, however fast the machine.
-    let delivered = async {
-        loop {
-            let sent: i64 = t
-                .db()
-                .value("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-                .await;
-            if sent == 3 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(120), delivered)
+    let deadline = std::time::Duration::from_secs(120);
+    tokio::time::timeout(deadline, sent(&t, 3))
         .await
         .expect("the daemon queued and delivered the three digests");
+    // The pass at start-up is long over and the next timed one an hour away: the entry posted
+    // now goes out because its run wakes delivery.
+    t.ingest(
+        FeedKind::Entries,
+        &[entry("e2", "2616-CV00001", "JE", "2026-02-01T11:00:00Z")],
+    )
+    .await;
+    tokio::time::timeout(deadline, sent(&t, 6))
+        .await
+        .expect("the next run's digests went out without waiting for the delivery interval");
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()

@@ -155,12 +155,20 @@ async fn a_held_pair_of_an_account_no_longer_verified_is_forgone_like_a_new_one(
         &[account("ann", "ann@example.org", false)],
     )
     .await;
+    // Delivery leaves held pairs to the batch.
+    t.app.deliver(true).await.unwrap();
+    assert_eq!(t.app.status().await.unwrap().0.held.len(), 1);
     let run = t.run().await;
     assert_eq!(run.totals.digests_queued, 0);
     assert!(
         t.app.status().await.unwrap().0.held.is_empty(),
         "nothing waits for an account no run would write to"
     );
+    let forgone: i64 = t
+        .db()
+        .value("SELECT value FROM counter_totals WHERE name = 'held_pairs_forgone'")
+        .await;
+    assert_eq!(forgone, 1, "the pair given up is counted");
     // Verified again, the account gets what is new from then on, as with any entry skipped
     // while it was unverified.
     t.ingest(

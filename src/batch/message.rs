@@ -39,8 +39,11 @@ pub enum MessageError {
         account_id: String,
         source: lettre::error::Error,
     },
-    #[error("building the message for account {account_id} failed on a bug: {message}")]
-    Panicked { account_id: String, message: String },
+    /// The panic's own text, which may quote what was being built, goes only to the log.
+    #[error(
+        "building the message for account {account_id} failed on a bug (the panic is in the log)"
+    )]
+    Panicked { account_id: String },
 }
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): keeps vacation responders quiet.

@@ -14,4 +14,4 @@ pub use digest::{CaseChanges, Digest, DigestGrouper, EntryLine};
 pub use message::{MessageError, MessageFactory};
 pub use render::{RenderError, RenderedDigest, Renderer};
 pub use run::{run_batch, RunError, RunLease, RunOptions, RunReport};
-pub use withhold::withhold;
+pub use withhold::{forgo_held, withhold};

@@ -186,6 +186,7 @@ pub async fn run_batch<S: BatchStore>(
         // Digests queued earlier that may no longer go out are cancelled first, so that what
         // else they held is queued again by this very run.
         super::withhold(store, now).await?;
+        super::forgo_held(store).await?;
         let leader = options.lease.as_ref().map(|l| l.holder.as_str());
         let run = store
             .open_run(leader, EVERY_ENTRY, now)
@@ -478,13 +479,9 @@ fn build_guarded(
         crate::hooks::render_panic_point(&digest.account_id);
         factory.build_parts(run_id, digest, now)
     }))
-    .unwrap_or_else(|payload| {
-        let message = (payload.downcast_ref::<&str>().copied())
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("a panic without a message");
+    .unwrap_or_else(|_| {
         Err(MessageError::Panicked {
             account_id: digest.account_id.clone(),
-            message: message.to_string(),
         })
     })
 }

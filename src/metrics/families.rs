@@ -23,7 +23,7 @@ const JOBS: [&str; 2] = ["batch", "deliver"];
 
 /// The event counters kept in the database: (its name there, the metric, the label's name,
 /// the label values always shown, at 0 before the first event).
-const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 6] = [
+const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 7] = [
     (
         "messages_sent",
         "mcap_notify_messages_sent_total",
@@ -67,6 +67,12 @@ const EVENT_COUNTERS: [(&str, &str, &str, &[&str]); 6] = [
         "mcap_notify_unsubscribes_total",
         "source",
         &["one-click", "web-page", "mail"],
+    ),
+    (
+        "held_pairs_forgone",
+        "mcap_notify_held_pairs_forgone_total",
+        "",
+        &[""],
     ),
 ];
 
@@ -147,6 +153,11 @@ fn describe() {
         "mcap_notify_unsubscribes_total",
         Unit::Count,
         "Subscriptions stopped by their recipients, by how they asked."
+    );
+    describe_counter!(
+        "mcap_notify_held_pairs_forgone_total",
+        Unit::Count,
+        "Held (account, entry) pairs given up before a run: no run would queue them any more."
     );
     describe_histogram!(
         STAGE_SECONDS,

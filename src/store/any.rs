@@ -234,6 +234,10 @@ impl BatchStore for AnyStore {
         dispatch!(self, s => s.withhold_unnotifiable(now).await)
     }
 
+    async fn forgo_held_pairs(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.forgo_held_pairs().await)
+    }
+
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {
         dispatch!(self, s => s.record_skipped_run(at, reason).await)
     }

@@ -264,6 +264,12 @@ pub trait BatchStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Withheld, StoreError>> + Send;
 
+    /// Deletes the held pairs no run would queue again: their entry may no longer be notified,
+    /// no active subscription of the account covers it, or the account is unverified or
+    /// suppressed (a run skips such pairs when they are new). Returns how many; each is counted
+    /// in the metrics.
+    fn forgo_held_pairs(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Records a run that did not happen because the service was closed (a success of the
     /// batch). A skip right after a skip for the same reason extends that row (one more tick, a
     /// later last time) rather than adding one; returns the row's id.

@@ -111,9 +111,6 @@ pub struct Withheld {
     pub pairs: u64,
     /// Pairs of those messages still owed, held aside for the next run.
     pub requeued: u64,
-    /// Held pairs no run would queue again (their entry, subscription or account no longer
-    /// allows it), deleted.
-    pub forgone: u64,
 }
 
 /// An account held aside, as operators see it.

@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use super::history::note_success;
 use super::leases::check_leader;
 use super::unsubscribe::record_scopes;
-use super::withhold::withhold_in;
+use super::withhold::{forgo_held_pairs_in, withhold_in};
 use super::PgStore;
 use crate::model::MatchRow;
 use crate::store::by_size::by_size;
@@ -444,6 +444,13 @@ impl BatchStore for PgStore {
         let done = withhold_in(&mut tx, now, None).await?;
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn forgo_held_pairs(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let forgone = forgo_held_pairs_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(forgone)
     }
 
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::rows::TargetRow;
-use super::withhold::withhold_in;
+use super::withhold::{forgo_held_pairs_in, withhold_in};
 use super::{bump_counter, PgStore};
 use crate::store::rows::unsubscribe_record_from_row;
 use crate::store::{
@@ -81,6 +81,9 @@ async fn stop_in(
     bump_counter(&mut tx, "unsubscribes", source.as_str(), done.stopped).await?;
     if done.stopped > 0 {
         done.messages_withheld = withhold_in(&mut tx, now, None).await?.messages;
+        // Pairs held aside for a later run that the stop leaves without a subscription are
+        // owed no more.
+        forgo_held_pairs_in(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(done)

@@ -12,21 +12,17 @@ const UNNOTIFIABLE_PAIRS: &str =
 
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/postgres/queries/forgo_held_pairs.sql");
 
-/// Withholds what may no longer be sent (see [`cancel_unnotifiable`]); unless only one message
-/// is checked, also forgoes the held pairs no run would queue again, so none waits forever.
-pub(super) async fn withhold_in(
+/// Deletes the held pairs no run would queue again (see `forgo_held_pairs.sql`), counted
+/// among the metrics; returns how many.
+pub(super) async fn forgo_held_pairs_in(
     tx: &mut Transaction<'static, Postgres>,
-    now: DateTime<Utc>,
-    only: Option<i64>,
-) -> Result<Withheld, StoreError> {
-    let mut done = cancel_unnotifiable(tx, now, only).await?;
-    if only.is_none() {
-        done.forgone = sqlx::query(FORGO_HELD_PAIRS)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    }
-    Ok(done)
+) -> Result<u64, StoreError> {
+    let forgone = sqlx::query(FORGO_HELD_PAIRS)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    super::bump_counter(tx, "held_pairs_forgone", "", forgone).await?;
+    Ok(forgone)
 }
 
 /// Withholds what may no longer be sent from queued messages not under a live lease at `now`,
@@ -36,7 +32,7 @@ pub(super) async fn withhold_in(
 /// messages found are locked (in id order, so two withholders never deadlock) and read again
 /// under the lock: a message cancelled, sent or claimed meanwhile is left alone, and each
 /// message is withheld by exactly one transaction.
-async fn cancel_unnotifiable(
+pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Postgres>,
     now: DateTime<Utc>,
     only: Option<i64>,

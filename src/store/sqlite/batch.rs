@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use super::ingest::per_statement;
 use super::leases::check_leader;
 use super::rows::{micros, MatchRecord};
-use super::withhold::withhold_in;
+use super::withhold::{forgo_held_pairs_in, withhold_in};
 use super::SqliteStore;
 use crate::model::MatchRow;
 use crate::store::history::Job;
@@ -458,6 +458,13 @@ impl BatchStore for SqliteStore {
         let done = withhold_in(&mut tx, now, None).await?;
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn forgo_held_pairs(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let forgone = forgo_held_pairs_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(forgone)
     }
 
     async fn record_skipped_run(&self, at: DateTime<Utc>, reason: &str) -> Result<i64, StoreError> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 use super::rows::{instant, micros, opt_instant};
-use super::withhold::withhold_in;
+use super::withhold::{forgo_held_pairs_in, withhold_in};
 use super::{bump_counter, SqliteStore};
 use crate::store::{
     StopSource, StoreError, UnsubscribeRecord, UnsubscribeStore, UnsubscribeTarget, Unsubscribed,
@@ -141,6 +141,9 @@ pub(super) async fn unsubscribe(
     bump_counter(&mut tx, "unsubscribes", source.as_str(), done.stopped).await?;
     if done.stopped > 0 {
         done.messages_withheld = withhold_in(&mut tx, now, None).await?.messages;
+        // Pairs held aside for a later run that the stop leaves without a subscription are
+        // owed no more.
+        forgo_held_pairs_in(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(done)

@@ -11,26 +11,22 @@ const UNNOTIFIABLE_PAIRS: &str = include_str!("../../../sql/sqlite/queries/unnot
 
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/sqlite/queries/forgo_held_pairs.sql");
 
-/// Withholds what may no longer be sent (see [`cancel_unnotifiable`]); unless only one message
-/// is checked, also forgoes the held pairs no run would queue again, so none waits forever.
-pub(super) async fn withhold_in(
+/// Deletes the held pairs no run would queue again (see `forgo_held_pairs.sql`), counted
+/// among the metrics; returns how many.
+pub(super) async fn forgo_held_pairs_in(
     tx: &mut Transaction<'static, Sqlite>,
-    now: DateTime<Utc>,
-    only: Option<i64>,
-) -> Result<Withheld, StoreError> {
-    let mut done = cancel_unnotifiable(tx, now, only).await?;
-    if only.is_none() {
-        done.forgone = sqlx::query(FORGO_HELD_PAIRS)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    }
-    Ok(done)
+) -> Result<u64, StoreError> {
+    let forgone = sqlx::query(FORGO_HELD_PAIRS)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    super::bump_counter(tx, "held_pairs_forgone", "", forgone).await?;
+    Ok(forgone)
 }
 
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
 /// the one message `only` (its worker's check before sending found it).
-async fn cancel_unnotifiable(
+pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Sqlite>,
     now: DateTime<Utc>,
     only: Option<i64>,
