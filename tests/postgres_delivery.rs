@@ -745,3 +745,60 @@ async fn the_fence_withholds_a_message_sealed_under_its_claim_as_on_sqlite() {
         .unwrap();
     assert_eq!(held, [("acct".to_string(), 2)]);
 }
+
+/// Three messages claimed by "a", the first on a short lease that "b" then takes over: the
+/// fences "a" and "b" renew together at once, as their workers do for the messages about to go.
+async fn grouped_fences<S: DeliveryStore>(store: &S) -> (Vec<i64>, Vec<i64>) {
+    let now = t0();
+    assert_eq!(
+        store
+            .claim_due("a", now, now + minutes(1), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due("a", now, now + minutes(10), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let later = now + minutes(2);
+    let taken = store
+        .claim_due("b", later, later + minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|m| m.outbox_id).collect::<Vec<_>>(), [1]);
+    let a = store
+        .renew_leases("a", &[3, 1, 2], later, later + minutes(5))
+        .await
+        .unwrap();
+    let b = store
+        .renew_leases("b", &[1, 2], later, later + minutes(5))
+        .await
+        .unwrap();
+    (a, b)
+}
+
+#[tokio::test]
+async fn one_fence_for_several_messages_renews_exactly_the_live_claims_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let lite = SqliteStore::connect(&url, 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    lite.migrate().await.unwrap();
+    seed_sqlite(&lite, &messages(3)).await;
+    let expected = (vec![2, 3], vec![1]);
+    assert_eq!(grouped_fences(&lite).await, expected);
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let pg = pg_store(&db).await;
+    pg.migrate().await.unwrap();
+    seed_pg(&pg, &messages(3)).await;
+    assert_eq!(grouped_fences(&pg).await, expected);
+}

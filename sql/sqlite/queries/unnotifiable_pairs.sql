@@ -1,5 +1,6 @@
 -- The pairs of queued messages that may no longer be sent, with why: of every message not
--- under a live lease at ?1 (now), or of the one message ?2 (its worker found it before sending).
+-- under a live lease at ?1 (now), or of the messages ?2 (a JSON array of ids: their worker's
+-- check before sending).
 -- Messages under a live lease are being sent and are left to their worker, which checks again
 -- right before it sends. The reasons are those of ledger_pairs_not_notifiable, written out
 -- from the queued messages down, so that the work follows the queue and not the whole ledger
@@ -21,7 +22,8 @@ JOIN docket_entries e ON e.seq = l.entry_seq
 JOIN cases c ON c.case_number = e.case_number
 JOIN courts ct ON ct.court_id = c.court_id
 WHERE o.state = 'queued'
-  AND (?2 IS NULL AND (o.lease_until IS NULL OR o.lease_until <= ?1) OR o.outbox_id = ?2)
+  AND (?2 IS NULL AND (o.lease_until IS NULL OR o.lease_until <= ?1)
+       OR o.outbox_id IN (SELECT value FROM json_each(?2)))
   AND l.withheld_reason IS NULL
   AND (e.voided_at IS NOT NULL
        OR c.confidential = 1

@@ -26,7 +26,7 @@ pub(super) async fn forgo_held_pairs_in(
 }
 
 /// Withholds what may no longer be sent from queued messages not under a live lease at `now`,
-/// or from the one message `only` (its worker's check before sending found it).
+/// or from the messages `only` (their worker's check before sending found them).
 ///
 /// Another process may withhold, claim or finish the same messages at the same moment, so the
 /// messages found are locked (in id order, so two withholders never deadlock) and read again
@@ -35,7 +35,7 @@ pub(super) async fn forgo_held_pairs_in(
 pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Postgres>,
     now: DateTime<Utc>,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> Result<Withheld, StoreError> {
     let found = unnotifiable_pairs(tx, now, only).await?;
     let mut candidates: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
@@ -46,8 +46,8 @@ pub(super) async fn withhold_in(
     let outbox_ids: Vec<i64> = sqlx::query_scalar(
         "SELECT outbox_id FROM outbox
          WHERE outbox_id = ANY($1::bigint[]) AND state = 'queued'
-           AND ($3::bigint IS NULL AND (lease_until IS NULL OR lease_until <= $2)
-                OR outbox_id = $3)
+           AND ($3::bigint[] IS NULL AND (lease_until IS NULL OR lease_until <= $2)
+                OR outbox_id = ANY($3))
          ORDER BY outbox_id
          FOR UPDATE",
     )
@@ -124,7 +124,7 @@ pub(super) async fn withhold_in(
 async fn unnotifiable_pairs(
     tx: &mut Transaction<'static, Postgres>,
     now: DateTime<Utc>,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> Result<Vec<(i64, String, i64)>, StoreError> {
     Ok(sqlx::query_as(UNNOTIFIABLE_PAIRS)
         .bind(now)

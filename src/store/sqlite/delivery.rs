@@ -62,34 +62,54 @@ impl DeliveryStore for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .renew_leases(owner, &[outbox_id], now, lease_until)
+            .await?
+            == [outbox_id])
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        outbox_ids: &[i64],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if outbox_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(outbox_ids).expect("ids serialise");
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        // Those still ours that report something no longer notifiable are withheld first, so
+        // that the renewal below passes them by.
+        let ours: Vec<i64> = sqlx::query_scalar(
+            "SELECT outbox_id FROM outbox
+             WHERE outbox_id IN (SELECT value FROM json_each(?1)) AND lease_owner = ?2
+               AND state = 'queued'
+             ORDER BY outbox_id",
+        )
+        .bind(&ids)
+        .bind(owner)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !ours.is_empty() {
+            withhold_in(&mut tx, now, Some(&ours)).await?;
+        }
+        let mut renewed: Vec<i64> = sqlx::query_scalar(
             "UPDATE outbox SET lease_until = ?1
-             WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4
-               AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
-                               WHERE n.outbox_id = ?2)",
+             WHERE outbox_id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
+               AND lease_owner = ?3 AND lease_until > ?4
+             RETURNING outbox_id",
         )
         .bind(micros(lease_until))
-        .bind(outbox_id)
+        .bind(&ids)
         .bind(owner)
         .bind(micros(now))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            let ours: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM outbox WHERE outbox_id = ? AND lease_owner = ? AND state = 'queued'",
-            )
-            .bind(outbox_id)
-            .bind(owner)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if ours.is_some() {
-                // Still ours, so something in it may no longer be sent: withhold it now.
-                withhold_in(&mut tx, now, Some(outbox_id)).await?;
-            }
-        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        renewed.sort_unstable();
+        Ok(renewed)
     }
 
     async fn record_attempts(

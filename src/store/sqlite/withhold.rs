@@ -25,12 +25,13 @@ pub(super) async fn forgo_held_pairs_in(
 }
 
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
-/// the one message `only` (its worker's check before sending found it).
+/// the messages `only` (their worker's check before sending found them).
 pub(super) async fn withhold_in(
     tx: &mut Transaction<'static, Sqlite>,
     now: DateTime<Utc>,
-    only: Option<i64>,
+    only: Option<&[i64]>,
 ) -> Result<Withheld, StoreError> {
+    let only = only.map(|ids| serde_json::to_string(ids).expect("ids serialise"));
     let pairs: Vec<(i64, String, i64)> = sqlx::query_as(UNNOTIFIABLE_PAIRS)
         .bind(micros(now))
         .bind(only)
