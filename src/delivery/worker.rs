@@ -406,60 +406,46 @@ pub async fn deliver_due<S: BatchStore + DeliveryStore + BounceStore + Suppressi
                 if batch.is_empty() {
                     break;
                 }
-                let mut pending = batch.into_iter().peekable();
-                while pending.peek().is_some() {
-                    // The first message waits for a free slot; every slot free by then takes
-                    // the next message too, and one transaction renews all their claims.
+                for mut message in batch {
+                    message.mail.envelope_from = config.return_paths.address(message.outbox_id);
                     if let Some(interval) = pacer.as_mut() {
                         interval.tick().await;
                     }
-                    let first = permits
+                    let permit = permits
                         .clone()
                         .acquire_owned()
                         .await
                         .expect("semaphore never closed");
-                    let mut group = vec![(first, pending.next().expect("peeked"))];
-                    while pacer.is_none() && pending.peek().is_some() {
-                        let Ok(permit) = permits.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        group.push((permit, pending.next().expect("peeked")));
-                    }
                     if must_stop() {
                         break 'claiming;
                     }
                     // The point of no return: send only under a live claim of our own.
                     let now = clock.now();
-                    let ids: Vec<i64> = group.iter().map(|(_, m)| m.outbox_id).collect();
-                    let renewed = store
-                        .renew_leases(&owner, &ids, now, now + lease)
-                        .await?;
-                    for (permit, mut message) in group {
-                        if renewed.binary_search(&message.outbox_id).is_err() {
-                            tracing::info!(
-                                outbox_id = message.outbox_id,
-                                "not sent: the claim ran out or another worker took the message over"
-                            );
-                            continue;
-                        }
-                        message.mail.envelope_from =
-                            config.return_paths.address(message.outbox_id);
-                        let transport = transport.clone();
-                        let results = results_tx.clone();
-                        tasks.spawn(Instrument::in_current_span(async move {
-                            let sent = send_one(transport, message).await;
-                            #[cfg(feature = "test-hooks")]
-                            if sent.1.outcome == SendOutcome::Sent {
-                                static ACCEPTED: std::sync::atomic::AtomicUsize =
-                                    std::sync::atomic::AtomicUsize::new(0);
-                                let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
-                                crate::hooks::process_pause("deliver-sent", n).await;
-                            }
-                            // A closed channel means the recorder failed; the lease will expire.
-                            let _ = results.send(sent).await;
-                            drop(permit);
-                        }));
+                    if !store
+                        .renew_lease(&owner, message.outbox_id, now, now + lease)
+                        .await?
+                    {
+                        tracing::info!(
+                            outbox_id = message.outbox_id,
+                            "not sent: the claim ran out or another worker took the message over"
+                        );
+                        continue;
                     }
+                    let transport = transport.clone();
+                    let results = results_tx.clone();
+                    tasks.spawn(Instrument::in_current_span(async move {
+                        let sent = send_one(transport, message).await;
+                        #[cfg(feature = "test-hooks")]
+                        if sent.1.outcome == SendOutcome::Sent {
+                            static ACCEPTED: std::sync::atomic::AtomicUsize =
+                                std::sync::atomic::AtomicUsize::new(0);
+                            let n = ACCEPTED.fetch_add(1, Ordering::SeqCst) + 1;
+                            crate::hooks::process_pause("deliver-sent", n).await;
+                        }
+                        // A closed channel means the recorder failed; the lease will expire.
+                        let _ = results.send(sent).await;
+                        drop(permit);
+                    }));
                     while let Some(finished) = tasks.try_join_next() {
                         finished?;
                     }

@@ -264,16 +264,6 @@ impl DeliveryStore for AnyStore {
         dispatch!(self, s => s.renew_lease(owner, outbox_id, now, lease_until).await)
     }
 
-    async fn renew_leases(
-        &self,
-        owner: &str,
-        outbox_ids: &[i64],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        dispatch!(self, s => s.renew_leases(owner, outbox_ids, now, lease_until).await)
-    }
-
     async fn record_attempts(
         &self,
         owner: &str,

@@ -305,17 +305,6 @@ pub trait DeliveryStore {
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// [`DeliveryStore::renew_lease`] for several messages in one transaction: returns the ids
-    /// renewed, in order; the others must not be sent (and those still `owner`'s that report
-    /// something no longer notifiable are withheld).
-    fn renew_leases(
-        &self,
-        owner: &str,
-        outbox_ids: &[i64],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
-
     /// Records attempts and moves their messages on, releasing `owner`'s leases on them, in one
     /// transaction.
     fn record_attempts(

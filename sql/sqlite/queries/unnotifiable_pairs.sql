@@ -4,7 +4,13 @@
 -- Messages under a live lease are being sent and are left to their worker, which checks again
 -- right before it sends. The reasons are those of ledger_pairs_not_notifiable, written out
 -- from the queued messages down, so that the work follows the queue and not the whole ledger
--- (a join to the view would build it over every pair ever sent).
+-- (a join to the view would build it over every pair ever sent), and from the ids when given.
+WITH messages (outbox_id) AS (
+    SELECT value FROM json_each(?2)
+    UNION ALL
+    SELECT outbox_id FROM outbox
+    WHERE ?2 IS NULL AND state = 'queued' AND (lease_until IS NULL OR lease_until <= ?1)
+)
 SELECT l.outbox_id,
        CASE
            WHEN e.voided_at IS NOT NULL THEN 'entry voided'
@@ -16,14 +22,13 @@ SELECT l.outbox_id,
            ELSE 'unsubscribed'
        END AS reason,
        l.entry_seq
-FROM outbox o
+FROM messages m
+JOIN outbox o ON o.outbox_id = m.outbox_id
 JOIN notification_ledger l ON l.outbox_id = o.outbox_id
 JOIN docket_entries e ON e.seq = l.entry_seq
 JOIN cases c ON c.case_number = e.case_number
 JOIN courts ct ON ct.court_id = c.court_id
 WHERE o.state = 'queued'
-  AND (?2 IS NULL AND (o.lease_until IS NULL OR o.lease_until <= ?1)
-       OR o.outbox_id IN (SELECT value FROM json_each(?2)))
   AND l.withheld_reason IS NULL
   AND (e.voided_at IS NOT NULL
        OR c.confidential = 1

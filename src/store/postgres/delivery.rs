@@ -58,55 +58,39 @@ impl DeliveryStore for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .renew_leases(owner, &[outbox_id], now, lease_until)
-            .await?
-            == [outbox_id])
-    }
-
-    async fn renew_leases(
-        &self,
-        owner: &str,
-        outbox_ids: &[i64],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        if outbox_ids.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut tx = self.begin().await?;
-        // Locked in id order: a worker taking one of them over, or the batch's withholding,
-        // waits for this transaction, and then finds the lease live and not its own. Those
-        // still ours that report something no longer notifiable are withheld first, so that
-        // the renewal below passes them by.
-        let ours: Vec<i64> = sqlx::query_scalar(
-            "SELECT outbox_id FROM outbox
-             WHERE outbox_id = ANY($1) AND lease_owner = $2 AND state = 'queued'
-             ORDER BY outbox_id
-             FOR UPDATE",
-        )
-        .bind(outbox_ids)
-        .bind(owner)
-        .fetch_all(&mut *tx)
-        .await?;
-        if !ours.is_empty() {
-            withhold_in(&mut tx, now, Some(&ours)).await?;
-        }
-        let mut renewed: Vec<i64> = sqlx::query_scalar(
+        // The update locks the row: a worker taking the message over waits for this
+        // transaction, and then finds the lease live and not its own.
+        let done = sqlx::query(
             "UPDATE outbox SET lease_until = $1
-             WHERE outbox_id = ANY($2) AND state = 'queued' AND lease_owner = $3
-               AND lease_until > $4
-             RETURNING outbox_id",
+             WHERE outbox_id = $2 AND state = 'queued' AND lease_owner = $3 AND lease_until > $4
+               AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
+                               WHERE n.outbox_id = $2)",
         )
         .bind(lease_until)
-        .bind(outbox_ids)
+        .bind(outbox_id)
         .bind(owner)
         .bind(now)
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            // Locked, so the batch's withholding of the same message waits for this one.
+            let ours: Option<i64> = sqlx::query_scalar(
+                "SELECT outbox_id FROM outbox
+                 WHERE outbox_id = $1 AND lease_owner = $2 AND state = 'queued'
+                 FOR UPDATE",
+            )
+            .bind(outbox_id)
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if ours.is_some() {
+                // Still ours, so something in it may no longer be sent: withhold it now.
+                withhold_in(&mut tx, now, Some(&[outbox_id])).await?;
+            }
+        }
         tx.commit().await?;
-        renewed.sort_unstable();
-        Ok(renewed)
+        Ok(done.rows_affected() == 1)
     }
 
     async fn record_attempts(

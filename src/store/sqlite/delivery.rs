@@ -62,54 +62,34 @@ impl DeliveryStore for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .renew_leases(owner, &[outbox_id], now, lease_until)
-            .await?
-            == [outbox_id])
-    }
-
-    async fn renew_leases(
-        &self,
-        owner: &str,
-        outbox_ids: &[i64],
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        if outbox_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids = serde_json::to_string(outbox_ids).expect("ids serialise");
         let mut tx = self.begin_write().await?;
-        // Those still ours that report something no longer notifiable are withheld first, so
-        // that the renewal below passes them by.
-        let ours: Vec<i64> = sqlx::query_scalar(
-            "SELECT outbox_id FROM outbox
-             WHERE outbox_id IN (SELECT value FROM json_each(?1)) AND lease_owner = ?2
-               AND state = 'queued'
-             ORDER BY outbox_id",
-        )
-        .bind(&ids)
-        .bind(owner)
-        .fetch_all(&mut *tx)
-        .await?;
-        if !ours.is_empty() {
-            withhold_in(&mut tx, now, Some(&ours)).await?;
-        }
-        let mut renewed: Vec<i64> = sqlx::query_scalar(
+        let done = sqlx::query(
             "UPDATE outbox SET lease_until = ?1
-             WHERE outbox_id IN (SELECT value FROM json_each(?2)) AND state = 'queued'
-               AND lease_owner = ?3 AND lease_until > ?4
-             RETURNING outbox_id",
+             WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4
+               AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
+                               WHERE n.outbox_id = ?2)",
         )
         .bind(micros(lease_until))
-        .bind(&ids)
+        .bind(outbox_id)
         .bind(owner)
         .bind(micros(now))
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            let ours: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM outbox WHERE outbox_id = ? AND lease_owner = ? AND state = 'queued'",
+            )
+            .bind(outbox_id)
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if ours.is_some() {
+                // Still ours, so something in it may no longer be sent: withhold it now.
+                withhold_in(&mut tx, now, Some(&[outbox_id])).await?;
+            }
+        }
         tx.commit().await?;
-        renewed.sort_unstable();
-        Ok(renewed)
+        Ok(done.rows_affected() == 1)
     }
 
     async fn record_attempts(
@@ -152,8 +132,9 @@ impl DeliveryStore for SqliteStore {
                      attempts = attempts + 1, finished_at = ",
                 );
                 update.push_bind(micros(sent[0].at));
-                // Sent is final: whoever else tried the message, it arrived.
-                update.push(" WHERE state = 'queued' AND outbox_id IN (");
+                // Sent is final: whoever else tried the message, it arrived. (`+state`: the
+                // messages are found by id, not by reading the index of every queued one.)
+                update.push(" WHERE +state = 'queued' AND outbox_id IN (");
                 let mut ids = update.separated(", ");
                 for r in &sent {
                     ids.push_bind(r.outbox_id);
