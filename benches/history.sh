@@ -89,8 +89,11 @@ DROP INDEX history_outbox;
 INSERT INTO delivery_attempts (outbox_id, attempt, at, outcome, reply_code, status, detail)
 SELECT outbox_id, 1, finished_at, 'sent', 250, '2.0.0', '250 2.0.0 Ok: queued'
 FROM outbox;
-UPDATE runs SET digests_queued = (SELECT COUNT(*) FROM outbox o WHERE o.run_id = runs.run_id),
-                pairs_matched = (SELECT COUNT(*) FROM pairs p WHERE p.run_id = runs.run_id);
+CREATE TEMP TABLE run_counts AS
+SELECT run_id, COUNT(DISTINCT account_id) AS digests, COUNT(*) AS pairs FROM pairs GROUP BY run_id;
+UPDATE runs SET digests_queued = (SELECT digests FROM run_counts c WHERE c.run_id = runs.run_id),
+                pairs_matched = (SELECT pairs FROM run_counts c WHERE c.run_id = runs.run_id)
+WHERE run_id IN (SELECT run_id FROM run_counts);
 COMMIT;
 ANALYZE;
 PRAGMA wal_checkpoint(TRUNCATE);
