@@ -172,6 +172,7 @@ async fn a_stopped_attempt_and_a_killed_one_are_each_recorded_once() {
     // Asked to stop (SIGTERM) before its second commit: it records that itself.
     let mut stopped = start_paused(run_now(&[]), "batch-commit:1");
     stopped.signal("TERM");
+    stopped.wait_for("stop requested");
     stopped.resume();
     let (status, stderr) = stopped.finish();
     assert_eq!(status.code(), Some(1), "{stderr}");

@@ -449,9 +449,11 @@ async fn sigterm_during_a_run_leaves_nothing_half_written() {
         .env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "5")
         .args(["run-now", "--ignore-windows"])
         .stdout(std::process::Stdio::null());
-    // SIGTERM lands between the third and the fourth commit.
+    // SIGTERM lands between the third and the fourth commit; the run goes on only once it
+    // has taken the stop in.
     let mut run = start_paused(command, "batch-commit:3");
     run.signal("TERM");
+    run.wait_for("stop requested");
     run.resume();
     let (status, stderr) = run.finish();
     assert_eq!(status.code(), Some(1), "{stderr}");

@@ -606,8 +606,10 @@ pub fn void(id: &str, at: &str) -> Value {
 /// A program stopped at a point of its work by [`start_paused`].
 pub struct Paused {
     pub child: std::process::Child,
-    /// What it says on standard error after the pause, gathered until it ends.
-    rest: std::thread::JoinHandle<String>,
+    /// What it says on standard error after the pause, a line at a time, until it ends.
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The lines read so far.
+    said: Vec<String>,
 }
 
 impl Paused {
@@ -629,10 +631,25 @@ impl Paused {
         assert!(sent.success());
     }
 
+    /// Waits until it says `text` on standard error (a sign that it took a signal in, say).
+    pub fn wait_for(&mut self, text: &str) {
+        loop {
+            let Ok(line) = self.lines.recv() else {
+                panic!("it ended before saying {text:?}: {}", self.said.join("\n"));
+            };
+            let found = line.contains(text);
+            self.said.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+
     /// Waits for it to end: its exit status and what it said on standard error.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().unwrap();
-        (status, self.rest.join().unwrap())
+        self.said.extend(self.lines.iter());
+        (status, self.said.join("\n"))
     }
 }
 
@@ -661,9 +678,19 @@ pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
         }
     }
     // Keep reading what it says, so that it never blocks on a full pipe.
-    let rest =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    Paused { child, rest }
+    let (send, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Paused {
+        child,
+        lines: said,
+        said: Vec::new(),
+    }
 }
 
 /// A delivery-status report as a receiving server would send it back to `return_path`.
