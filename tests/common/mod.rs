@@ -603,6 +603,10 @@ pub fn void(id: &str, at: &str) -> Value {
     json!({"entry_id": id, "voided_at": at})
 }
 
+/// How long [`Paused::wait_for`] waits for a line before it gives up: far beyond any machine's
+/// slowness, and only a bound on how long a broken test hangs.
+pub const SAYING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A program stopped at a point of its work by [`start_paused`].
 pub struct Paused {
     pub child: std::process::Child,
@@ -632,10 +636,22 @@ impl Paused {
     }
 
     /// Waits until it says `text` on standard error (a sign that it took a signal in, say).
+    /// A program that has not said it within [`SAYING_DEADLINE`] is killed and the test fails
+    /// with what it did say, so that a test waiting for the wrong text ends rather than hangs.
     pub fn wait_for(&mut self, text: &str) {
         loop {
-            let Ok(line) = self.lines.recv() else {
-                panic!("it ended before saying {text:?}: {}", self.said.join("\n"));
+            let line = match self.lines.recv_timeout(SAYING_DEADLINE) {
+                Ok(line) => line,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "it did not say {text:?} within {SAYING_DEADLINE:?}: {}",
+                        self.said.join("\n")
+                    );
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("it ended before saying {text:?}: {}", self.said.join("\n"))
+                }
             };
             let found = line.contains(text);
             self.said.push(line);
@@ -658,6 +674,14 @@ impl Paused {
 /// kills or signals it where it wants, and lets it go on with [`Paused::resume`].
 pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
     use std::io::BufRead;
+    // What it says at info (a stop taken in, say) is what [`Paused::wait_for`] waits on; the
+    // default level of warn would leave it silent.
+    let level_set = command.get_envs().any(|(key, value)| {
+        value.is_some() && (key == "MCAP_NOTIFY__LOG__LEVEL" || key == "RUST_LOG")
+    });
+    if !level_set {
+        command.env("MCAP_NOTIFY__LOG__LEVEL", "info");
+    }
     let mut child = command
         .env(mcap_notify::hooks::PAUSE_VARIABLE, point)
         .stdin(std::process::Stdio::piped())
