@@ -8,9 +8,14 @@
 //! Defaults: 20000 messages, 8 connections, 3 rounds. Prints per-round rates, the medians,
 //! and our median as a fraction of smtp-source's.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "../tests/common/smtp_sink.rs"]
+#[allow(dead_code)]
+mod smtp_sink;
+
+use std::process::Command;
+use std::time::Instant;
+
+use smtp_sink::SmtpSink;
 
 use mcap_notify::app::App;
 use mcap_notify::config::{Secret, Settings, TransportKind};
@@ -21,20 +26,28 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 async fn feed(app: &App, kind: FeedKind, lines: Vec<String>) {
     let text = lines.join("\n");
     ingest_reader(&app.store, kind, "bench", text.as_bytes(), None)
         .await
         .expect("bench feed accepted");
+}
+
+/// The positional argument at `index` (`what` names it in an error), or `default`.
+fn argument<T: std::str::FromStr>(args: &[String], index: usize, what: &str, default: T) -> T {
+    match args.get(index) {
+        None => default,
+        Some(text) => match text.parse() {
+            Ok(value) => value,
+            Err(_) => {
+                eprintln!(
+                    "{what} must be a whole number, not {text:?}\n\
+                     usage: cargo bench --bench delivery_rate -- [MESSAGES] [CONCURRENCY] [ROUNDS]"
+                );
+                std::process::exit(2)
+            }
+        },
+    }
 }
 
 #[tokio::main]
@@ -43,27 +56,15 @@ async fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let messages: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let concurrency: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
-    let rounds: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
-
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut sink = Command::new("smtp-sink");
-    if is_root() {
-        sink.args(["-u", "nobody"]);
+    let messages: usize = argument(&args, 0, "MESSAGES", 20_000);
+    let concurrency: u32 = argument(&args, 1, "CONCURRENCY", 8);
+    let rounds: usize = argument(&args, 2, "ROUNDS", 3);
+    if messages == 0 || concurrency == 0 || rounds == 0 {
+        eprintln!("MESSAGES, CONCURRENCY and ROUNDS must each be at least 1");
+        std::process::exit(2);
     }
-    let mut sink = sink
-        .args(["-m", "512", &format!("127.0.0.1:{port}"), "512"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("smtp-sink (Debian package postfix)");
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sink = SmtpSink::discarding(&["-m", "512"], 512);
+    let port = sink.port;
 
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
@@ -72,9 +73,12 @@ async fn main() {
     settings.smtp.url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
     settings.delivery.concurrency = concurrency;
     settings.mail.token_secret = Secret::new("a-benchmark-secret-of-enough-length".to_string());
-    if let Ok(b) = std::env::var("BENCH_BATCH") {
-        settings.delivery.batch_size = b.parse().unwrap();
-    }
+    // A claim must outlast its batch sent at the slowest: at most eight rounds of the
+    // connections per claim (the default, 64 at 8 connections), unless BENCH_BATCH says.
+    settings.delivery.batch_size = match std::env::var("BENCH_BATCH") {
+        Ok(b) => b.parse().expect("BENCH_BATCH is a whole number"),
+        Err(_) => concurrency.saturating_mul(8),
+    };
     let app = App::open(settings).await.unwrap();
     feed(
         &app,
@@ -122,13 +126,13 @@ async fn main() {
         ..Default::default()
     };
     app.run_now(&options).await.unwrap();
+    let pool = app
+        .store
+        .sqlite()
+        .expect("the benchmark runs on SQLite")
+        .pool();
     let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox_bodies LIMIT 1")
-        .fetch_one(
-            app.store
-                .sqlite()
-                .expect("the benchmark runs on SQLite")
-                .pool(),
-        )
+        .fetch_one(pool)
         .await
         .unwrap();
     let sample = dir.path().join("sample.eml");
@@ -164,16 +168,11 @@ async fn main() {
         let source_rate = messages as f64 / started.elapsed().as_secs_f64();
 
         sqlx::query("UPDATE outbox SET state = 'queued', attempts = 0, next_attempt_at = 0, lease_owner = NULL, lease_until = NULL, finished_at = NULL")
-            .execute(app.store.sqlite().expect("the benchmark runs on SQLite").pool())
+            .execute(pool)
             .await
             .unwrap();
         sqlx::query("DELETE FROM delivery_attempts")
-            .execute(
-                app.store
-                    .sqlite()
-                    .expect("the benchmark runs on SQLite")
-                    .pool(),
-            )
+            .execute(pool)
             .await
             .unwrap();
         let mut deliver = Command::new(env!("CARGO_BIN_EXE_mcap-notify"));
@@ -221,6 +220,4 @@ async fn main() {
         "median: smtp-source {t:.0} msg/s, mcap-notify {o:.0} msg/s, ratio {:.2}",
         o / t
     );
-    let _ = sink.kill();
-    let _ = sink.wait();
 }

@@ -37,6 +37,20 @@ impl SmtpSink {
         let mut perms = std::fs::metadata(dump_dir).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
         std::fs::set_permissions(dump_dir, perms).unwrap();
+        let dump = format!("{}/%M.", dump_dir.display());
+        let mut options = vec!["-d", &dump];
+        options.extend_from_slice(extra);
+        Self::listen(&options, 64, dump_dir)
+    }
+
+    /// Starts a sink that keeps nothing it is sent (for measuring a sender), with room for
+    /// `backlog` connections waiting to be accepted.
+    pub fn discarding(extra: &[&str], backlog: u32) -> SmtpSink {
+        Self::listen(extra, backlog, Path::new(""))
+    }
+
+    /// Starts smtp-sink with `options` on a free port and returns once it accepts connections.
+    fn listen(options: &[&str], backlog: u32, dump_dir: &Path) -> SmtpSink {
         let port = free_port();
         let mut command = Command::new(smtp_sink_binary());
         // Only root needs (and may use) -u.
@@ -44,14 +58,17 @@ impl SmtpSink {
             command.args(["-u", "nobody"]);
         }
         command
-            .arg("-d")
-            .arg(format!("{}/%M.", dump_dir.display()))
-            .args(extra)
+            .args(options)
             .arg(format!("127.0.0.1:{port}"))
-            .arg("64")
+            .arg(backlog.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = command.spawn().expect("smtp-sink starts");
+        // Stopped by its own PID however the caller ends, a failed assertion included.
+        let sink = SmtpSink {
+            port,
+            dump_dir: dump_dir.to_path_buf(),
+            child: command.spawn().expect("smtp-sink starts"),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -60,11 +77,7 @@ impl SmtpSink {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        SmtpSink {
-            port,
-            dump_dir: dump_dir.to_path_buf(),
-            child,
-        }
+        sink
     }
 
     pub fn url(&self) -> String {
