@@ -33,6 +33,13 @@ async fn feed(app: &App, kind: FeedKind, lines: Vec<String>) {
         .expect("bench feed accepted");
 }
 
+const USAGE: &str = "usage: cargo bench --bench delivery_rate -- [MESSAGES] [CONCURRENCY] [ROUNDS]";
+const ABOUT: &str =
+    "Sends MESSAGES copies of one digest (default 20000) to a local smtp-sink over \
+CONCURRENCY connections (default 8), first with Postfix's smtp-source, then with the whole \
+`mcap-notify deliver` process, ROUNDS times (default 3), and prints the rates, their medians \
+and the ratio. BENCH_BATCH=N sets delivery.batch_size (default 8 per connection).";
+
 /// The positional argument at `index` (`what` names it in an error), or `default`.
 fn argument<T: std::str::FromStr>(args: &[String], index: usize, what: &str, default: T) -> T {
     match args.get(index) {
@@ -42,7 +49,7 @@ fn argument<T: std::str::FromStr>(args: &[String], index: usize, what: &str, def
             Err(_) => {
                 eprintln!(
                     "{what} must be a whole number, not {text:?}\n\
-                     usage: cargo bench --bench delivery_rate -- [MESSAGES] [CONCURRENCY] [ROUNDS]"
+                     {USAGE}"
                 );
                 std::process::exit(2)
             }
@@ -52,6 +59,10 @@ fn argument<T: std::str::FromStr>(args: &[String], index: usize, what: &str, def
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}\n\n{ABOUT}");
+        return;
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

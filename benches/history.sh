@@ -10,9 +10,15 @@
 # Defaults: scale 0.1, 365 days, 3 rounds. Needs sqlite3, jq and bc. BENCH_NOW pins the day's end;
 # BENCH_KEEP=DIR keeps the files in DIR.
 set -euo pipefail
+USAGE="benches/history.sh BINARY [SCALE] [DAYS] [ROUNDS]"
+. "$(dirname "$0")/lib.sh"
+need_arguments 1 "$@"
+runnable "$1"
 bin=$(realpath "$1") scale=${2:-0.1} days=${3:-365} rounds=${4:-3}
+count DAYS "$days"
+count ROUNDS "$rounds"
 if [ -n "${BENCH_KEEP:-}" ]; then
-    work=$BENCH_KEEP
+    work=$(realpath -m "$BENCH_KEEP")
     mkdir -p "$work"
 else
     work=$(mktemp -d)
@@ -130,11 +136,11 @@ for round in $(seq "$rounds"); do
     day_on "$work/base.db"
     fresh_ingest=$ingest fresh_batch=$batch fresh_digests=$digests
     day_on "$work/year.db"
-    printf 'round %s: without history ingest %.2f s, batch %.2f s (%s digests); with a year ingest %.2f s, batch %.2f s (%s digests)\n' \
+    printf 'round %s: without history ingest %.2f s, batch %.2f s (%s digests); with the history ingest %.2f s, batch %.2f s (%s digests)\n' \
         "$round" "$fresh_ingest" "$fresh_batch" "$fresh_digests" "$ingest" "$batch" "$digests"
     echo "$fresh_ingest $fresh_batch $ingest $batch" >>"$work/rounds.tsv"
 done
 for col in 1 2 3 4; do cut -d' ' -f"$col" "$work/rounds.tsv" | median >"$work/m$col"; done
 read -r fi <"$work/m1"; read -r fb <"$work/m2"; read -r yi <"$work/m3"; read -r yb <"$work/m4"
-printf 'median: ingest %.2f s without history, %.2f s with a year (%.2fx); batch %.2f s without, %.2f s with (%.2fx)\n' \
+printf 'median: ingest %.2f s without history, %.2f s with the history (%.2fx); batch %.2f s without, %.2f s with (%.2fx)\n' \
     "$fi" "$yi" "$(echo "$yi / $fi" | bc -l)" "$fb" "$yb" "$(echo "$yb / $fb" | bc -l)"

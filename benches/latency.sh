@@ -10,7 +10,13 @@
 # accounts, cases and subscriptions are those of `bench generate --scale 0.1`. Needs smtp-sink
 # (Debian package postfix), sqlite3 and jq. BENCH_KEEP=DIR keeps the files in DIR.
 set -euo pipefail
+USAGE="benches/latency.sh BINARY [MINUTES] [ENTRIES_PER_MINUTE]"
+. "$(dirname "$0")/lib.sh"
+need_arguments 1 "$@"
+runnable "$1"
 bin=$(realpath "$1") minutes=${2:-10} per_minute=${3:-250}
+count MINUTES "$minutes"
+count ENTRIES_PER_MINUTE "$per_minute"
 # Only this script's configuration counts.
 for variable in $(env | sed -n 's/^\(MCAP_NOTIFY[A-Z_]*\)=.*/\1/p'); do unset "$variable"; done
 if [ -n "${BENCH_KEEP:-}" ]; then

@@ -7,7 +7,12 @@
 # PostgreSQL: the server of MCAP_NOTIFY_BENCH_POSTGRES (default
 # postgres://root@127.0.0.1:5432/postgres), where it creates and drops databases mcap_bench_*.
 set -euo pipefail
+USAGE="benches/postgres_vs_sqlite.sh BINARY [SCALE] [ROUNDS]"
+. "$(dirname "$0")/lib.sh"
+need_arguments 1 "$@"
+runnable "$1"
 bin=$(realpath "$1") scale=${2:-100} rounds=${3:-3}
+count ROUNDS "$rounds"
 admin=${MCAP_NOTIFY_BENCH_POSTGRES:-postgres://root@127.0.0.1:5432/postgres}
 base=${admin%/*}
 work=$(mktemp -d)

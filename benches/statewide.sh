@@ -10,10 +10,15 @@
 # BENCH_POSTGRES=postgres://USER@HOST:PORT also loads and drains the day on PostgreSQL (in a
 # database mcap_bench_statewide, dropped and made again each round; needs psql).
 set -euo pipefail
+USAGE="benches/statewide.sh BINARY [SCALE] [ROUNDS]"
+. "$(dirname "$0")/lib.sh"
+need_arguments 1 "$@"
+runnable "$1"
 bin=$(realpath "$1") scale=${2:-1} rounds=${3:-3}
+count ROUNDS "$rounds"
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -n "${BENCH_KEEP:-}" ]; then
-    work=$BENCH_KEEP
+    work=$(realpath -m "$BENCH_KEEP")
     mkdir -p "$work"
 else
     work=$(mktemp -d)
