@@ -366,6 +366,9 @@ impl Default for DigestSettings {
     }
 }
 
+/// The most accounts one commit of a run may take.
+pub const MAX_ACCOUNTS_PER_COMMIT: u32 = 100_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchSettings {
@@ -696,6 +699,15 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "alerts.bounce_rate",
                 reason: "must be a share between 0 and 1".into(),
+            });
+        }
+        // A commit's accounts are gathered and rendered in memory together.
+        if self.batch.accounts_per_commit > MAX_ACCOUNTS_PER_COMMIT {
+            return Err(ConfigError::Invalid {
+                key: "batch.accounts_per_commit",
+                reason: format!(
+                    "must be at most {MAX_ACCOUNTS_PER_COMMIT} (each commit's digests are held in memory together)"
+                ),
             });
         }
         if self.delivery.transport == TransportKind::Smtp && self.smtp.url.is_none() {
@@ -1060,6 +1072,23 @@ fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), Conf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_of_more_accounts_than_memory_allows_is_refused_by_name() {
+        let load = |value: &str| {
+            let env = [(
+                "MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT".to_string(),
+                value.to_string(),
+            )];
+            Settings::load_from(None, env).map_err(|e| e.to_string())
+        };
+        assert!(load("100000").is_ok());
+        let refused = load("4294967295").unwrap_err();
+        assert!(
+            refused.contains("batch.accounts_per_commit") && refused.contains("at most 100000"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn a_password_in_the_database_url_is_never_shown() {

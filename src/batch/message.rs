@@ -338,8 +338,8 @@ impl MessageFactory {
             .header(self.list_unsubscribe(&message_key, date))
             .header(ListUnsubscribePost)
             .multipart(MultiPart::alternative_plain_html(
-                rendered.text,
-                rendered.html,
+                crlf_line_endings(&rendered.text),
+                crlf_line_endings(&rendered.html),
             ))
             .map_err(|source| MessageError::Build {
                 account_id: digest.account_id.clone(),
@@ -368,5 +368,34 @@ impl MessageFactory {
             scope_key: message_key,
             subscription_ids: digest.subscription_ids(),
         })
+    }
+}
+
+/// `text` with every line ending CRLF, as a mail body must have it, made in one pass. Given bare
+/// line feeds, lettre inserts each carriage return into the string where it stands, which takes
+/// time growing with the square of a long digest's size; given CRLF it has nothing to insert.
+fn crlf_line_endings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut after_cr = false;
+    for c in text.chars() {
+        if c == '\n' && !after_cr {
+            out.push('\r');
+        }
+        after_cr = c == '\r';
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod line_ending_tests {
+    use super::crlf_line_endings;
+
+    #[test]
+    fn bare_line_feeds_become_crlf_and_crlf_stays_as_it_is() {
+        assert_eq!(crlf_line_endings("a\nb\r\nc\n\n"), "a\r\nb\r\nc\r\n\r\n");
+        assert_eq!(crlf_line_endings("\nx"), "\r\nx");
+        assert_eq!(crlf_line_endings("no break"), "no break");
+        assert_eq!(crlf_line_endings("é\n"), "é\r\n");
     }
 }
