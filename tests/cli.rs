@@ -527,3 +527,33 @@ async fn a_run_killed_with_sigkill_is_completed_by_the_next_run_now() {
         "the killed run was resumed, not repeated"
     );
 }
+
+#[test]
+fn bench_generate_refuses_a_scale_out_of_range_on_the_command_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for scale in ["-1", "0", "abc", "nan", "100.5"] {
+        let out = in_dir(
+            dir.path(),
+            &["bench", "generate", "--scale", scale, "--dir", "day"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{scale}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--scale"), "{}", stderr(&out));
+        assert!(!dir.path().join("day").exists(), "{scale}");
+    }
+    // The smallest scales give a day with almost nothing in it, and no panic.
+    let out = in_dir(
+        dir.path(),
+        &[
+            "bench",
+            "generate",
+            "--scale",
+            "0.00001",
+            "--now",
+            "2026-03-03T12:00:00Z",
+            "--dir",
+            "day",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("day/entries.jsonl").exists());
+}

@@ -198,9 +198,9 @@ pub enum BenchAction {
     /// 330,000 cases, 150,000 new docket entries on 60,000 of them, 250,000 accounts and
     /// about 400,000 subscriptions. Touches no database.
     Generate {
-        /// Multiply every count (0.1 is a tenth of a day; 10 is ten days on ten times the
-        /// subscriptions).
-        #[arg(long, default_value_t = 1.0)]
+        /// Multiply every count, more than 0 and at most 100 (0.1 is a tenth of a day; 10 is
+        /// ten days on ten times the subscriptions).
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = bench_scale)]
         scale: f64,
         /// Seed for the generated data (the same seed and --now give the same files).
         #[arg(long, default_value_t = 2026)]
@@ -406,4 +406,17 @@ fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("`{s}` is not an RFC 3339 instant with offset: {e}"))
+}
+
+/// `bench generate --scale`: a number more than 0 and at most 100, refused on the command line
+/// (exit 2) otherwise.
+fn bench_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if scale > 0.0 && scale <= 100.0 {
+        Ok(scale)
+    } else {
+        Err(format!("must be more than 0 and at most 100, not {text}"))
+    }
 }
