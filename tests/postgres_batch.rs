@@ -854,3 +854,58 @@ async fn withholding_follows_the_queue_and_never_reads_the_whole_ledger() {
         assert_eq!(scans.count(), 0, "{plan:#?}");
     }
 }
+
+/// Accounts come back from the match in byte order whatever the database's collation, as the
+/// program compares them: in a database that sorts `B1` after `a1` (ICU's en-US), the preview
+/// of `B1` still finds its digest.
+#[tokio::test]
+async fn a_database_collation_other_than_byte_order_hides_no_account_from_the_preview() {
+    let Some(icu) = TestDatabase::create_with(
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+    )
+    .await
+    else {
+        return;
+    };
+    let url = icu.url.clone();
+    let t = common::TestApp::with(move |s| s.database.url = url).await;
+    const CASE: &str = "2616-CV00077";
+    t.ingest(
+        mcap_notify::ingest::FeedKind::Cases,
+        &[common::case(CASE, "CT16", "CV", "Smith v. Jones")],
+    )
+    .await;
+    t.ingest(
+        mcap_notify::ingest::FeedKind::Accounts,
+        &[
+            common::account("a1", "a1@example.org", true),
+            common::account("B1", "b1@example.org", true),
+        ],
+    )
+    .await;
+    t.ingest(
+        mcap_notify::ingest::FeedKind::Subscriptions,
+        &[
+            common::track("a1", CASE, "2026-01-01T00:00:00Z"),
+            common::track("B1", CASE, "2026-01-01T00:00:00Z"),
+        ],
+    )
+    .await;
+    t.ingest(
+        mcap_notify::ingest::FeedKind::Entries,
+        &[common::entry("e1", CASE, "MOT", "2026-02-02T10:00:00Z")],
+    )
+    .await;
+    let factory = t.app.message_factory().unwrap();
+    for account in ["a1", "B1"] {
+        let preview = mcap_notify::preview::preview(&t.app.store, &factory, account, Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(preview, mcap_notify::preview::Preview::Messages(_)),
+            "{account}: {preview:?}"
+        );
+    }
+    drop(t);
+    drop(icu);
+}

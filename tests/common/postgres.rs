@@ -23,6 +23,11 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new empty database, or None (after saying why) when no PostgreSQL answers outside CI.
     pub async fn create() -> Option<TestDatabase> {
+        Self::create_with("").await
+    }
+
+    /// As [`TestDatabase::create`], with `options` after `CREATE DATABASE name` (a locale, say).
+    pub async fn create_with(options: &str) -> Option<TestDatabase> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let admin = admin_url();
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
@@ -42,7 +47,7 @@ impl TestDatabase {
             NEXT.fetch_add(1, Ordering::Relaxed),
             chrono::Utc::now().timestamp_micros() % 1_000_000
         );
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(&format!("CREATE DATABASE {name} {options}"))
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));

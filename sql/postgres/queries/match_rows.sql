@@ -50,4 +50,7 @@ WHERE (k.only_account IS NULL OR k.only_account = s.account_id)
                   WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
   AND NOT EXISTS (SELECT 1 FROM notification_ledger l
                   WHERE l.account_id = s.account_id AND l.entry_seq = e.seq)
-ORDER BY a.account_id, c.case_number, e.posted_at, e.seq
+-- Byte order, whatever the database's collation: the program compares account ids and case
+-- numbers as bytes (and SQLite sorts them so), so a preview that stops past its account and a
+-- run's grouping see the same order on both backends.
+ORDER BY a.account_id COLLATE "C", c.case_number COLLATE "C", e.posted_at, e.seq
