@@ -94,10 +94,15 @@ pub async fn run_daemon(app: Arc<App>, stop: Arc<AtomicBool>) -> anyhow::Result<
                     reason = state.closed.map(|c| c.describe()).unwrap_or_default(),
                     "scheduled run skipped: service closed"
                 ),
-                Err(e) => tracing::warn!(
-                    error = %crate::mask::Text(&format!("{e:#}")),
-                    "scheduled run failed"
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %crate::mask::Text(&format!("{e:#}")),
+                        "scheduled run failed"
+                    );
+                    // It may have committed some of its digests before it failed; a delivery
+                    // pass that finds nothing due costs one query.
+                    queued.notify_one();
+                }
             }
         })
     })?;
