@@ -17,19 +17,7 @@ runnable "$1"
 bin=$(realpath "$1") scale=${2:-0.1} days=${3:-365} rounds=${4:-3}
 count DAYS "$days"
 count ROUNDS "$rounds"
-if [ -n "${BENCH_KEEP:-}" ]; then
-    work=$(realpath -m "$BENCH_KEEP")
-    mkdir -p "$work"
-else
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
-fi
-export MCAP_NOTIFY__MAIL__TOKEN_SECRET=a-benchmark-secret-of-enough-length
-export MCAP_NOTIFY__DELIVERY__FILE_DIR="$work/outbox"
-export MCAP_NOTIFY__METRICS__LISTEN=""
-now() { date +%s.%N; }
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-since() { echo "$(now) - $1" | bc; }
+timed_work_dir
 settle() { sqlite3 "$1" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null; }
 
 "$bin" bench generate --scale "$scale" ${BENCH_NOW:+--now "$BENCH_NOW"} --dir "$work/day" >/dev/null

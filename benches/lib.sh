@@ -29,3 +29,23 @@ runnable() {
         exit 2
     fi
 }
+
+# For the scripts that time the program's stages: sets `work`, a directory of their own
+# (BENCH_KEEP=DIR keeps it; otherwise removed at exit), and the settings every such run takes.
+timed_work_dir() {
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        work=$(realpath -m "$BENCH_KEEP")
+        mkdir -p "$work"
+    else
+        work=$(mktemp -d)
+        trap 'rm -rf "$work"' EXIT
+    fi
+    export MCAP_NOTIFY__MAIL__TOKEN_SECRET=a-benchmark-secret-of-enough-length
+    export MCAP_NOTIFY__DELIVERY__FILE_DIR="$work/outbox"
+    export MCAP_NOTIFY__METRICS__LISTEN=""
+}
+
+# Seconds since the epoch; the median of numbers on standard input; seconds since $1.
+now() { date +%s.%N; }
+median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+since() { echo "$(now) - $1" | bc; }

@@ -17,20 +17,8 @@ runnable "$1"
 bin=$(realpath "$1") scale=${2:-1} rounds=${3:-3}
 count ROUNDS "$rounds"
 here=$(cd "$(dirname "$0")" && pwd)
-if [ -n "${BENCH_KEEP:-}" ]; then
-    work=$(realpath -m "$BENCH_KEEP")
-    mkdir -p "$work"
-else
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
-fi
-export MCAP_NOTIFY__MAIL__TOKEN_SECRET=a-benchmark-secret-of-enough-length
-export MCAP_NOTIFY__DELIVERY__FILE_DIR="$work/outbox"
-export MCAP_NOTIFY__METRICS__LISTEN=""
+timed_work_dir
 export MCAP_NOTIFY__METRICS__TEXTFILE="$work/metrics.prom"
-now() { date +%s.%N; }
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-since() { echo "$(now) - $1" | bc; }
 
 "$bin" bench generate --scale "$scale" ${BENCH_NOW:+--now "$BENCH_NOW"} --dir "$work/day" --csv --json \
     >"$work/generated.json"
