@@ -54,6 +54,88 @@ pub struct DocketEntry {
     pub posted_at: DateTime<Utc>,
 }
 
+/// What a court date is: a hearing to attend, or a day by which something must be paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Hearing,
+    PaymentDue,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Hearing => "hearing",
+            EventKind::PaymentDue => "payment_due",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        match text {
+            "hearing" => Some(EventKind::Hearing),
+            "payment_due" => Some(EventKind::PaymentDue),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a court date still stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Scheduled,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Scheduled => "scheduled",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventStatus> {
+        match text {
+            "scheduled" => Some(EventStatus::Scheduled),
+            "cancelled" => Some(EventStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A hearing or a payment deadline as the events feed describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourtEvent {
+    pub event_id: String,
+    pub case_number: String,
+    pub kind: EventKind,
+    /// "Arraignment", "Pre-Trial Conference", "Fine/Costs Due".
+    pub title: String,
+    #[serde(deserialize_with = "micros::instant")]
+    pub starts_at: DateTime<Utc>,
+    /// Courtroom, division, address; may be empty.
+    #[serde(default)]
+    pub location: String,
+    #[serde(default)]
+    pub judge: String,
+    /// What to bring, if the court says (papers, proof of insurance); may be empty.
+    #[serde(default)]
+    pub bring: String,
+    pub status: EventStatus,
+}
+
+impl CourtEvent {
+    /// Whether `other` moves this event in time, place or status: a change people are told
+    /// of. (A new title, judge or list of things to bring is not.)
+    pub fn is_moved_by(&self, other: &CourtEvent) -> bool {
+        self.starts_at != other.starts_at
+            || self.location != other.location
+            || self.status != other.status
+    }
+}
+
 /// A registered CaseNet account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,5 +1,5 @@
-//! Feed ingestion: JSON Lines files of courts, cases, docket entries, accounts and
-//! subscriptions. A file is read a chunk of lines at a time: each chunk is parsed, the store is
+//! Feed ingestion: JSON Lines files of courts, cases, docket entries, court dates (events),
+//! accounts and subscriptions. A file is read a chunk of lines at a time: each chunk is parsed, the store is
 //! asked in bulk what checking it needs, and every line is checked in file order against the
 //! store's answers and the lines before it. Only once the whole file has passed are its rows
 //! handed to the store, in batches, and committed in one transaction, so a single bad line
@@ -11,6 +11,7 @@ mod accounts;
 mod cases;
 mod courts;
 mod entries;
+mod events;
 mod lines;
 mod parse;
 mod subscriptions;
@@ -34,6 +35,7 @@ pub enum FeedKind {
     Courts,
     Cases,
     Entries,
+    Events,
     Accounts,
     Subscriptions,
 }
@@ -44,6 +46,7 @@ impl fmt::Display for FeedKind {
             FeedKind::Courts => "courts",
             FeedKind::Cases => "cases",
             FeedKind::Entries => "entries",
+            FeedKind::Events => "events",
             FeedKind::Accounts => "accounts",
             FeedKind::Subscriptions => "subscriptions",
         })
@@ -135,6 +138,7 @@ pub async fn ingest_reader<S: IngestStore, R: AsyncBufRead + Unpin>(
         FeedKind::Courts => ingest_feed::<courts::CourtsFeed, _, _>(store, name, reader).await,
         FeedKind::Cases => ingest_feed::<cases::CasesFeed, _, _>(store, name, reader).await,
         FeedKind::Entries => ingest_feed::<entries::EntriesFeed, _, _>(store, name, reader).await,
+        FeedKind::Events => ingest_feed::<events::EventsFeed, _, _>(store, name, reader).await,
         FeedKind::Accounts => {
             ingest_feed::<accounts::AccountsFeed, _, _>(store, name, reader).await
         }

@@ -111,6 +111,13 @@ impl IngestSession for AnyIngest {
         dispatch!(self, s => s.stored_entries(entry_ids).await)
     }
 
+    async fn stored_events(
+        &mut self,
+        event_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEvent>, StoreError> {
+        dispatch!(self, s => s.stored_events(event_ids).await)
+    }
+
     async fn known_accounts(
         &mut self,
         account_ids: &[&str],
@@ -139,6 +146,10 @@ impl IngestSession for AnyIngest {
 
     async fn void_entries(&mut self, voids: &[EntryVoid]) -> Result<(), StoreError> {
         dispatch!(self, s => s.void_entries(voids).await)
+    }
+
+    async fn write_events(&mut self, events: &[EventWrite]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.write_events(events).await)
     }
 
     async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError> {

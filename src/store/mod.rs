@@ -130,6 +130,11 @@ pub trait IngestSession {
         &mut self,
         entry_ids: &[&str],
     ) -> impl Future<Output = Result<HashMap<String, StoredEntry>, StoreError>> + Send;
+    /// The stored court dates with these ids.
+    fn stored_events(
+        &mut self,
+        event_ids: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, StoredEvent>, StoreError>> + Send;
     /// Which of these accounts exist.
     fn known_accounts(
         &mut self,
@@ -157,6 +162,11 @@ pub trait IngestSession {
     fn void_entries(
         &mut self,
         voids: &[EntryVoid],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Adds or changes court dates; a new version is recorded in the event's history.
+    fn write_events(
+        &mut self,
+        events: &[EventWrite],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn upsert_accounts(
         &mut self,

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{DocketEntry, MatchRow};
+use crate::model::{CourtEvent, DocketEntry, EventKind, EventStatus, MatchRow};
 use crate::store::history::{RunFailure, RunSummary, StageTimings};
 use crate::store::{
     ClaimedMessage, DropCounts, HeldAccount, Mail, MetricsSnapshot, OutboxEntry, OutboxRef,
     ReportDeadLetter, ReportFailure, ReportRows, RunRecord, RunTotals, StoreError, StoredEntry,
-    SubscriptionKey, SubscriptionRow, Suppression, UnsubscribeRecord, UnsubscribeTarget,
+    StoredEvent, SubscriptionKey, SubscriptionRow, Suppression, UnsubscribeRecord,
+    UnsubscribeTarget,
 };
 
 /// An instant as a backend stores it: SQLite as microseconds since the epoch, PostgreSQL as a
@@ -555,6 +556,47 @@ impl<I: StoredInstant> TryFrom<StoredEntryRow<I>> for StoredEntry {
                 posted_at: r.posted_at.into_instant()?,
             },
             voided_at: opt(r.voided_at)?,
+        })
+    }
+}
+
+/// A stored court date, as the ingest checks read it.
+#[derive(sqlx::FromRow)]
+pub struct StoredEventRow<I> {
+    pub event_id: String,
+    pub case_number: String,
+    pub kind: String,
+    pub title: String,
+    pub starts_at: I,
+    pub location: String,
+    pub judge: String,
+    pub bring: String,
+    pub status: String,
+    pub version: i64,
+    pub changed_at: I,
+}
+
+impl<I: StoredInstant> TryFrom<StoredEventRow<I>> for StoredEvent {
+    type Error = StoreError;
+    fn try_from(r: StoredEventRow<I>) -> Result<Self, StoreError> {
+        let kind = EventKind::parse(&r.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind `{}`", r.kind)))?;
+        let status = EventStatus::parse(&r.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("event status `{}`", r.status)))?;
+        Ok(StoredEvent {
+            event: CourtEvent {
+                event_id: r.event_id,
+                case_number: r.case_number,
+                kind,
+                title: r.title,
+                starts_at: r.starts_at.into_instant()?,
+                location: r.location,
+                judge: r.judge,
+                bring: r.bring,
+                status,
+            },
+            version: r.version,
+            changed_at: r.changed_at.into_instant()?,
         })
     }
 }

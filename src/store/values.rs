@@ -432,6 +432,25 @@ pub struct SubscriptionRow {
     pub unsubscribed: bool,
 }
 
+/// A court date as stored: the event as it stands, its version and when that version came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub event: crate::model::CourtEvent,
+    pub version: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A court date the events feed adds or changes. A new `version` (1 for a new event) records
+/// a change of time, place or status; the same version updates the rest in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventWrite {
+    pub event: crate::model::CourtEvent,
+    pub version: i64,
+    /// Whether `version` is new (its time, place and status are recorded in the history).
+    pub new_version: bool,
+    pub changed_at: DateTime<Utc>,
+}
+
 /// A docket entry as stored, with its void mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {

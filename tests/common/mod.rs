@@ -521,6 +521,9 @@ impl TestApp {
             "unsubscribes",
             "unsubscribe_scopes",
             "held_pairs",
+            "events",
+            "event_versions",
+            "date_notices",
         ] {
             let sqlite = match self.db() {
                 Db::Sqlite(pool) => pool,
@@ -596,6 +599,15 @@ pub fn entry(id: &str, case: &str, code: &str, posted_at: &str) -> Value {
     json!({
         "entry_id": id, "case_number": case, "code": code, "description": format!("{code} description"),
         "text": "", "filed_by": "Court Clerk", "posted_at": posted_at
+    })
+}
+
+/// A scheduled hearing: `starts_at` in RFC 3339, in a courtroom of Division 7.
+pub fn hearing(id: &str, case: &str, title: &str, starts_at: &str) -> Value {
+    serde_json::json!({
+        "event_id": id, "case_number": case, "kind": "hearing", "title": title,
+        "starts_at": starts_at, "location": "Division 7, Courtroom 7A, 10 N Tucker Blvd, St. Louis",
+        "judge": "Hon. R. Alvarez", "status": "scheduled"
     })
 }
 

@@ -30,11 +30,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::PgStore;
-use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry};
-use crate::store::rows::{PeriodRow, StoredEntryRow};
+use crate::model::{Account, Case, CaseTrackability, Court, CourtEvent, DocketEntry};
+use crate::store::rows::{PeriodRow, StoredEntryRow, StoredEventRow};
 use crate::store::{
-    EntryVoid, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
-    SubscriptionKey, SubscriptionRow, SubscriptionStop,
+    EntryVoid, EventWrite, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
+    StoredEvent, SubscriptionKey, SubscriptionRow, SubscriptionStop,
 };
 
 /// One feed file's checks and writes, in one transaction (see the module notes).
@@ -165,6 +165,25 @@ impl IngestSession for PgIngest {
         .map_err(contended)?;
         rows.into_iter()
             .map(|row| Ok((row.entry_id.clone(), StoredEntry::try_from(row)?)))
+            .collect()
+    }
+
+    async fn stored_events(
+        &mut self,
+        event_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEvent>, StoreError> {
+        let rows: Vec<StoredEventRow<DateTime<Utc>>> = sqlx::query_as(
+            "SELECT event_id, case_number, kind, title, starts_at, location, judge, bring,
+                    status, version, changed_at
+             FROM events WHERE event_id = ANY($1::text[])
+             ORDER BY event_id FOR NO KEY UPDATE",
+        )
+        .bind(sorted_keys(event_ids))
+        .fetch_all(self.db())
+        .await
+        .map_err(contended)?;
+        rows.into_iter()
+            .map(|row| Ok((row.event_id.clone(), StoredEvent::try_from(row)?)))
             .collect()
     }
 
@@ -404,6 +423,73 @@ impl IngestSession for PgIngest {
         )
         .bind(&ids)
         .bind(&at)
+        .execute(&mut *db)
+        .await
+        .map_err(contended)?;
+        Ok(())
+    }
+
+    async fn write_events(&mut self, events: &[EventWrite]) -> Result<(), StoreError> {
+        let mut events: Vec<&EventWrite> = events.iter().collect();
+        events.sort_unstable_by(|a, b| a.event.event_id.cmp(&b.event.event_id));
+        let text = |field: fn(&CourtEvent) -> &str| -> Vec<&str> {
+            events.iter().map(|w| field(&w.event)).collect()
+        };
+        let ids = text(|e| &e.event_id);
+        let cases = text(|e| &e.case_number);
+        let kinds = text(|e| e.kind.as_str());
+        let titles = text(|e| &e.title);
+        let locations = text(|e| &e.location);
+        let judges = text(|e| &e.judge);
+        let brings = text(|e| &e.bring);
+        let statuses = text(|e| e.status.as_str());
+        let starts: Vec<DateTime<Utc>> = events.iter().map(|w| w.event.starts_at).collect();
+        let versions: Vec<i64> = events.iter().map(|w| w.version).collect();
+        let new_versions: Vec<bool> = events.iter().map(|w| w.new_version).collect();
+        let changed: Vec<DateTime<Utc>> = events.iter().map(|w| w.changed_at).collect();
+        let db = self.writer(events.len());
+        // A new event another file scheduled since this one checked it (absent then, so there
+        // was no row to lock) makes its version 1 a second time: the history's key refuses
+        // it, and the file is refused whole.
+        sqlx::query(
+            "WITH given AS (
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                      $5::timestamptz[], $6::text[], $7::text[], $8::text[],
+                                      $9::text[], $10::bigint[], $11::boolean[],
+                                      $12::timestamptz[])
+                     AS g (event_id, case_number, kind, title, starts_at, location, judge,
+                           bring, status, version, new_version, changed_at)
+             ), written AS (
+                 INSERT INTO events (event_id, case_number, kind, title, starts_at, location,
+                                     judge, bring, status, version, changed_at)
+                 SELECT event_id, case_number, kind, title, starts_at, location, judge, bring,
+                        status, version, changed_at
+                 FROM given
+                 ON CONFLICT (event_id) DO UPDATE SET
+                    title = excluded.title, starts_at = excluded.starts_at,
+                    location = excluded.location, judge = excluded.judge,
+                    bring = excluded.bring, status = excluded.status,
+                    version = excluded.version, changed_at = excluded.changed_at
+                 RETURNING event_id
+             )
+             INSERT INTO event_versions (event_id, version, starts_at, location, status,
+                                         recorded_at)
+             SELECT g.event_id, g.version, g.starts_at, g.location, g.status, g.changed_at
+             FROM given g JOIN written w ON w.event_id = g.event_id
+             WHERE g.new_version",
+        )
+        .bind(&ids)
+        .bind(&cases)
+        .bind(&kinds)
+        .bind(&titles)
+        .bind(&starts)
+        .bind(&locations)
+        .bind(&judges)
+        .bind(&brings)
+        .bind(&statuses)
+        .bind(&versions)
+        .bind(&new_versions)
+        .bind(&changed)
         .execute(&mut *db)
         .await
         .map_err(contended)?;

@@ -19,8 +19,8 @@ use super::rows::{instant, micros, opt_instant};
 use super::SqliteStore;
 use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry};
 use crate::store::{
-    EntryVoid, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
-    SubscriptionKey, SubscriptionRow, SubscriptionStop,
+    EntryVoid, EventWrite, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
+    StoredEvent, SubscriptionKey, SubscriptionRow, SubscriptionStop,
 };
 
 /// Bound values per statement: under SQLite's limit of 32766.
@@ -38,6 +38,7 @@ struct Answers {
     cases: HashMap<String, Option<CaseTrackability>>,
     /// Boxed: most answers for a big file are "no such entry", and stay small.
     entries: HashMap<String, Option<Box<StoredEntry>>>,
+    events: HashMap<String, Option<Box<StoredEvent>>>,
     accounts: HashMap<String, bool>,
     subscriptions: HashMap<SubscriptionKey, Vec<SubscriptionRow>>,
 }
@@ -135,6 +136,13 @@ impl Answers {
                 return changed(format!("docket entry `{entry_id}`"));
             }
         }
+        let keys: Vec<&str> = self.events.keys().map(String::as_str).collect();
+        let now = load_events(db, &keys).await?;
+        for (event_id, answer) in &self.events {
+            if now.get(event_id) != answer.as_deref() {
+                return changed(format!("event `{event_id}`"));
+            }
+        }
         let keys: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
         let now = load_accounts(db, &keys).await?;
         for (account_id, known) in &self.accounts {
@@ -190,6 +198,19 @@ impl IngestSession for SqliteIngest {
         for id in entry_ids {
             self.answers
                 .entries
+                .insert(id.to_string(), found.get(*id).cloned().map(Box::new));
+        }
+        Ok(found)
+    }
+
+    async fn stored_events(
+        &mut self,
+        event_ids: &[&str],
+    ) -> Result<HashMap<String, StoredEvent>, StoreError> {
+        let found = load_events(self.reader()?, event_ids).await?;
+        for id in event_ids {
+            self.answers
+                .events
                 .insert(id.to_string(), found.get(*id).cloned().map(Box::new));
         }
         Ok(found)
@@ -337,6 +358,56 @@ impl IngestSession for SqliteIngest {
         Ok(())
     }
 
+    async fn write_events(&mut self, events: &[EventWrite]) -> Result<(), StoreError> {
+        let db = self.writer(events.len()).await?;
+        for chunk in events.chunks(per_statement(11)) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (event_id, case_number, kind, title, starts_at, location,
+                                     judge, bring, status, version, changed_at) ",
+            );
+            upsert.push_values(chunk, |mut row, w| {
+                let e = &w.event;
+                row.push_bind(&e.event_id)
+                    .push_bind(&e.case_number)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(&e.title)
+                    .push_bind(micros(e.starts_at))
+                    .push_bind(&e.location)
+                    .push_bind(&e.judge)
+                    .push_bind(&e.bring)
+                    .push_bind(e.status.as_str())
+                    .push_bind(w.version)
+                    .push_bind(micros(w.changed_at));
+            });
+            upsert.push(
+                " ON CONFLICT (event_id) DO UPDATE SET
+                    title = excluded.title, starts_at = excluded.starts_at,
+                    location = excluded.location, judge = excluded.judge,
+                    bring = excluded.bring, status = excluded.status,
+                    version = excluded.version, changed_at = excluded.changed_at",
+            );
+            upsert.build().execute(&mut *db).await?;
+        }
+        let versions: Vec<&EventWrite> = events.iter().filter(|w| w.new_version).collect();
+        for chunk in versions.chunks(per_statement(6)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO event_versions (event_id, version, starts_at, location, status,
+                                             recorded_at) ",
+            );
+            insert.push_values(chunk, |mut row, w| {
+                let e = &w.event;
+                row.push_bind(&e.event_id)
+                    .push_bind(w.version)
+                    .push_bind(micros(e.starts_at))
+                    .push_bind(&e.location)
+                    .push_bind(e.status.as_str())
+                    .push_bind(micros(w.changed_at));
+            });
+            insert.build().execute(&mut *db).await?;
+        }
+        Ok(())
+    }
+
     async fn upsert_accounts(&mut self, accounts: &[Account]) -> Result<(), StoreError> {
         let db = self.writer(accounts.len()).await?;
         for chunk in accounts.chunks(per_statement(3)) {
@@ -475,6 +546,23 @@ async fn load_entries(
     .await?;
     rows.into_iter()
         .map(|r| Ok((r.entry_id.clone(), StoredEntry::try_from(r)?)))
+        .collect()
+}
+
+async fn load_events(
+    db: &mut SqliteConnection,
+    keys: &[&str],
+) -> Result<HashMap<String, StoredEvent>, StoreError> {
+    let rows: Vec<crate::store::rows::StoredEventRow<i64>> = select_in(
+        db,
+        "SELECT event_id, case_number, kind, title, starts_at, location, judge, bring, status,
+                version, changed_at
+         FROM events WHERE event_id",
+        keys,
+    )
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.event_id.clone(), StoredEvent::try_from(r)?)))
         .collect()
 }
 
