@@ -196,6 +196,41 @@ impl Calendar {
         None
     }
 
+    /// The first instant at or after `t` when the service is closed: `t` itself when it is
+    /// closed then, else the end of the opening `t` is in, or an outage that begins first.
+    pub fn next_close(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        if self.outage_at(t).is_some() {
+            return t;
+        }
+        let today = self.local_date(t);
+        let Some(close) = [today.pred_opt(), Some(today)]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.interval(d))
+            .filter(|(open, close)| *open <= t && t < *close)
+            .map(|(_, close)| close)
+            .max()
+        else {
+            return t;
+        };
+        self.outages
+            .iter()
+            .map(|o| o.starts_at)
+            .filter(|starts| *starts > t && *starts < close)
+            .min()
+            .unwrap_or(close)
+    }
+
+    /// The local calendar date of `t` in the service's zone.
+    pub fn date_of(&self, t: DateTime<Utc>) -> NaiveDate {
+        self.local_date(t)
+    }
+
+    /// The first instant of a local date (midnight, or the first instant after a gap).
+    pub fn start_of_day(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.resolve(date, NaiveTime::MIN)
+    }
+
     /// The last closing of the weekly window at or before `t`.
     fn previous_weekly_close(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let today = self.local_date(t);

@@ -86,6 +86,29 @@ pub struct Settings {
     pub links: LinkSettings,
     pub http: HttpSettings,
     pub dkim: DkimSettings,
+    pub reminders: ReminderSettings,
+}
+
+/// Reminders before court dates, in calendar days in the service's zone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReminderSettings {
+    /// Days before a hearing (0: on its day).
+    pub hearing_days: Vec<u32>,
+    /// Days before a payment is due.
+    pub payment_days: Vec<u32>,
+}
+
+/// The most days ahead a reminder may be set.
+pub const MAX_REMINDER_DAYS: u32 = 60;
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        ReminderSettings {
+            hearing_days: vec![10, 2],
+            payment_days: vec![2],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -700,6 +723,17 @@ impl Settings {
                 key: "alerts.bounce_rate",
                 reason: "must be a share between 0 and 1".into(),
             });
+        }
+        for (key, days) in [
+            ("reminders.hearing_days", &self.reminders.hearing_days),
+            ("reminders.payment_days", &self.reminders.payment_days),
+        ] {
+            if let Some(day) = days.iter().find(|d| **d > MAX_REMINDER_DAYS) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{day} days: at most {MAX_REMINDER_DAYS} are allowed"),
+                });
+            }
         }
         // A commit's accounts are gathered and rendered in memory together.
         if self.batch.accounts_per_commit > MAX_ACCOUNTS_PER_COMMIT {

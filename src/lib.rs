@@ -16,6 +16,7 @@ pub mod dkim;
 pub mod exit;
 pub mod feed_limits;
 pub mod health;
+pub mod hearings;
 pub mod hooks;
 pub mod http;
 pub mod ingest;
