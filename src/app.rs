@@ -123,6 +123,14 @@ impl App {
         Ok(Calendar::from_settings(&self.settings.calendar).with_outages(outages))
     }
 
+    /// What a run needs to decide its court-date notices.
+    pub async fn date_rules(&self) -> anyhow::Result<crate::hearings::DateRules> {
+        Ok(crate::hearings::DateRules {
+            calendar: self.calendar().await?,
+            reminders: self.settings.reminders.clone(),
+        })
+    }
+
     /// One batch run now: skipped (and recorded) when the service is closed unless
     /// `options.ignore_windows`; refused with [`LeaseHeld`] while another run holds the lease.
     ///
@@ -172,9 +180,17 @@ impl App {
             }
         }
         let factory = std::sync::Arc::new(self.message_factory()?);
+        let date_rules = self.date_rules().await?;
         if options.dry_run {
-            let report =
-                run_batch(&self.store, &factory, &self.settings.batch, options, now).await?;
+            let report = run_batch(
+                &self.store,
+                &factory,
+                &self.settings.batch,
+                Some(&date_rules),
+                options,
+                now,
+            )
+            .await?;
             return Ok(RunOutcome::Ran(report));
         }
         let (holder, host, pid) = holder_name();
@@ -250,7 +266,15 @@ impl App {
             lease: Some(lease),
             ..options.clone()
         };
-        let result = run_batch(&self.store, &factory, &self.settings.batch, &options, now).await;
+        let result = run_batch(
+            &self.store,
+            &factory,
+            &self.settings.batch,
+            Some(&date_rules),
+            &options,
+            now,
+        )
+        .await;
         renewer.abort();
         self.store.release_batch_lease(&holder).await?;
         Ok(RunOutcome::Ran(result?))

@@ -104,6 +104,33 @@ impl EventStatus {
     }
 }
 
+/// A notice about a court date, as the ledger of date notices records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Notice {
+    /// The reminder this many days before.
+    Reminder(u32),
+    /// The notice that the date moved, changed place or was cancelled.
+    Change,
+}
+
+impl Notice {
+    /// The ledger's (notice, days) columns.
+    pub fn columns(self) -> (&'static str, i64) {
+        match self {
+            Notice::Reminder(days) => ("reminder", i64::from(days)),
+            Notice::Change => ("change", 0),
+        }
+    }
+
+    pub fn from_columns(notice: &str, days: i64) -> Option<Notice> {
+        match notice {
+            "reminder" => u32::try_from(days).ok().map(Notice::Reminder),
+            "change" => Some(Notice::Change),
+            _ => None,
+        }
+    }
+}
+
 /// A hearing or a payment deadline as the events feed describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -46,6 +46,7 @@ fn realistic_digest() -> Digest {
         email_verified: true,
         suppressed: false,
         part: None,
+        dates: Vec::new(),
         cases: vec![
             case(
                 "2503A-FC01177",

@@ -52,6 +52,7 @@ fn sample_digest() -> Digest {
         email_verified: true,
         suppressed: false,
         part: None,
+        dates: Vec::new(),
         cases: vec![
             CaseChanges {
                 case_number: "2616-CR01411".into(),

@@ -223,6 +223,7 @@ fn message(account: &str, recipient: &str, key: &str, seqs: &[i64], subs: &[i64]
         entry_seqs: seqs.to_vec(),
         scope_key: key.to_string(),
         subscription_ids: subs.to_vec(),
+        date_notices: Vec::new(),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::hearings::{AccountDates, DateItem};
 use crate::model::MatchRow;
+use crate::store::DateNoticeKey;
 
 /// Everything one account hears of in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +15,8 @@ pub struct Digest {
     pub email_verified: bool,
     pub suppressed: bool,
     pub cases: Vec<CaseChanges>,
+    /// Court dates to remind of or tell a change of, shown before the filings.
+    pub dates: Vec<DateItem>,
     /// Set when the account's news was split over several messages to keep each under the
     /// size cap: (this part, of how many).
     pub part: Option<(usize, usize)>,
@@ -54,8 +58,36 @@ impl Digest {
         self.cases.iter().map(|c| c.entries.len()).sum()
     }
 
+    /// The subscriptions the message reports on: its cases', then its dates' (each once).
     pub fn subscription_ids(&self) -> Vec<i64> {
-        self.cases.iter().map(|c| c.subscription_id).collect()
+        let mut ids: Vec<i64> = self.cases.iter().map(|c| c.subscription_id).collect();
+        for item in &self.dates {
+            if !ids.contains(&item.subscription_id) {
+                ids.push(item.subscription_id);
+            }
+        }
+        ids
+    }
+
+    /// The date notices the digest carries (the keys of their ledger).
+    pub fn date_keys(&self) -> Vec<DateNoticeKey> {
+        self.dates
+            .iter()
+            .flat_map(|item| item.keys(&self.account_id))
+            .collect()
+    }
+
+    /// A digest of court dates alone, for an account with no new filings.
+    pub fn of_dates(dates: AccountDates) -> Digest {
+        Digest {
+            account_id: dates.account_id,
+            email: dates.email,
+            email_verified: dates.email_verified,
+            suppressed: dates.suppressed,
+            cases: Vec::new(),
+            dates: dates.items,
+            part: None,
+        }
     }
 
     /// The digest cut in two at the middle entry, each half keeping its cases' headings.
@@ -69,7 +101,11 @@ impl Digest {
             cases: Vec::new(),
             ..self.clone()
         };
-        let mut second = first.clone();
+        // The dates go with the first part.
+        let mut second = Digest {
+            dates: Vec::new(),
+            ..first.clone()
+        };
         let mut taken = 0;
         for case in &self.cases {
             let room = (total / 2).saturating_sub(taken);
@@ -94,6 +130,7 @@ impl Digest {
             email_verified: row.email_verified,
             suppressed: row.suppressed,
             cases: Vec::new(),
+            dates: Vec::new(),
             part: None,
         }
     }

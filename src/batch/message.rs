@@ -6,18 +6,22 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::America::Chicago;
 use hmac::{Hmac, Mac};
+use lettre::message::header::ContentType;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{Address, Message};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
 use super::digest::Digest;
-use super::render::{DigestLinks, RenderError, RenderedDigest, Renderer};
+use super::render::{single_line, DigestLinks, RenderError, RenderedDigest, Renderer};
 use crate::config::{LinkSettings, MailSettings};
 use crate::dkim::DkimSigner;
-use crate::store::{Mail, QueuedMessage};
+use crate::hearings::ical;
+use crate::model::EventStatus;
+use crate::store::{DateNoticeKey, Mail, QueuedMessage};
 use crate::unsubscribe::token::{Scope, TokenKeys};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -231,11 +235,28 @@ impl MessageFactory {
     /// reports other entries, so it gets another key. The hash is keyed with the token secret,
     /// so the key cannot be derived from what a recipient or a third party can see.
     fn message_key(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
+        self.message_key_with_dates(run_id, account_id, entry_seqs, &[])
+    }
+
+    /// The key of a digest that also carries date notices: they are part of what it reports.
+    fn message_key_with_dates(
+        &self,
+        run_id: i64,
+        account_id: &str,
+        entry_seqs: &[i64],
+        dates: &[DateNoticeKey],
+    ) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.token_secret.as_bytes())
             .expect("HMAC takes a key of any length");
         mac.update(format!("digest\n{run_id}\n{account_id}\n").as_bytes());
         for seq in entry_seqs {
             mac.update(format!("{seq},").as_bytes());
+        }
+        for key in dates {
+            let (notice, days) = key.notice.columns();
+            mac.update(
+                format!("\ndate {}:{}:{notice}:{days}", key.event_id, key.version).as_bytes(),
+            );
         }
         let hash = mac.finalize().into_bytes();
         format!("{run_id}.{}", hex::encode(&hash[..10]))
@@ -245,6 +266,15 @@ impl MessageFactory {
     /// again after a lost acknowledgement, is recognisably the same message.
     pub fn message_id(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
         self.message_id_for(&self.message_key(run_id, account_id, entry_seqs))
+    }
+
+    fn digest_key(&self, run_id: i64, digest: &Digest) -> String {
+        self.message_key_with_dates(
+            run_id,
+            &digest.account_id,
+            &digest.entry_seqs(),
+            &digest.date_keys(),
+        )
     }
 
     fn message_id_for(&self, message_key: &str) -> String {
@@ -301,7 +331,7 @@ impl MessageFactory {
         digest: &Digest,
         date: DateTime<Utc>,
     ) -> Result<RenderedDigest, MessageError> {
-        let key = self.message_key(run_id, &digest.account_id, &digest.entry_seqs());
+        let key = self.digest_key(run_id, digest);
         Ok(self
             .renderer
             .render(digest, &self.links(digest, &key, date))?)
@@ -323,7 +353,7 @@ impl MessageFactory {
             .email
             .parse()
             .map_err(|e: lettre::address::AddressError| recipient_error(e.to_string()))?;
-        let message_key = self.message_key(run_id, &digest.account_id, &digest.entry_seqs());
+        let message_key = self.digest_key(run_id, digest);
         let rendered = self
             .renderer
             .render(digest, &self.links(digest, &message_key, date))?;
@@ -337,9 +367,12 @@ impl MessageFactory {
             .header(AutoSubmitted)
             .header(self.list_unsubscribe(&message_key, date))
             .header(ListUnsubscribePost)
-            .multipart(MultiPart::alternative_plain_html(
-                crlf_line_endings(&rendered.text),
-                crlf_line_endings(&rendered.html),
+            .multipart(with_calendars(
+                MultiPart::alternative_plain_html(
+                    crlf_line_endings(&rendered.text),
+                    crlf_line_endings(&rendered.html),
+                ),
+                &self.calendars(digest, date),
             ))
             .map_err(|source| MessageError::Build {
                 account_id: digest.account_id.clone(),
@@ -367,8 +400,85 @@ impl MessageFactory {
             entry_seqs: digest.entry_seqs(),
             scope_key: message_key,
             subscription_ids: digest.subscription_ids(),
+            date_notices: digest.date_keys(),
         })
     }
+}
+
+/// A calendar attachment: its file name, MIME type and text.
+struct CalendarFile {
+    name: String,
+    content_type: ContentType,
+    text: String,
+}
+
+impl MessageFactory {
+    /// One calendar entry per court date of the digest, following the date: the same UID for
+    /// every notice of one date, its version as the SEQUENCE.
+    fn calendars(&self, digest: &Digest, date: DateTime<Utc>) -> Vec<CalendarFile> {
+        digest
+            .dates
+            .iter()
+            .map(|item| {
+                let uid = format!("event-{}@{}", item.event.event_id, self.domain);
+                let summary = super::date_text::calendar_summary(item);
+                let description = super::date_text::calendar_description(item);
+                let location = single_line(&item.event.location);
+                let organizer = self.from.email.to_string();
+                let entry = ical::HearingEntry {
+                    uid: &uid,
+                    sequence: u32::try_from(item.version - 1).unwrap_or(u32::MAX),
+                    summary: &summary,
+                    description: &description,
+                    location: &location,
+                    organizer: Some(&organizer),
+                    starts_at: item.event.starts_at,
+                    duration: super::date_text::calendar_duration(item),
+                    cancelled: item.event.status == EventStatus::Cancelled,
+                    stamp: date,
+                };
+                let content_type = ContentType::parse(&ical::content_type(&entry))
+                    .expect("the calendar's MIME type is well formed");
+                CalendarFile {
+                    name: format!("{}.ics", file_name(&item.event.event_id)),
+                    content_type,
+                    text: crlf_line_endings(&ical::render(&entry, Chicago)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The body as a mail holds it: the text and HTML alternatives alone, or, with calendar
+/// entries, those alternatives and an attachment per entry.
+fn with_calendars(alternative: MultiPart, calendars: &[CalendarFile]) -> MultiPart {
+    if calendars.is_empty() {
+        return alternative;
+    }
+    calendars
+        .iter()
+        .fold(MultiPart::mixed().multipart(alternative), |mixed, file| {
+            mixed.singlepart(
+                Attachment::new(file.name.clone())
+                    .body(file.text.clone(), file.content_type.clone()),
+            )
+        })
+}
+
+/// A file name made of an id: letters, digits, `-` and `_` kept, anything else `_`.
+fn file_name(id: &str) -> String {
+    let name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("court-date-{name}")
 }
 
 /// `text` with every line ending CRLF, as a mail body must have it, made in one pass. Given bare

@@ -139,7 +139,8 @@ struct DigestView<'a> {
     entry_count: usize,
     single_case: bool,
     plural_entries: bool,
-    first_case: &'a CaseView,
+    /// None for a digest of court dates alone.
+    first_case: Option<&'a CaseView>,
     /// The first case's caption as the subject names it: see [`short_caption`], cut further
     /// when the subject would not fit otherwise.
     subject_caption: String,
@@ -147,8 +148,71 @@ struct DigestView<'a> {
     more_cases: usize,
     plural_more_cases: bool,
     cases: &'a [CaseView],
+    /// Court dates, shown before the filings.
+    dates: Vec<DateView>,
+    /// The subject's start when the digest carries court dates.
+    date_subject: Option<String>,
+    /// The same in the `casenet` style: only the case number and "a hearing".
+    casenet_date_subject: Option<String>,
     unsubscribe_url: &'a str,
     manage_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DateView {
+    case_number: String,
+    caption: String,
+    court_name: String,
+    headline: String,
+    change: Option<String>,
+    when: String,
+    location: String,
+    judge: String,
+    bring: String,
+    advice: Vec<String>,
+    casenet_line: String,
+}
+
+impl DateView {
+    fn of(item: &crate::hearings::DateItem) -> DateView {
+        use super::date_text as words;
+        DateView {
+            case_number: single_line(&item.case_number),
+            caption: single_line(&item.caption),
+            court_name: single_line(&item.court_name),
+            headline: words::headline(item),
+            change: words::change_line(item),
+            when: words::long_when(item.event.starts_at),
+            location: single_line(&item.event.location),
+            judge: single_line(&item.event.judge),
+            bring: single_line(&item.event.bring),
+            advice: words::advice(item),
+            casenet_line: words::casenet_line(item),
+        }
+    }
+}
+
+/// The subject's start for a digest's court dates: the first date's, and how many more.
+fn date_subjects(items: &[crate::hearings::DateItem]) -> (Option<String>, Option<String>) {
+    let Some(first) = items.first() else {
+        return (None, None);
+    };
+    let more = match items.len() - 1 {
+        0 => String::new(),
+        1 => " and 1 more court date".into(),
+        n => format!(" and {n} more court dates"),
+    };
+    let what = match first.event.kind {
+        crate::model::EventKind::Hearing => "a hearing",
+        crate::model::EventKind::PaymentDue => "a payment",
+    };
+    (
+        Some(format!("{}{more}", super::date_text::subject(first))),
+        Some(format!(
+            "{what} in {}{more}",
+            single_line(&first.case_number)
+        )),
+    )
 }
 
 #[derive(Serialize)]
@@ -534,28 +598,35 @@ impl Renderer {
                     .collect(),
             })
             .collect();
-        let Some(first_case) = cases.first() else {
+        let first_case = cases.first();
+        if first_case.is_none() && digest.dates.is_empty() {
             return Err(RenderError::Render {
                 name: "digest".into(),
                 source: Box::new(
-                    handlebars::RenderErrorReason::Other("a digest needs at least one case".into())
-                        .into(),
+                    handlebars::RenderErrorReason::Other(
+                        "a digest needs at least one case or court date".into(),
+                    )
+                    .into(),
                 ),
             });
-        };
+        }
+        let (date_subject, casenet_date_subject) = date_subjects(&digest.dates);
         let entry_count = digest.entry_count();
         let mut view = DigestView {
             recipient: &digest.email,
             subject: String::new(),
-            subject_caption: short_caption(&first_case.caption),
+            subject_caption: first_case.map_or_else(String::new, |c| short_caption(&c.caption)),
             case_count: cases.len(),
             entry_count,
             single_case: cases.len() == 1,
             plural_entries: entry_count > 1,
             first_case,
-            more_cases: cases.len() - 1,
+            more_cases: cases.len().saturating_sub(1),
             plural_more_cases: cases.len() > 2,
             cases: &cases,
+            dates: digest.dates.iter().map(DateView::of).collect(),
+            date_subject,
+            casenet_date_subject,
             unsubscribe_url: &links.unsubscribe_url,
             manage_url: links.manage_url.as_deref(),
         };
@@ -703,6 +774,7 @@ mod tests {
             email_verified: true,
             suppressed: false,
             cases,
+            dates: Vec::new(),
             part: None,
         }
     }

@@ -12,11 +12,14 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use super::digest::{Digest, DigestGrouper};
 use super::message::{BuiltPart, MessageError, MessageFactory};
 use crate::config::BatchSettings;
+use crate::hearings::{AccountDates, DateRules};
 use crate::store::{
-    BatchStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError, EVERY_ENTRY,
+    BatchStore, DateStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError, EVERY_ENTRY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -157,10 +160,11 @@ fn fenced(run_id: Option<i64>, error: StoreError) -> RunError {
     skip_all,
     fields(run_id = tracing::field::Empty, dry_run = options.dry_run)
 )]
-pub async fn run_batch<S: BatchStore>(
+pub async fn run_batch<S: BatchStore + DateStore>(
     store: &S,
     factory: &Arc<MessageFactory>,
     settings: &BatchSettings,
+    date_rules: Option<&DateRules>,
     options: &RunOptions,
     now: DateTime<Utc>,
 ) -> Result<RunReport, RunError> {
@@ -226,6 +230,15 @@ pub async fn run_batch<S: BatchStore>(
 
     let started = Instant::now();
     report.totals.drops = store.drop_counts(scope).await?;
+    // The court dates each account is told of in this run, joined to its digest.
+    let dates = match date_rules {
+        Some(rules) => {
+            let horizon = crate::hearings::plan::horizon(&rules.calendar, now);
+            let candidates = store.date_candidates(now, horizon).await?;
+            crate::hearings::plan::plan(&rules.calendar, &rules.reminders, candidates, now)
+        }
+        None => BTreeMap::new(),
+    };
     timings.filter_ms = ms_since(started);
 
     let mut gate = CommitGate {
@@ -239,6 +252,7 @@ pub async fn run_batch<S: BatchStore>(
     let mut gatherer = Gatherer {
         rows: store.match_rows(scope),
         grouper: DigestGrouper::default(),
+        dates,
         counts: RunTotals::default(),
         done: false,
     };
@@ -406,6 +420,8 @@ struct Rendered {
 struct Gatherer<'s> {
     rows: futures_util::stream::BoxStream<'s, Result<crate::model::MatchRow, StoreError>>,
     grouper: DigestGrouper,
+    /// The court dates of accounts whose digest is not built yet.
+    dates: BTreeMap<String, AccountDates>,
     counts: RunTotals,
     done: bool,
 }
@@ -425,7 +441,20 @@ impl Gatherer<'_> {
                     std::mem::take(&mut self.grouper).finish()
                 }
             };
+            let digest = digest.map(|mut digest| {
+                if let Some(dates) = self.dates.remove(&digest.account_id) {
+                    digest.dates = dates.items;
+                }
+                digest
+            });
             batch.extend(digest.and_then(|digest| self.renderable(digest)));
+        }
+        // Once every filing is read, the accounts with court dates alone.
+        while self.done && batch.len() < size {
+            let Some((_, dates)) = self.dates.pop_first() else {
+                break;
+            };
+            batch.extend(self.renderable(Digest::of_dates(dates)));
         }
         Ok((!batch.is_empty()).then_some(batch))
     }

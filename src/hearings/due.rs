@@ -11,34 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::Calendar;
 use crate::config::ReminderSettings;
+pub use crate::model::Notice;
 use crate::model::{CourtEvent, EventKind, EventStatus};
-
-/// A notice about a court date, as the ledger of date notices records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Notice {
-    /// The reminder this many days before.
-    Reminder(u32),
-    /// The notice that the date moved, changed place or was cancelled.
-    Change,
-}
-
-impl Notice {
-    /// The ledger's (notice, days) columns.
-    pub fn columns(self) -> (&'static str, i64) {
-        match self {
-            Notice::Reminder(days) => ("reminder", i64::from(days)),
-            Notice::Change => ("change", 0),
-        }
-    }
-
-    pub fn from_columns(notice: &str, days: i64) -> Option<Notice> {
-        match notice {
-            "reminder" => u32::try_from(days).ok().map(Notice::Reminder),
-            "change" => Some(Notice::Change),
-            _ => None,
-        }
-    }
-}
 
 /// The reminder days that apply to a kind of date.
 pub fn offsets(settings: &ReminderSettings, kind: EventKind) -> &[u32] {

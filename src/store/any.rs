@@ -186,6 +186,16 @@ impl IngestStore for AnyStore {
     }
 }
 
+impl DateStore for AnyStore {
+    async fn date_candidates(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> Result<DateCandidates, StoreError> {
+        dispatch!(self, s => s.date_candidates(now, horizon).await)
+    }
+}
+
 impl BatchStore for AnyStore {
     async fn open_run(
         &self,

@@ -290,6 +290,18 @@ pub trait BatchStore {
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }
 
+/// Court dates: what a run reads to decide its reminders and change notices.
+pub trait DateStore {
+    /// The trackers of every court date still ahead of `now` that starts by `horizon` or has
+    /// changed, on cases that may be notified, with the dates' versions and the notices
+    /// already given for them.
+    fn date_candidates(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> impl Future<Output = Result<DateCandidates, StoreError>> + Send;
+}
+
 /// Delivery workers: claims under leases, the fence before each send, and the attempts' outcomes.
 pub trait DeliveryStore {
     /// Claims up to `limit` due messages for `owner` until `lease_until`: queued, due by `now`,
@@ -532,6 +544,7 @@ pub trait Store:
     Schema
     + IngestStore
     + BatchStore
+    + DateStore
     + DeliveryStore
     + OutboxStore
     + BounceStore
@@ -549,6 +562,7 @@ impl<T> Store for T where
     T: Schema
         + IngestStore
         + BatchStore
+        + DateStore
         + DeliveryStore
         + OutboxStore
         + BounceStore
@@ -567,7 +581,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::history::RunHistory;
     pub use super::{
-        BatchStore, BounceStore, CalendarStore, DeliveryStore, IngestStore, LeaseStore,
+        BatchStore, BounceStore, CalendarStore, DateStore, DeliveryStore, IngestStore, LeaseStore,
         OutboxStore, RetentionStore, Schema, StatusStore, Store, SuppressionStore,
         UnsubscribeStore,
     };

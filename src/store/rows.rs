@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{CourtEvent, DocketEntry, EventKind, EventStatus, MatchRow};
+use crate::model::{CourtEvent, DocketEntry, EventKind, EventStatus, MatchRow, Notice};
 use crate::store::history::{RunFailure, RunSummary, StageTimings};
 use crate::store::{
-    ClaimedMessage, DropCounts, HeldAccount, Mail, MetricsSnapshot, OutboxEntry, OutboxRef,
-    ReportDeadLetter, ReportFailure, ReportRows, RunRecord, RunTotals, StoreError, StoredEntry,
-    StoredEvent, SubscriptionKey, SubscriptionRow, Suppression, UnsubscribeRecord,
-    UnsubscribeTarget,
+    ClaimedMessage, DateNoticeKey, DateTracker, DropCounts, EventVersion, HeldAccount, Mail,
+    MetricsSnapshot, OutboxEntry, OutboxRef, ReportDeadLetter, ReportFailure, ReportRows,
+    RunRecord, RunTotals, StoreError, StoredEntry, StoredEvent, SubscriptionKey, SubscriptionRow,
+    Suppression, UnsubscribeRecord, UnsubscribeTarget,
 };
 
 /// An instant as a backend stores it: SQLite as microseconds since the epoch, PostgreSQL as a
@@ -597,6 +597,95 @@ impl<I: StoredInstant> TryFrom<StoredEventRow<I>> for StoredEvent {
             },
             version: r.version,
             changed_at: r.changed_at.into_instant()?,
+        })
+    }
+}
+
+/// A tracker of a court date, as date_trackers.sql reads it.
+#[derive(sqlx::FromRow)]
+pub struct DateTrackerRow<I> {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub subscription_id: i64,
+    pub tracked_at: I,
+    pub case_number: String,
+    pub caption: String,
+    pub case_type: String,
+    pub court_id: String,
+    pub court_name: String,
+    #[sqlx(flatten)]
+    pub event: StoredEventRow<I>,
+}
+
+impl<I: StoredInstant> TryFrom<DateTrackerRow<I>> for DateTracker {
+    type Error = StoreError;
+    fn try_from(r: DateTrackerRow<I>) -> Result<Self, StoreError> {
+        let stored = StoredEvent::try_from(r.event)?;
+        Ok(DateTracker {
+            account_id: r.account_id,
+            email: r.email,
+            email_verified: r.email_verified,
+            suppressed: r.suppressed,
+            subscription_id: r.subscription_id,
+            tracked_at: r.tracked_at.into_instant()?,
+            case_number: r.case_number,
+            caption: r.caption,
+            case_type: r.case_type,
+            court_id: r.court_id,
+            court_name: r.court_name,
+            event: stored.event,
+            version: stored.version,
+            changed_at: stored.changed_at,
+        })
+    }
+}
+
+/// One version of a court date, as date_versions.sql reads it.
+#[derive(sqlx::FromRow)]
+pub struct EventVersionRow<I> {
+    pub event_id: String,
+    pub version: i64,
+    pub starts_at: I,
+    pub location: String,
+    pub status: String,
+}
+
+impl<I: StoredInstant> TryFrom<EventVersionRow<I>> for EventVersion {
+    type Error = StoreError;
+    fn try_from(r: EventVersionRow<I>) -> Result<Self, StoreError> {
+        Ok(EventVersion {
+            status: EventStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("event status `{}`", r.status)))?,
+            event_id: r.event_id,
+            version: r.version,
+            starts_at: r.starts_at.into_instant()?,
+            location: r.location,
+        })
+    }
+}
+
+/// A date notice given before, as date_told.sql reads it.
+#[derive(sqlx::FromRow)]
+pub struct DateToldRow {
+    pub account_id: String,
+    pub event_id: String,
+    pub version: i64,
+    pub notice: String,
+    pub days: i64,
+}
+
+impl TryFrom<DateToldRow> for DateNoticeKey {
+    type Error = StoreError;
+    fn try_from(r: DateToldRow) -> Result<Self, StoreError> {
+        Ok(DateNoticeKey {
+            notice: Notice::from_columns(&r.notice, r.days).ok_or_else(|| {
+                StoreError::Corrupt(format!("date notice `{}` of {} days", r.notice, r.days))
+            })?,
+            account_id: r.account_id,
+            event_id: r.event_id,
+            version: r.version,
         })
     }
 }

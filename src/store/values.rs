@@ -91,6 +91,8 @@ pub struct QueuedMessage {
     /// that token stops.
     pub scope_key: String,
     pub subscription_ids: Vec<i64>,
+    /// The date notices it carries (the ledger of date notices' keys).
+    pub date_notices: Vec<DateNoticeKey>,
 }
 
 /// An account's digest that could not be built or stored: its pairs wait, with the reason,
@@ -449,6 +451,54 @@ pub struct EventWrite {
     /// Whether `version` is new (its time, place and status are recorded in the history).
     pub new_version: bool,
     pub changed_at: DateTime<Utc>,
+}
+
+/// One account tracking the case of one court date a run may have something to say about,
+/// with what a notice shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateTracker {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub subscription_id: i64,
+    pub tracked_at: DateTime<Utc>,
+    pub case_number: String,
+    pub caption: String,
+    pub case_type: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub event: crate::model::CourtEvent,
+    pub version: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// One version of a court date: its time, place and status then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventVersion {
+    pub event_id: String,
+    pub version: i64,
+    pub starts_at: DateTime<Utc>,
+    pub location: String,
+    pub status: crate::model::EventStatus,
+}
+
+/// A date notice given (or withheld) before: the ledger's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DateNoticeKey {
+    pub account_id: String,
+    pub event_id: String,
+    pub version: i64,
+    pub notice: crate::model::Notice,
+}
+
+/// What a run reads to decide its date notices (see [`super::DateStore::date_candidates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DateCandidates {
+    /// In account order.
+    pub trackers: Vec<DateTracker>,
+    pub versions: Vec<EventVersion>,
+    pub told: Vec<DateNoticeKey>,
 }
 
 /// A docket entry as stored, with its void mark.

@@ -351,6 +351,33 @@ impl BatchStore for PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        let dates: Vec<(&crate::store::DateNoticeKey, i64)> = messages
+            .iter()
+            .zip(&outbox_ids)
+            .flat_map(|(m, &id)| m.date_notices.iter().map(move |key| (key, id)))
+            .collect();
+        if !dates.is_empty() {
+            let accounts: Vec<&str> = dates.iter().map(|(k, _)| k.account_id.as_str()).collect();
+            let events: Vec<&str> = dates.iter().map(|(k, _)| k.event_id.as_str()).collect();
+            let versions: Vec<i64> = dates.iter().map(|(k, _)| k.version).collect();
+            let notices: Vec<&str> = dates.iter().map(|(k, _)| k.notice.columns().0).collect();
+            let days: Vec<i64> = dates.iter().map(|(k, _)| k.notice.columns().1).collect();
+            let ids: Vec<i64> = dates.iter().map(|(_, id)| *id).collect();
+            // Its primary key makes each date notice once, as the ledger does for entries.
+            sqlx::query(
+                "INSERT INTO date_notices (account_id, event_id, version, notice, days, outbox_id)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
+                                      $5::bigint[], $6::bigint[])",
+            )
+            .bind(&accounts)
+            .bind(&events)
+            .bind(&versions)
+            .bind(&notices)
+            .bind(&days)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        }
         for digest in held {
             sqlx::query(
                 "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)

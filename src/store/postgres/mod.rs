@@ -6,6 +6,7 @@
 mod batch;
 mod bounces;
 mod calendar;
+mod dates;
 mod delivery;
 mod history;
 mod ingest;

@@ -342,6 +342,25 @@ impl BatchStore for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        let dates: Vec<(&crate::store::DateNoticeKey, i64)> = numbered
+            .iter()
+            .flat_map(|(id, m)| m.date_notices.iter().map(move |key| (key, *id)))
+            .collect();
+        for chunk in dates.chunks(per_statement(6)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO date_notices (account_id, event_id, version, notice, days, outbox_id) ",
+            );
+            insert.push_values(chunk, |mut row, (key, outbox_id)| {
+                let (notice, days) = key.notice.columns();
+                row.push_bind(&key.account_id)
+                    .push_bind(&key.event_id)
+                    .push_bind(key.version)
+                    .push_bind(notice)
+                    .push_bind(days)
+                    .push_bind(*outbox_id);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
         // Pairs held aside by an earlier run are released once queued; there are seldom any.
         let any_held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM held_pairs)")
             .fetch_one(&mut *tx)

@@ -4,6 +4,7 @@
 mod batch;
 mod bounces;
 mod calendar;
+mod dates;
 mod delivery;
 mod history;
 mod ingest;

@@ -1,0 +1,219 @@
+//! The words of a date notice, written once for the digest's templates and the calendar entry:
+//! when and where in plain words (weekday, Central time), what changed, what to do, and what
+//! can happen if the date is missed.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::America::Chicago;
+
+use super::render::{central_time, single_line};
+use crate::hearings::DateItem;
+use crate::model::{EventKind, EventStatus};
+use crate::store::EventVersion;
+
+/// The long form, for the body: `Thursday, December 17, 2026 at 1:30 PM Central time`.
+pub fn long_when(t: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&Chicago);
+    format!(
+        "{} Central time",
+        local.format("%A, %B %-d, %Y at %-I:%M %p")
+    )
+}
+
+/// The short form, for subjects and changes: `Thu Dec 17, 1:30 PM`.
+pub fn short_when(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Chicago)
+        .format("%a %b %-d, %-I:%M %p")
+        .to_string()
+}
+
+/// What the date is, in a word: `hearing`, `payment`.
+fn noun(item: &DateItem) -> &'static str {
+    match item.event.kind {
+        EventKind::Hearing => "hearing",
+        EventKind::PaymentDue => "payment",
+    }
+}
+
+/// `today`, `tomorrow`, `in 9 days`.
+fn in_days(days: i64) -> String {
+    match days {
+        i64::MIN..=0 => "today".into(),
+        1 => "tomorrow".into(),
+        n => format!("in {n} days"),
+    }
+}
+
+/// A place in a change line, or nothing when there is none.
+fn at_place(location: &str) -> String {
+    let place = single_line(location);
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!(", {place}")
+    }
+}
+
+/// What changed, in one line: `Moved from Tue Dec 8, 9:00 AM, Div 7 to Thu Dec 17, 1:30 PM,
+/// Div 3`; `Cancelled: it was set for ...`. None for a reminder alone.
+pub fn change_line(item: &DateItem) -> Option<String> {
+    let was: &EventVersion = item.was.as_ref()?;
+    let now = &item.event;
+    let then = format!("{}{}", short_when(was.starts_at), at_place(&was.location));
+    let line = if now.status == EventStatus::Cancelled {
+        format!("Cancelled. It was set for {then}.")
+    } else if was.status == EventStatus::Cancelled {
+        format!(
+            "Back on the calendar: now set for {}{}.",
+            short_when(now.starts_at),
+            at_place(&now.location)
+        )
+    } else if was.starts_at != now.starts_at {
+        format!(
+            "Moved from {then} to {}{}.",
+            short_when(now.starts_at),
+            at_place(&now.location)
+        )
+    } else {
+        format!(
+            "Place changed from {} to {}.",
+            nonempty_place(&was.location),
+            nonempty_place(&now.location)
+        )
+    };
+    Some(line)
+}
+
+fn nonempty_place(location: &str) -> String {
+    let place = single_line(location);
+    if place.is_empty() {
+        "no place given".into()
+    } else {
+        place
+    }
+}
+
+/// The item's heading: `Reminder: Arraignment in 2 days`, `Changed: Arraignment`,
+/// `Cancelled: Arraignment`.
+pub fn headline(item: &DateItem) -> String {
+    let title = single_line(&item.event.title);
+    if item.event.status == EventStatus::Cancelled {
+        return format!("Cancelled: {title}");
+    }
+    if item.is_change() {
+        return format!("Changed: {title}, {}", in_days(item.days_ahead));
+    }
+    format!("Reminder: {title}, {}", in_days(item.days_ahead))
+}
+
+/// The subject a message of this item alone would have.
+pub fn subject(item: &DateItem) -> String {
+    let case = single_line(&item.case_number);
+    let when = short_when(item.event.starts_at);
+    let noun = noun(item);
+    if item.event.status == EventStatus::Cancelled {
+        return format!("Cancelled: {noun} in {case} on {when}");
+    }
+    if item.is_change() {
+        return format!("Changed: {noun} in {case}, now {when}");
+    }
+    match item.event.kind {
+        EventKind::Hearing => format!("Reminder: hearing in {case} on {when}"),
+        EventKind::PaymentDue => format!("Reminder: payment due in {case} on {when}"),
+    }
+}
+
+/// Whether missing a date in a case of this type can bring a warrant: criminal cases, and
+/// municipal ordinance and traffic cases.
+fn warrant_may_follow(case_type: &str) -> bool {
+    let t = case_type.trim().to_ascii_uppercase();
+    t.starts_with("CR") || t == "MU" || t == "TR" || t == "AC"
+}
+
+/// What to do, and what can happen if the date is missed.
+pub fn advice(item: &DateItem) -> Vec<String> {
+    if item.event.status == EventStatus::Cancelled {
+        return vec![
+            "You do not need to go on that date. Check the docket or ask the court clerk \
+             whether a new date is set."
+                .into(),
+        ];
+    }
+    match item.event.kind {
+        EventKind::Hearing => {
+            let miss = if warrant_may_follow(&item.case_type) {
+                "If you miss it, the judge may issue a warrant for your arrest."
+            } else {
+                "If you miss it, the court may go ahead without you, and a judgment may be \
+                 entered against you."
+            };
+            vec![
+                "Plan your trip now: how you will get there, parking, and time off work or \
+                 childcare. Arrive early to get through security."
+                    .into(),
+                format!(
+                    "{miss} If you cannot be there, contact the court or your attorney \
+                     before the date."
+                ),
+            ]
+        }
+        EventKind::PaymentDue => vec![
+            "Pay by this date, or contact the court before it if you cannot pay in full.".into(),
+            "A missed payment can lead to added costs and further action by the court.".into(),
+        ],
+    }
+}
+
+/// The `casenet` style's one line: only the case number, the date and "a hearing".
+pub fn casenet_line(item: &DateItem) -> String {
+    let case = single_line(&item.case_number);
+    let when = central_time(item.event.starts_at);
+    let what = match item.event.kind {
+        EventKind::Hearing => "A hearing",
+        EventKind::PaymentDue => "A payment",
+    };
+    if item.event.status == EventStatus::Cancelled {
+        format!("{what} in {case} set for {when} was cancelled.")
+    } else if item.is_change() {
+        format!("{what} in {case} was changed. It is now set for {when}.")
+    } else {
+        format!("{what} in {case} is set for {when}.")
+    }
+}
+
+/// The calendar entry's title: `Arraignment (2622-CR01234)`.
+pub fn calendar_summary(item: &DateItem) -> String {
+    format!(
+        "{} ({})",
+        single_line(&item.event.title),
+        single_line(&item.case_number)
+    )
+}
+
+/// The calendar entry's notes: the case, what changed, the judge, what to bring, the advice
+/// and that this is not official notice.
+pub fn calendar_description(item: &DateItem) -> String {
+    let one = single_line;
+    let mut lines = vec![format!("{} {}", one(&item.case_number), one(&item.caption))];
+    lines.extend(change_line(item));
+    if !item.event.judge.trim().is_empty() {
+        lines.push(format!("Judge: {}", one(&item.event.judge)));
+    }
+    if !item.event.bring.trim().is_empty() {
+        lines.push(format!("Bring: {}", one(&item.event.bring)));
+    }
+    lines.extend(advice(item));
+    lines.push(
+        "This is not official notice from the court. Check the date with the court before \
+         you go."
+            .into(),
+    );
+    lines.join("\n")
+}
+
+/// How long the calendar entry lasts: an hour for a hearing, a moment for a deadline.
+pub fn calendar_duration(item: &DateItem) -> Duration {
+    match item.event.kind {
+        EventKind::Hearing => Duration::hours(1),
+        EventKind::PaymentDue => Duration::zero(),
+    }
+}

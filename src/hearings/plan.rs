@@ -1,0 +1,184 @@
+//! A run's date notices: from the trackers of the court dates ahead, the dates' versions and
+//! the notices already given, what each account is told in this run, one item per date (a
+//! change and a reminder of the same date are one item).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::due::{change_due, offsets, reminders_due};
+use crate::calendar::Calendar;
+use crate::config::{ReminderSettings, MAX_REMINDER_DAYS};
+use crate::model::{CourtEvent, Notice};
+use crate::store::{DateCandidates, DateNoticeKey, EventVersion};
+
+/// What one account is told about one court date in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateItem {
+    pub case_number: String,
+    pub caption: String,
+    pub case_type: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub subscription_id: i64,
+    pub event: CourtEvent,
+    pub version: i64,
+    /// For a change notice, the date as this account last knew it (or as it stood before the
+    /// change); None when the item is a reminder alone.
+    pub was: Option<EventVersion>,
+    /// The reminders (days before) the item stands for, nearest first.
+    pub reminders: Vec<u32>,
+    /// Calendar days from the run's day to the date's (0: today).
+    pub days_ahead: i64,
+}
+
+impl DateItem {
+    /// The ledger keys the item records for `account_id`.
+    pub fn keys(&self, account_id: &str) -> Vec<DateNoticeKey> {
+        let change = self.was.as_ref().map(|_| Notice::Change);
+        let reminders = self.reminders.iter().map(|&d| Notice::Reminder(d));
+        change
+            .into_iter()
+            .chain(reminders)
+            .map(|notice| DateNoticeKey {
+                account_id: account_id.to_string(),
+                event_id: self.event.event_id.clone(),
+                version: self.version,
+                notice,
+            })
+            .collect()
+    }
+
+    /// Whether the item tells of a change.
+    pub fn is_change(&self) -> bool {
+        self.was.is_some()
+    }
+}
+
+/// One account's date items in a run, with what the digest needs of the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDates {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    /// In order of the dates.
+    pub items: Vec<DateItem>,
+}
+
+/// How far ahead a run reads court dates: past the longest reminder from the next opening.
+pub fn horizon(calendar: &Calendar, now: DateTime<Utc>) -> DateTime<Utc> {
+    let reopens = calendar.next_open(calendar.next_close(now)).unwrap_or(now);
+    reopens.max(now) + Duration::days(i64::from(MAX_REMINDER_DAYS) + 2)
+}
+
+/// Each account's items for a run at `now`, by account id.
+pub fn plan(
+    calendar: &Calendar,
+    settings: &ReminderSettings,
+    candidates: DateCandidates,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, AccountDates> {
+    let told: HashSet<DateNoticeKey> = candidates.told.iter().cloned().collect();
+    // The versions each account heard of, per date.
+    let mut heard: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
+    for key in &candidates.told {
+        heard
+            .entry((key.account_id.as_str(), key.event_id.as_str()))
+            .or_default()
+            .push(key.version);
+    }
+    let mut versions: HashMap<&str, Vec<&EventVersion>> = HashMap::new();
+    for v in &candidates.versions {
+        versions.entry(v.event_id.as_str()).or_default().push(v);
+    }
+    let mut accounts: BTreeMap<String, AccountDates> = BTreeMap::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for tracker in &candidates.trackers {
+        // One item per account and date, even when two tracking periods cover it.
+        if !seen.insert((tracker.account_id.clone(), tracker.event.event_id.clone())) {
+            continue;
+        }
+        let key = |notice| DateNoticeKey {
+            account_id: tracker.account_id.clone(),
+            event_id: tracker.event.event_id.clone(),
+            version: tracker.version,
+            notice,
+        };
+        let reminders: Vec<u32> = reminders_due(
+            calendar,
+            offsets(settings, tracker.event.kind),
+            &tracker.event,
+            now,
+        )
+        .into_iter()
+        .filter(|&d| !told.contains(&key(Notice::Reminder(d))))
+        .collect();
+        let change = change_due(
+            &tracker.event,
+            tracker.version,
+            tracker.changed_at,
+            tracker.tracked_at,
+            now,
+        ) && !told.contains(&key(Notice::Change));
+        if reminders.is_empty() && !change {
+            continue;
+        }
+        let was = change.then(|| {
+            let event_id = tracker.event.event_id.as_str();
+            let last_heard = heard
+                .get(&(tracker.account_id.as_str(), event_id))
+                .and_then(|v| v.iter().copied().filter(|&v| v < tracker.version).max());
+            let before = last_heard.unwrap_or(tracker.version - 1);
+            versions
+                .get(event_id)
+                .and_then(|all| {
+                    all.iter()
+                        .filter(|v| v.version <= before)
+                        .max_by_key(|v| v.version)
+                })
+                .map(|v| (*v).clone())
+        });
+        // A change whose earlier version is not on record is still told, as a change of
+        // which only the present is known.
+        let was = was.map(|was| {
+            was.unwrap_or_else(|| EventVersion {
+                event_id: tracker.event.event_id.clone(),
+                version: tracker.version - 1,
+                starts_at: tracker.event.starts_at,
+                location: tracker.event.location.clone(),
+                status: tracker.event.status,
+            })
+        });
+        let item = DateItem {
+            case_number: tracker.case_number.clone(),
+            caption: tracker.caption.clone(),
+            case_type: tracker.case_type.clone(),
+            court_id: tracker.court_id.clone(),
+            court_name: tracker.court_name.clone(),
+            subscription_id: tracker.subscription_id,
+            event: tracker.event.clone(),
+            version: tracker.version,
+            was,
+            reminders,
+            days_ahead: super::due::days_until(calendar, now, tracker.event.starts_at),
+        };
+        accounts
+            .entry(tracker.account_id.clone())
+            .or_insert_with(|| AccountDates {
+                account_id: tracker.account_id.clone(),
+                email: tracker.email.clone(),
+                email_verified: tracker.email_verified,
+                suppressed: tracker.suppressed,
+                items: Vec::new(),
+            })
+            .items
+            .push(item);
+    }
+    for dates in accounts.values_mut() {
+        dates.items.sort_by(|a, b| {
+            (a.event.starts_at, &a.event.event_id).cmp(&(b.event.starts_at, &b.event.event_id))
+        });
+    }
+    accounts
+}

@@ -1,0 +1,52 @@
+//! Court dates on PostgreSQL: what a run reads to decide its date notices.
+
+use chrono::{DateTime, Utc};
+
+use super::PgStore;
+use crate::store::rows::{DateToldRow, DateTrackerRow, EventVersionRow};
+use crate::store::{DateCandidates, DateStore, StoreError};
+
+const TRACKERS: &str = include_str!("../../../sql/postgres/queries/date_trackers.sql");
+const VERSIONS: &str = include_str!("../../../sql/postgres/queries/date_versions.sql");
+const TOLD: &str = include_str!("../../../sql/postgres/queries/date_told.sql");
+
+impl DateStore for PgStore {
+    /// In one snapshot, so the three answers agree.
+    async fn date_candidates(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> Result<DateCandidates, StoreError> {
+        let mut tx = self.begin_snapshot().await?;
+        let trackers: Vec<DateTrackerRow<DateTime<Utc>>> = sqlx::query_as(TRACKERS)
+            .bind(now)
+            .bind(horizon)
+            .fetch_all(&mut *tx)
+            .await?;
+        let versions: Vec<EventVersionRow<DateTime<Utc>>> = sqlx::query_as(VERSIONS)
+            .bind(now)
+            .bind(horizon)
+            .fetch_all(&mut *tx)
+            .await?;
+        let told: Vec<DateToldRow> = sqlx::query_as(TOLD)
+            .bind(now)
+            .bind(horizon)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DateCandidates {
+            trackers: trackers
+                .into_iter()
+                .map(TryFrom::try_from)
+                .collect::<Result<_, _>>()?,
+            versions: versions
+                .into_iter()
+                .map(TryFrom::try_from)
+                .collect::<Result<_, _>>()?,
+            told: told
+                .into_iter()
+                .map(TryFrom::try_from)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
