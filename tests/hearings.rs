@@ -399,3 +399,85 @@ fn check_with_python(mail: &Mail, local_start: &str, sequence: u32, status: &str
         mail.calendars[0].1
     );
 }
+
+/// The date notices' (notice, days, withheld reason), in key order.
+async fn date_notices(t: &TestApp) -> Vec<(String, i64, Option<String>)> {
+    t.db()
+        .rows(
+            "SELECT notice, days, withheld_reason FROM date_notices ORDER BY version, notice, days",
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_reminder_queued_before_its_case_is_sealed_is_withheld_at_delivery() {
+    let t = world().await;
+    t.ingest(
+        FeedKind::Events,
+        &[hearing(
+            "h1",
+            CR,
+            "Arraignment",
+            "2026-12-17T13:30:00-06:00",
+        )],
+    )
+    .await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    let mut sealed = case(CR, "CT22", "CR", "State of Missouri v. Pat Doe");
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!((report.sent, report.withheld), (0, 1));
+    assert_eq!(
+        date_notices(&t).await,
+        vec![("reminder".into(), 2, Some("case confidential".into()))]
+    );
+    // And no later run sends it.
+    assert!(run_at(&t, "2026-12-15T09:00:00-06:00").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reminder_queued_for_a_time_that_changed_is_withheld_and_the_change_told() {
+    let t = world().await;
+    let first = hearing("h1", CR, "Arraignment", "2026-12-17T13:30:00-06:00");
+    t.ingest(FeedKind::Events, std::slice::from_ref(&first))
+        .await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    // Moved before the reminder went: it would tell the wrong time.
+    t.ingest(
+        FeedKind::Events,
+        &[moved(&first, "2026-12-17T15:00:00-06:00", "Division 3")],
+    )
+    .await;
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!((report.sent, report.withheld), (0, 1));
+    assert_eq!(
+        date_notices(&t).await,
+        vec![("reminder".into(), 2, Some("court date changed".into()))]
+    );
+    // The next run tells the change, with the reminder of the new time.
+    let mails = run_at(&t, "2026-12-15T09:00:00-06:00").await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].subject,
+        "Changed: hearing in 2622-CR01234, now Thu Dec 17, 3:00 PM"
+    );
+    assert!(mails[0]
+        .flat_text()
+        .contains("Moved from Thu Dec 17, 1:30 PM, Division 7"));
+    assert_eq!(mails[0].calendar_property("SEQUENCE"), "1");
+    assert_eq!(
+        date_notices(&t).await,
+        vec![
+            ("reminder".into(), 2, Some("court date changed".into())),
+            ("change".into(), 0, None),
+            ("reminder".into(), 2, None),
+        ]
+    );
+    let states: Vec<String> = t
+        .db()
+        .column("SELECT state FROM outbox ORDER BY outbox_id")
+        .await;
+    assert_eq!(states, vec!["cancelled", "queued"]);
+}

@@ -690,6 +690,19 @@ impl TryFrom<DateToldRow> for DateNoticeKey {
     }
 }
 
+/// A date notice of a queued message that may no longer be sent, with why, as
+/// unnotifiable_dates.sql reads it.
+#[derive(sqlx::FromRow)]
+pub struct UnnotifiableDate {
+    pub outbox_id: i64,
+    pub reason: String,
+    pub account_id: String,
+    pub event_id: String,
+    pub version: i64,
+    pub notice: String,
+    pub days: i64,
+}
+
 /// A tracking period with its pair, as the ingest checks read it.
 #[derive(sqlx::FromRow)]
 pub struct PeriodRow<I> {

@@ -5,10 +5,14 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
+use crate::store::rows::UnnotifiableDate;
 use crate::store::{StoreError, Withheld};
 
 const UNNOTIFIABLE_PAIRS: &str =
     include_str!("../../../sql/postgres/queries/unnotifiable_pairs.sql");
+
+const UNNOTIFIABLE_DATES: &str =
+    include_str!("../../../sql/postgres/queries/unnotifiable_dates.sql");
 
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/postgres/queries/forgo_held_pairs.sql");
 
@@ -39,6 +43,13 @@ pub(super) async fn withhold_in(
 ) -> Result<Withheld, StoreError> {
     let found = unnotifiable_pairs(tx, now, only).await?;
     let mut candidates: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
+    candidates.extend(
+        unnotifiable_dates(tx, now, only)
+            .await?
+            .iter()
+            .map(|d| d.outbox_id),
+    );
+    candidates.sort_unstable();
     candidates.dedup();
     if candidates.is_empty() {
         return Ok(Withheld::default());
@@ -63,9 +74,32 @@ pub(super) async fn withhold_in(
         .into_iter()
         .filter(|(id, _, _)| outbox_ids.binary_search(id).is_ok())
         .collect();
+    let dates: Vec<UnnotifiableDate> = unnotifiable_dates(tx, now, only)
+        .await?
+        .into_iter()
+        .filter(|d| outbox_ids.binary_search(&d.outbox_id).is_ok())
+        .collect();
     let mut done = Withheld::default();
     let mut withheld_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
+    withheld_ids.extend(dates.iter().map(|d| d.outbox_id));
+    withheld_ids.sort_unstable();
     withheld_ids.dedup();
+    for date in &dates {
+        sqlx::query(
+            "UPDATE date_notices SET withheld_reason = $1
+             WHERE outbox_id = $2 AND account_id = $3 AND event_id = $4 AND version = $5
+               AND notice = $6 AND days = $7",
+        )
+        .bind(&date.reason)
+        .bind(date.outbox_id)
+        .bind(&date.account_id)
+        .bind(&date.event_id)
+        .bind(date.version)
+        .bind(&date.notice)
+        .bind(date.days)
+        .execute(&mut **tx)
+        .await?;
+    }
     for (outbox_id, reason, seq) in &pairs {
         sqlx::query(
             "UPDATE notification_ledger SET withheld_reason = $1, withheld_at = $2
@@ -81,8 +115,12 @@ pub(super) async fn withhold_in(
     }
     for outbox_id in withheld_ids {
         let reasons: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT withheld_reason FROM notification_ledger
-             WHERE outbox_id = $1 AND withheld_reason IS NOT NULL ORDER BY 1",
+            "SELECT withheld_reason FROM notification_ledger
+             WHERE outbox_id = $1 AND withheld_reason IS NOT NULL
+             UNION
+             SELECT withheld_reason FROM date_notices
+             WHERE outbox_id = $1 AND withheld_reason IS NOT NULL
+             ORDER BY 1",
         )
         .bind(outbox_id)
         .fetch_all(&mut **tx)
@@ -115,10 +153,27 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .execute(&mut **tx)
         .await?;
+        // The message's other date notices are decided again by the next run.
+        sqlx::query("DELETE FROM date_notices WHERE outbox_id = $1 AND withheld_reason IS NULL")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
         done.messages += 1;
         done.requeued += requeued.rows_affected();
     }
     Ok(done)
+}
+
+async fn unnotifiable_dates(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    only: Option<&[i64]>,
+) -> Result<Vec<UnnotifiableDate>, StoreError> {
+    Ok(sqlx::query_as(UNNOTIFIABLE_DATES)
+        .bind(now)
+        .bind(only)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 async fn unnotifiable_pairs(

@@ -5,9 +5,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
 use super::rows::micros;
+use crate::store::rows::UnnotifiableDate;
 use crate::store::{StoreError, Withheld};
 
 const UNNOTIFIABLE_PAIRS: &str = include_str!("../../../sql/sqlite/queries/unnotifiable_pairs.sql");
+
+const UNNOTIFIABLE_DATES: &str = include_str!("../../../sql/sqlite/queries/unnotifiable_dates.sql");
 
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/sqlite/queries/forgo_held_pairs.sql");
 
@@ -34,12 +37,35 @@ pub(super) async fn withhold_in(
     let only = only.map(|ids| serde_json::to_string(ids).expect("ids serialise"));
     let pairs: Vec<(i64, String, i64)> = sqlx::query_as(UNNOTIFIABLE_PAIRS)
         .bind(micros(now))
-        .bind(only)
+        .bind(&only)
+        .fetch_all(&mut **tx)
+        .await?;
+    let dates: Vec<UnnotifiableDate> = sqlx::query_as(UNNOTIFIABLE_DATES)
+        .bind(micros(now))
+        .bind(&only)
         .fetch_all(&mut **tx)
         .await?;
     let mut done = Withheld::default();
     let mut outbox_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
+    outbox_ids.extend(dates.iter().map(|d| d.outbox_id));
+    outbox_ids.sort_unstable();
     outbox_ids.dedup();
+    for date in &dates {
+        sqlx::query(
+            "UPDATE date_notices SET withheld_reason = ?
+             WHERE outbox_id = ? AND account_id = ? AND event_id = ? AND version = ?
+               AND notice = ? AND days = ?",
+        )
+        .bind(&date.reason)
+        .bind(date.outbox_id)
+        .bind(&date.account_id)
+        .bind(&date.event_id)
+        .bind(date.version)
+        .bind(&date.notice)
+        .bind(date.days)
+        .execute(&mut **tx)
+        .await?;
+    }
     for (outbox_id, reason, seq) in &pairs {
         sqlx::query(
             "UPDATE notification_ledger SET withheld_reason = ?, withheld_at = ?
@@ -55,8 +81,12 @@ pub(super) async fn withhold_in(
     }
     for outbox_id in outbox_ids {
         let reasons: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT withheld_reason FROM notification_ledger
-                 WHERE outbox_id = ? AND withheld_reason IS NOT NULL ORDER BY 1",
+            "SELECT withheld_reason FROM notification_ledger
+                 WHERE outbox_id = ?1 AND withheld_reason IS NOT NULL
+             UNION
+             SELECT withheld_reason FROM date_notices
+                 WHERE outbox_id = ?1 AND withheld_reason IS NOT NULL
+             ORDER BY 1",
         )
         .bind(outbox_id)
         .fetch_all(&mut **tx)
@@ -89,6 +119,11 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .execute(&mut **tx)
         .await?;
+        // The message's other date notices are decided again by the next run.
+        sqlx::query("DELETE FROM date_notices WHERE outbox_id = ? AND withheld_reason IS NULL")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
         done.messages += 1;
         done.requeued += requeued.rows_affected();
     }
