@@ -19,7 +19,7 @@ use crate::store::any::ConnectOptions;
 use crate::store::history::Job;
 use crate::store::LeaseInfo;
 use crate::store::{
-    AnyStore, BatchStore, CalendarStore, LeaseStore, RunHistory, Schema, StatusStore,
+    AnyStore, BatchStore, CalendarStore, DateStore, LeaseStore, RunHistory, Schema, StatusStore,
 };
 
 /// What `run-now` did.
@@ -366,10 +366,8 @@ impl App {
         .await?;
         // Enough runs that an hour of quiet ticks, folded into one line, still leaves the last
         // runs with work in view.
-        Ok(Status(
-            self.store.status(crate::status::RUNS_READ).await?,
-            self.settings.database.shown_url(),
-            health,
-        ))
+        let mut report = self.store.status(crate::status::RUNS_READ).await?;
+        report.dates = self.store.date_counts(Utc::now()).await?;
+        Ok(Status(report, self.settings.database.shown_url(), health))
     }
 }

@@ -134,6 +134,17 @@ impl fmt::Display for Status {
                 .join(", ")
         };
         writeln!(f, "outbox           {queue}")?;
+        let notices = if s.dates.notices.is_empty() {
+            "no notices yet".to_string()
+        } else {
+            s.dates
+                .notices
+                .iter()
+                .map(|(notice, state, n)| format!("{notice}s {state} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(f, "court dates      {} ahead; {notices}", s.dates.ahead)?;
         write_health(f, &self.2)?;
         if !s.held.is_empty() {
             writeln!(

@@ -481,3 +481,32 @@ async fn a_reminder_queued_for_a_time_that_changed_is_withheld_and_the_change_to
         .await;
     assert_eq!(states, vec!["cancelled", "queued"]);
 }
+
+#[tokio::test]
+async fn operators_see_the_dates_ahead_and_the_notices_by_state() {
+    let t = world().await;
+    t.ingest(
+        FeedKind::Events,
+        &[
+            hearing("h1", CR, "Arraignment", "2026-12-17T13:30:00-06:00"),
+            hearing("h2", CR, "Trial", "2027-02-01T09:00:00-06:00"),
+        ],
+    )
+    .await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    let now = at("2026-12-15T09:00:00-06:00");
+    let text = mcap_notify::metrics::gather(&t.app, now).await.unwrap();
+    for line in [
+        "mcap_notify_court_dates_ahead 2",
+        "mcap_notify_date_notices{notice=\"reminder\",state=\"queued\"} 1",
+        "mcap_notify_date_notices{notice=\"change\",state=\"queued\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let status = t.app.status().await.unwrap();
+    assert_eq!(
+        status.0.dates.notices,
+        vec![("reminder".to_string(), "queued".to_string(), 1)]
+    );
+    assert!(status.to_string().contains("court dates      "), "{status}");
+}

@@ -24,7 +24,7 @@ use mcap_notify::store::prelude::*;
 use mcap_notify::store::{AttemptResult, BounceRecord, LeaseInfo, MetricsSnapshot};
 
 /// Every family, with its type.
-const FAMILIES: [(&str, &str); 17] = [
+const FAMILIES: [(&str, &str); 19] = [
     ("mcap_notify_entries_claimed_total", "counter"),
     ("mcap_notify_entries_dropped_total", "counter"),
     ("mcap_notify_pairs_matched_total", "counter"),
@@ -42,6 +42,8 @@ const FAMILIES: [(&str, &str); 17] = [
     ("mcap_notify_watermark_lag_seconds", "gauge"),
     ("mcap_notify_last_success_timestamp_seconds", "gauge"),
     ("mcap_notify_service_open", "gauge"),
+    ("mcap_notify_court_dates_ahead", "gauge"),
+    ("mcap_notify_date_notices", "gauge"),
 ];
 
 /// The samples of a text exposition: (name, sorted labels) to value.

@@ -185,6 +185,16 @@ fn describe() {
         "When each job last succeeded, in Unix time; 0 when it never has."
     );
     describe_gauge!(
+        "mcap_notify_court_dates_ahead",
+        Unit::Count,
+        "Scheduled court dates (hearings, payment deadlines) still ahead."
+    );
+    describe_gauge!(
+        "mcap_notify_date_notices",
+        Unit::Count,
+        "Reminders and change notices of court dates, by kind and by the state of their message (withheld apart)."
+    );
+    describe_gauge!(
         "mcap_notify_service_open",
         Unit::Count,
         "1 while the service window is open, 0 while closed."
@@ -281,4 +291,14 @@ fn gauges(s: &MetricsSnapshot, service_open: bool, now: DateTime<Utc>) {
             .set(at.timestamp_millis() as f64 / 1000.0);
     }
     gauge!("mcap_notify_service_open").set(if service_open { 1.0 } else { 0.0 });
+    gauge!("mcap_notify_court_dates_ahead").set(s.dates.ahead as f64);
+    for notice in ["reminder", "change"] {
+        for state in OUTBOX_STATES.iter().copied().chain(["withheld"]) {
+            gauge!("mcap_notify_date_notices", "notice" => notice, "state" => state).set(0.0);
+        }
+    }
+    for (notice, state, n) in &s.dates.notices {
+        gauge!("mcap_notify_date_notices", "notice" => notice.clone(), "state" => state.clone())
+            .set(*n as f64);
+    }
 }

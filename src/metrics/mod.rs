@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::calendar::Calendar;
-use crate::store::{CalendarStore, StatusStore, StoreError};
+use crate::store::{CalendarStore, DateStore, StatusStore, StoreError};
 
 pub use families::render;
 
@@ -22,7 +22,8 @@ pub enum MetricsError {
 
 /// The metrics at `now`, in the Prometheus text format.
 pub async fn gather(app: &App, now: DateTime<Utc>) -> Result<String, MetricsError> {
-    let snapshot = app.store.metrics_snapshot(now).await?;
+    let mut snapshot = app.store.metrics_snapshot(now).await?;
+    snapshot.dates = app.store.date_counts(now).await?;
     let calendar =
         Calendar::from_settings(&app.settings.calendar).with_outages(app.store.outages().await?);
     Ok(render(&snapshot, calendar.state_at(now).is_open(), now))

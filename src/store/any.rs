@@ -194,6 +194,10 @@ impl DateStore for AnyStore {
     ) -> Result<DateCandidates, StoreError> {
         dispatch!(self, s => s.date_candidates(now, horizon).await)
     }
+
+    async fn date_counts(&self, now: DateTime<Utc>) -> Result<DateCounts, StoreError> {
+        dispatch!(self, s => s.date_counts(now).await)
+    }
 }
 
 impl BatchStore for AnyStore {

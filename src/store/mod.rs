@@ -300,6 +300,12 @@ pub trait DateStore {
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
     ) -> impl Future<Output = Result<DateCandidates, StoreError>> + Send;
+
+    /// How many scheduled dates are ahead of `now`, and the date notices by kind and state.
+    fn date_counts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<DateCounts, StoreError>> + Send;
 }
 
 /// Delivery workers: claims under leases, the fence before each send, and the attempts' outcomes.

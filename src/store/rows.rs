@@ -525,6 +525,7 @@ impl<I: StoredInstant> TryFrom<MetricsRows<I>> for MetricsSnapshot {
                 .into_iter()
                 .map(|(job, at)| Ok((job, at.into_instant()?)))
                 .collect::<Result<_, StoreError>>()?,
+            dates: crate::store::DateCounts::default(),
         })
     }
 }

@@ -304,6 +304,33 @@ pub struct StatusReport {
     pub recent_runs: Vec<RunRecord>,
     /// Accounts whose digests are held aside, waiting for a run that can queue them.
     pub held: Vec<HeldAccount>,
+    /// Court dates and their notices.
+    pub dates: DateCounts,
+}
+
+/// Court dates for operators: how many are ahead, and the date notices by kind and state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DateCounts {
+    /// Scheduled court dates still ahead.
+    pub ahead: u64,
+    /// (notice: `reminder` or `change`, state: the message's outbox state or `withheld`, count).
+    pub notices: Vec<(String, String, u64)>,
+}
+
+impl DateCounts {
+    /// From date_counts.sql's rows: `ahead` first, then (notice, state, count).
+    pub fn from_rows(rows: Vec<(String, String, i64)>) -> DateCounts {
+        let mut counts = DateCounts::default();
+        for (notice, state, n) in rows {
+            let n = n.max(0) as u64;
+            if notice == "ahead" {
+                counts.ahead = n;
+            } else {
+                counts.notices.push((notice, state, n));
+            }
+        }
+        counts
+    }
 }
 
 /// Everything the metrics report, read from one snapshot of the database.
@@ -328,6 +355,8 @@ pub struct MetricsSnapshot {
     pub oldest_unfinished_posted_at: Option<DateTime<Utc>>,
     /// Each job's last success.
     pub last_success: Vec<(String, DateTime<Utc>)>,
+    /// Court dates and their notices.
+    pub dates: DateCounts,
 }
 
 /// A batch attempt that did not finish, as the report shows it.

@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 
 use super::PgStore;
 use crate::store::rows::{DateToldRow, DateTrackerRow, EventVersionRow};
-use crate::store::{DateCandidates, DateStore, StoreError};
+use crate::store::{DateCandidates, DateCounts, DateStore, StoreError};
 
 const TRACKERS: &str = include_str!("../../../sql/postgres/queries/date_trackers.sql");
 const VERSIONS: &str = include_str!("../../../sql/postgres/queries/date_versions.sql");
+const COUNTS: &str = include_str!("../../../sql/postgres/queries/date_counts.sql");
 const TOLD: &str = include_str!("../../../sql/postgres/queries/date_told.sql");
 
 impl DateStore for PgStore {
@@ -48,5 +49,13 @@ impl DateStore for PgStore {
                 .map(TryFrom::try_from)
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn date_counts(&self, now: DateTime<Utc>) -> Result<DateCounts, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(COUNTS)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(DateCounts::from_rows(rows))
     }
 }

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use super::rows::micros;
 use super::SqliteStore;
 use crate::store::rows::{DateToldRow, DateTrackerRow, EventVersionRow};
-use crate::store::{DateCandidates, DateStore, StoreError};
+use crate::store::{DateCandidates, DateCounts, DateStore, StoreError};
 
 const TRACKERS: &str = include_str!("../../../sql/sqlite/queries/date_trackers.sql");
 const VERSIONS: &str = include_str!("../../../sql/sqlite/queries/date_versions.sql");
+const COUNTS: &str = include_str!("../../../sql/sqlite/queries/date_counts.sql");
 const TOLD: &str = include_str!("../../../sql/sqlite/queries/date_told.sql");
 
 impl DateStore for SqliteStore {
@@ -50,5 +51,13 @@ impl DateStore for SqliteStore {
                 .map(TryFrom::try_from)
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn date_counts(&self, now: DateTime<Utc>) -> Result<DateCounts, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(COUNTS)
+            .bind(micros(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(DateCounts::from_rows(rows))
     }
 }

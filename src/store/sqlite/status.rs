@@ -53,6 +53,8 @@ impl StatusStore for SqliteStore {
                 .into_iter()
                 .map(held_account_from_row)
                 .collect::<Result<_, _>>()?,
+            // Filled by the caller, which knows the time.
+            dates: crate::store::DateCounts::default(),
         })
     }
 
