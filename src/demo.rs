@@ -20,8 +20,8 @@ use crate::batch::RunOptions;
 use crate::circuits::CIRCUITS;
 use crate::config::{MailSettings, Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
 use crate::ingest::FeedKind;
-use crate::model::{Account, Case, Court, DocketEntry, Party};
-use crate::store::RunTotals;
+use crate::model::{Account, Case, Court, CourtEvent, DocketEntry, EventKind, EventStatus, Party};
+use crate::store::{DateStore, RunTotals};
 
 /// Marks a directory as the demo's, so a second run may clear it safely.
 const MARKER: &str = ".mcap-demo";
@@ -568,6 +568,43 @@ fn entry_kinds(case_type: &str) -> &'static [EntryKind] {
     }
 }
 
+/// The hearings that fit a case type, with what people are asked to bring.
+fn hearing_kinds(case_type: &str) -> &'static [(&'static str, &'static str)] {
+    match case_type {
+        "CR" | "TR" => &[
+            (
+                "Arraignment",
+                "Photo ID and any papers the court or the police gave you",
+            ),
+            ("Preliminary Hearing", ""),
+            ("Pre-Trial Conference", ""),
+            ("Plea Hearing", "Photo ID"),
+            (
+                "Sentencing",
+                "Proof of any treatment, classes or community service completed",
+            ),
+        ],
+        "CV" | "AC" => &[
+            ("Case Management Conference", ""),
+            ("Motion Hearing", ""),
+            ("Trial Setting", ""),
+            (
+                "Bench Trial",
+                "Every document, photo and witness you want the judge to consider",
+            ),
+        ],
+        "FC" => &[
+            ("Temporary Custody Hearing", "Your proposed parenting plan"),
+            ("Mediation Review", ""),
+            (
+                "Dissolution Hearing",
+                "Statement of income and expenses, statement of property",
+            ),
+        ],
+        _ => &[("Status Conference", ""), ("Hearing on Inventory", "")],
+    }
+}
+
 const JUDGES: &[&str] = &[
     "Div 1 Hon. Patricia A. Keller",
     "Div 3 Hon. Marcus D. Greene",
@@ -591,7 +628,12 @@ struct DemoFigures {
     accounts: usize,
     subscriptions: usize,
     entries: usize,
+    hearings: usize,
+    payments: usize,
 }
+
+/// The events feed of the court's changes after the demo's first runs.
+const CHANGES_FILE: &str = "events-changes.jsonl";
 
 /// Missouri-shaped cases and docket entries from a seeded random source: the demo's data and
 /// the benchmark workload's (see [`crate::bench`]).
@@ -642,6 +684,64 @@ impl Generator {
             roll -= weight;
         }
         "CV"
+    }
+
+    /// Court dates that fit a case: often a hearing in the coming weeks, and for criminal and
+    /// traffic cases sometimes a day by which fines and costs are due.
+    fn events(&mut self, case: &Case, next_id: &mut usize) -> Vec<CourtEvent> {
+        let circuit = CIRCUITS
+            .iter()
+            .find(|c| c.court_id() == case.court_id)
+            .expect("demo cases use built-in courts");
+        let zone = chrono_tz::America::Chicago;
+        let today = self.now.with_timezone(&zone).date_naive();
+        let at = |g: &mut Generator, hour: u32, minute: u32| {
+            // Days ahead that meet the reminder days (2 and 10) and some that do not yet.
+            let days = *g.pick(&[1_u64, 2, 3, 5, 9, 10, 12, 16, 24]);
+            let day = today + chrono::Days::new(days);
+            day.and_hms_opt(hour, minute, 0)
+                .and_then(|t| t.and_local_timezone(zone).earliest())
+                .map(|t| t.with_timezone(&Utc))
+                .expect("a demo court time exists")
+        };
+        let mut events = Vec::new();
+        if self.rng.gen_bool(0.4) {
+            let (title, bring) = *self.pick(hearing_kinds(&case.case_type));
+            let judge = *self.pick(JUDGES);
+            let (division, name) = judge.split_once(" Hon. ").unwrap_or(("Div 1", judge));
+            let county = *self.pick(circuit.counties);
+            let number = division.trim_start_matches("Div ");
+            let (hour, minute) = *self.pick(&[(9, 0), (9, 30), (10, 0), (13, 30), (14, 0)]);
+            events.push(CourtEvent {
+                event_id: format!("EV{:07}", *next_id),
+                case_number: case.case_number.clone(),
+                kind: EventKind::Hearing,
+                title: title.to_string(),
+                starts_at: at(self, hour, minute),
+                location: format!(
+                    "Division {number}, Courtroom {number}A, {county} County Courthouse"
+                ),
+                judge: format!("Hon. {name}"),
+                bring: bring.to_string(),
+                status: EventStatus::Scheduled,
+            });
+            *next_id += 1;
+        }
+        if matches!(case.case_type.as_str(), "CR" | "TR") && self.rng.gen_bool(0.15) {
+            events.push(CourtEvent {
+                event_id: format!("EV{:07}", *next_id),
+                case_number: case.case_number.clone(),
+                kind: EventKind::PaymentDue,
+                title: "Fine/Costs Due".into(),
+                starts_at: at(self, 16, 0),
+                location: format!("Circuit Clerk, {} County", self.pick(circuit.counties)),
+                judge: String::new(),
+                bring: String::new(),
+                status: EventStatus::Scheduled,
+            });
+            *next_id += 1;
+        }
+        events
     }
 
     pub(crate) fn case(&mut self, sequence: usize) -> Case {
@@ -972,11 +1072,48 @@ fn write_feeds(
         entry_lines.push(serde_json::json!({"entry_id": e.entry_id, "voided_at": now}));
     }
 
+    // Court dates on the trackable cases, and the changes the court makes after the first
+    // run: a few hearings moved (one to a new courtroom too), one cancelled.
+    let mut events = Vec::new();
+    let mut next_event = 1;
+    for case in &trackable {
+        events.extend(g.events(case, &mut next_event));
+    }
+    let mut changes = Vec::new();
+    let hearings: Vec<&CourtEvent> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Hearing)
+        .collect();
+    let tracked: HashSet<&str> = subscriptions
+        .iter()
+        .filter_map(|s| s["case_number"].as_str())
+        .collect();
+    let followed: Vec<&&CourtEvent> = hearings
+        .iter()
+        .filter(|e| tracked.contains(e.case_number.as_str()))
+        .collect();
+    for (i, event) in followed.choose_multiple(&mut g.rng, 4).enumerate() {
+        let mut changed = (**event).clone();
+        if i == 0 {
+            changed.status = EventStatus::Cancelled;
+        } else {
+            changed.starts_at += Duration::days(g.rng.gen_range(7..21));
+            if i == 1 {
+                // Moved to another courtroom of the same courthouse too.
+                let courthouse = event.location.rsplit(", ").next().unwrap_or_default();
+                changed.location = format!("Division 12, Courtroom 12B, {courthouse}");
+            }
+        }
+        changes.push(changed);
+    }
+
     let figures = DemoFigures {
         cases: cases.len(),
         accounts: accounts.len(),
         subscriptions: subscriptions.len(),
         entries: entries.len(),
+        hearings: hearings.len(),
+        payments: events.len() - hearings.len(),
     };
     let files = vec![
         (FeedKind::Courts, feeds.join("courts.jsonl")),
@@ -984,12 +1121,15 @@ fn write_feeds(
         (FeedKind::Accounts, feeds.join("accounts.jsonl")),
         (FeedKind::Subscriptions, feeds.join("subscriptions.jsonl")),
         (FeedKind::Entries, feeds.join("entries.jsonl")),
+        (FeedKind::Events, feeds.join("events.jsonl")),
     ];
     write_jsonl(&files[0].1, &courts)?;
     write_jsonl(&files[1].1, &cases)?;
     write_jsonl(&files[2].1, &accounts)?;
     write_jsonl(&files[3].1, &subscriptions)?;
     write_jsonl(&files[4].1, &entry_lines)?;
+    write_jsonl(&files[5].1, &events)?;
+    write_jsonl(&feeds.join(CHANGES_FILE), &changes)?;
     Ok((files, figures))
 }
 
@@ -1059,7 +1199,27 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         scanned += report.entries_scanned;
         t.absorb(&report.totals);
     }
+    // The court then moves a few hearings and cancels one: the next run tells their trackers.
+    let changes = dir.join("feeds").join(CHANGES_FILE);
+    app.ingest(FeedKind::Events, &changes).await?;
+    let options = RunOptions {
+        ignore_windows: true,
+        ..RunOptions::default()
+    };
+    if let crate::app::RunOutcome::Ran(report) = app.run_now(&options).await? {
+        runs += 1;
+        t.absorb(&report.totals);
+    }
     let batch_time = started.elapsed();
+    let dates = app.store.date_counts(Utc::now()).await?;
+    let notices = |kind: &str| -> u64 {
+        dates
+            .notices
+            .iter()
+            .filter(|(notice, _, _)| notice == kind)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
     let started = Instant::now();
     let delivery = app.deliver(true).await?;
     let delivery_time = started.elapsed();
@@ -1076,7 +1236,7 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         dir.join("feeds").display()
     );
     crate::outln!(
-        "  batch      {} {} (the last found nothing new): {} entries scanned, {} notifiable; dropped {} voided, {} confidential withheld, {} excluded case type, {} court left MCAP; {} (account, entry) pairs, {:.0} ms",
+        "  batch      {} {} (the last after the court's changes): {} entries scanned, {} notifiable; dropped {} voided, {} confidential withheld, {} excluded case type, {} court left MCAP; {} (account, entry) pairs, {:.0} ms",
         runs,
         if runs == 1 { "run" } else { "runs" },
         scanned,
@@ -1087,6 +1247,15 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         t.drops.excluded_court,
         t.pairs_matched,
         ms(batch_time)
+    );
+    crate::outln!(
+        "  dates      {} hearings and {} payment deadlines ({}, then {}); {} reminders and {} change notices queued, with calendar entries",
+        figures.hearings,
+        figures.payments,
+        dir.join("feeds").join("events.jsonl").display(),
+        changes.display(),
+        notices("reminder"),
+        notices("change"),
     );
     crate::outln!(
         "  digests    {} queued, one per account per run; {} unverified accounts skipped",

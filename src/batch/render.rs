@@ -176,15 +176,18 @@ struct DateView {
 impl DateView {
     fn of(item: &crate::hearings::DateItem) -> DateView {
         use super::date_text as words;
+        // A cancelled date is told by its change line alone: no time or place to go to.
+        let cancelled = item.event.status == crate::model::EventStatus::Cancelled;
+        let unless_cancelled = |text: String| if cancelled { String::new() } else { text };
         DateView {
             case_number: single_line(&item.case_number),
             caption: single_line(&item.caption),
             court_name: single_line(&item.court_name),
             headline: words::headline(item),
             change: words::change_line(item),
-            when: words::long_when(item.event.starts_at),
-            location: single_line(&item.event.location),
-            judge: single_line(&item.event.judge),
+            when: unless_cancelled(words::long_when(item.event.starts_at)),
+            location: unless_cancelled(single_line(&item.event.location)),
+            judge: unless_cancelled(single_line(&item.event.judge)),
             bring: single_line(&item.event.bring),
             advice: words::advice(item),
             casenet_line: words::casenet_line(item),

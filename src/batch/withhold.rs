@@ -20,8 +20,8 @@ pub async fn withhold<S: BatchStore>(
             messages = withheld.messages,
             pairs = withheld.pairs,
             requeued = withheld.requeued,
-            "queued digests withheld: a case was sealed or left MCAP, an entry was voided, or \
-             its recipient unsubscribed"
+            "queued digests withheld: a case was sealed or left MCAP, an entry was voided, a \
+             court date changed again, or its recipient stopped tracking"
         );
     }
     Ok(withheld)
