@@ -12,8 +12,9 @@ use mail_parser::MessageParser;
 use crate::app::App;
 use crate::batch::message::BuiltPart;
 use crate::batch::{Digest, DigestGrouper, MessageError, MessageFactory};
+use crate::hearings::DateRules;
 use crate::outln;
-use crate::store::{AccountStanding, BatchStore, RunScope, StoreError, EVERY_ENTRY};
+use crate::store::{AccountStanding, BatchStore, DateStore, RunScope, StoreError, EVERY_ENTRY};
 
 #[derive(Debug, Args)]
 #[command(
@@ -76,10 +77,13 @@ pub enum Preview {
 }
 
 /// The account's pending digest, gathered from the entries the next run would claim and the
-/// pairs earlier runs held aside, as [`crate::batch::run_batch`] gathers them for a dry run.
-async fn pending_digest<S: BatchStore>(
+/// pairs earlier runs held aside, and the court dates a run at `now` would tell it of, as
+/// [`crate::batch::run_batch`] gathers them for a dry run.
+async fn pending_digest<S: BatchStore + DateStore>(
     store: &S,
+    rules: Option<&DateRules>,
     account_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<Digest>, StoreError> {
     let range = store.preview_run(EVERY_ENTRY).await?;
     let scope = RunScope::Preview {
@@ -97,7 +101,21 @@ async fn pending_digest<S: BatchStore>(
             _ => {}
         }
     }
-    Ok(grouper.finish())
+    let digest = grouper.finish();
+    let Some(rules) = rules else {
+        return Ok(digest);
+    };
+    let horizon = crate::hearings::plan::horizon(&rules.calendar, now);
+    let candidates = store.date_candidates(now, horizon).await?;
+    let mut dates = crate::hearings::plan::plan(&rules.calendar, &rules.reminders, candidates, now);
+    Ok(match (digest, dates.remove(account_id)) {
+        (Some(mut digest), Some(dates)) => {
+            digest.dates = dates.items;
+            Some(digest)
+        }
+        (None, Some(dates)) => Some(Digest::of_dates(dates)),
+        (digest, None) => digest,
+    })
 }
 
 /// Reads a built message back into its headers and bodies.
@@ -124,10 +142,12 @@ fn readable(part: &BuiltPart, account_id: &str) -> Result<PreviewMessage, Previe
     })
 }
 
-/// What the next run would do for `account_id` at instant `now`, changing nothing.
-pub async fn preview<S: BatchStore>(
+/// What the next run would do for `account_id` at instant `now`, changing nothing; with
+/// `rules`, the court dates it would tell of too.
+pub async fn preview<S: BatchStore + DateStore>(
     store: &S,
     factory: &MessageFactory,
+    rules: Option<&DateRules>,
     account_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Preview, PreviewError> {
@@ -139,7 +159,7 @@ pub async fn preview<S: BatchStore>(
     else {
         return Err(PreviewError::UnknownAccount(account_id.to_string()));
     };
-    let Some(digest) = pending_digest(store, account_id).await? else {
+    let Some(digest) = pending_digest(store, rules, account_id, now).await? else {
         return Ok(Preview::Nothing { email });
     };
     let reason = if !email_verified {
@@ -179,7 +199,8 @@ pub async fn execute(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let factory = app.message_factory()?;
     let account = &args.account;
-    let preview = preview(&app.store, &factory, account, Utc::now()).await?;
+    let rules = app.date_rules().await?;
+    let preview = preview(&app.store, &factory, Some(&rules), account, Utc::now()).await?;
     if let Some(run_id) = app.store.preview_run(EVERY_ENTRY).await?.unfinished_run {
         outln!(
             "note: run {run_id} is unfinished (interrupted, or going on now): the next run \

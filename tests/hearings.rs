@@ -510,3 +510,47 @@ async fn operators_see_the_dates_ahead_and_the_notices_by_state() {
     );
     assert!(status.to_string().contains("court dates      "), "{status}");
 }
+
+#[tokio::test]
+async fn the_preview_shows_the_reminders_a_run_would_send_and_changes_nothing() {
+    let t = world().await;
+    t.ingest(
+        FeedKind::Events,
+        &[hearing(
+            "h1",
+            CR,
+            "Arraignment",
+            "2026-12-17T13:30:00-06:00",
+        )],
+    )
+    .await;
+    let factory = t.app.message_factory().unwrap();
+    let rules = t.app.date_rules().await.unwrap();
+    let now = at("2026-12-15T08:00:00-06:00");
+    let preview = mcap_notify::preview::preview(&t.app.store, &factory, Some(&rules), "ann", now)
+        .await
+        .unwrap();
+    let mcap_notify::preview::Preview::Messages(messages) = preview else {
+        panic!("a message to preview: {preview:?}");
+    };
+    assert_eq!(
+        messages[0].subject,
+        "Reminder: hearing in 2622-CR01234 on Thu Dec 17, 1:30 PM"
+    );
+    let notices: i64 = t.db().value("SELECT COUNT(*) FROM date_notices").await;
+    assert_eq!(notices, 0);
+    // The day before, nothing is due yet.
+    let before = mcap_notify::preview::preview(
+        &t.app.store,
+        &factory,
+        Some(&rules),
+        "ann",
+        at("2026-12-14T10:00:00-06:00"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(before, mcap_notify::preview::Preview::Nothing { .. }),
+        "{before:?}"
+    );
+}

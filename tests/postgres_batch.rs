@@ -899,9 +899,10 @@ async fn a_database_collation_other_than_byte_order_hides_no_account_from_the_pr
     .await;
     let factory = t.app.message_factory().unwrap();
     for account in ["a1", "B1"] {
-        let preview = mcap_notify::preview::preview(&t.app.store, &factory, account, Utc::now())
-            .await
-            .unwrap();
+        let preview =
+            mcap_notify::preview::preview(&t.app.store, &factory, None, account, Utc::now())
+                .await
+                .unwrap();
         assert!(
             matches!(preview, mcap_notify::preview::Preview::Messages(_)),
             "{account}: {preview:?}"
