@@ -39,6 +39,26 @@ async fn world() -> TestApp {
     t
 }
 
+/// The arraignment most tests use: Thursday Dec 17, 1:30 PM, its 2-day reminder due Tuesday.
+async fn schedule_arraignment(t: &TestApp) {
+    t.ingest(
+        FeedKind::Events,
+        &[hearing(
+            "h1",
+            CR,
+            "Arraignment",
+            "2026-12-17T13:30:00-06:00",
+        )],
+    )
+    .await;
+}
+
+async fn seal_the_case(t: &TestApp) {
+    let mut sealed = case(CR, "CT22", "CR", "State of Missouri v. Pat Doe");
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+}
+
 /// A run at `now` (inside the service window); the messages it queued.
 async fn run_at(t: &TestApp, now: &str) -> Vec<Mail> {
     let before = t.outbox_raw().await.len();
@@ -280,19 +300,8 @@ async fn dates_come_first_in_the_digest_that_goes_out_anyway() {
 #[tokio::test]
 async fn a_case_sealed_before_its_reminder_gets_none() {
     let t = world().await;
-    t.ingest(
-        FeedKind::Events,
-        &[hearing(
-            "h1",
-            CR,
-            "Arraignment",
-            "2026-12-17T13:30:00-06:00",
-        )],
-    )
-    .await;
-    let mut sealed = case(CR, "CT22", "CR", "State of Missouri v. Pat Doe");
-    sealed["confidential"] = json!(true);
-    t.ingest(FeedKind::Cases, &[sealed]).await;
+    schedule_arraignment(&t).await;
+    seal_the_case(&t).await;
     assert!(run_at(&t, "2026-12-15T08:00:00-06:00").await.is_empty());
     let notices: i64 = t.db().value("SELECT COUNT(*) FROM date_notices").await;
     assert_eq!(notices, 0);
@@ -314,16 +323,7 @@ async fn a_run_killed_between_commits_sends_each_reminder_once() {
         .map(|i| track(&format!("a{i}"), CR, TRACKED_SINCE))
         .collect();
     t.ingest(FeedKind::Subscriptions, &tracks).await;
-    t.ingest(
-        FeedKind::Events,
-        &[hearing(
-            "h1",
-            CR,
-            "Arraignment",
-            "2026-12-17T13:30:00-06:00",
-        )],
-    )
-    .await;
+    schedule_arraignment(&t).await;
     let now = at("2026-12-15T08:00:00-06:00");
     let crashed =
         mcap_notify::hooks::crash_after_commits(2, t.app.run_at(&RunOptions::default(), now)).await;
@@ -412,20 +412,9 @@ async fn date_notices(t: &TestApp) -> Vec<(String, i64, Option<String>)> {
 #[tokio::test]
 async fn a_reminder_queued_before_its_case_is_sealed_is_withheld_at_delivery() {
     let t = world().await;
-    t.ingest(
-        FeedKind::Events,
-        &[hearing(
-            "h1",
-            CR,
-            "Arraignment",
-            "2026-12-17T13:30:00-06:00",
-        )],
-    )
-    .await;
+    schedule_arraignment(&t).await;
     assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
-    let mut sealed = case(CR, "CT22", "CR", "State of Missouri v. Pat Doe");
-    sealed["confidential"] = json!(true);
-    t.ingest(FeedKind::Cases, &[sealed]).await;
+    seal_the_case(&t).await;
 
     let report = t.app.deliver(true).await.unwrap();
     assert_eq!((report.sent, report.withheld), (0, 1));
@@ -514,16 +503,7 @@ async fn operators_see_the_dates_ahead_and_the_notices_by_state() {
 #[tokio::test]
 async fn the_preview_shows_the_reminders_a_run_would_send_and_changes_nothing() {
     let t = world().await;
-    t.ingest(
-        FeedKind::Events,
-        &[hearing(
-            "h1",
-            CR,
-            "Arraignment",
-            "2026-12-17T13:30:00-06:00",
-        )],
-    )
-    .await;
+    schedule_arraignment(&t).await;
     let factory = t.app.message_factory().unwrap();
     let rules = t.app.date_rules().await.unwrap();
     let now = at("2026-12-15T08:00:00-06:00");

@@ -79,10 +79,10 @@ pub fn plan(
     candidates: DateCandidates,
     now: DateTime<Utc>,
 ) -> BTreeMap<String, AccountDates> {
-    let told: HashSet<DateNoticeKey> = candidates.told.iter().cloned().collect();
-    // The versions each account heard of, per date.
+    let told: HashSet<DateNoticeKey> = candidates.told.iter().map(|(k, _)| k.clone()).collect();
+    // The versions each account heard of, per date (a withheld notice was not heard).
     let mut heard: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
-    for key in &candidates.told {
+    for (key, _) in candidates.told.iter().filter(|(_, withheld)| !withheld) {
         heard
             .entry((key.account_id.as_str(), key.event_id.as_str()))
             .or_default()

@@ -675,19 +675,22 @@ pub struct DateToldRow {
     pub version: i64,
     pub notice: String,
     pub days: i64,
+    pub withheld: bool,
 }
 
-impl TryFrom<DateToldRow> for DateNoticeKey {
+impl TryFrom<DateToldRow> for (DateNoticeKey, bool) {
     type Error = StoreError;
     fn try_from(r: DateToldRow) -> Result<Self, StoreError> {
-        Ok(DateNoticeKey {
+        let withheld = r.withheld;
+        let key = DateNoticeKey {
             notice: Notice::from_columns(&r.notice, r.days).ok_or_else(|| {
                 StoreError::Corrupt(format!("date notice `{}` of {} days", r.notice, r.days))
             })?,
             account_id: r.account_id,
             event_id: r.event_id,
             version: r.version,
-        })
+        };
+        Ok((key, withheld))
     }
 }
 

@@ -527,7 +527,8 @@ pub struct DateCandidates {
     /// In account order.
     pub trackers: Vec<DateTracker>,
     pub versions: Vec<EventVersion>,
-    pub told: Vec<DateNoticeKey>,
+    /// Every notice given before, and whether it was withheld instead of sent.
+    pub told: Vec<(DateNoticeKey, bool)>,
 }
 
 /// A docket entry as stored, with its void mark.
