@@ -182,3 +182,91 @@ pub fn plan(
     }
     accounts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CalendarSettings;
+    use crate::model::{EventKind, EventStatus};
+    use crate::store::DateTracker;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn version(version: i64, starts_at: &str) -> EventVersion {
+        EventVersion {
+            event_id: "h1".into(),
+            version,
+            starts_at: t(starts_at),
+            location: "Division 7".into(),
+            status: EventStatus::Scheduled,
+        }
+    }
+
+    fn tracker(version: i64, starts_at: &str) -> DateTracker {
+        DateTracker {
+            account_id: "ann".into(),
+            email: "ann@example.org".into(),
+            email_verified: true,
+            suppressed: false,
+            subscription_id: 1,
+            tracked_at: t("2026-11-01T00:00:00Z"),
+            case_number: "2622-CR01234".into(),
+            caption: "State v. Doe".into(),
+            case_type: "CR".into(),
+            court_id: "CT22".into(),
+            court_name: "22nd Judicial Circuit".into(),
+            event: CourtEvent {
+                event_id: "h1".into(),
+                case_number: "2622-CR01234".into(),
+                kind: EventKind::Hearing,
+                title: "Plea".into(),
+                starts_at: t(starts_at),
+                location: "Division 7".into(),
+                judge: String::new(),
+                bring: String::new(),
+                status: EventStatus::Scheduled,
+            },
+            version,
+            changed_at: t("2026-12-01T16:00:00Z"),
+        }
+    }
+
+    fn told(version: i64, withheld: bool) -> (DateNoticeKey, bool) {
+        let key = DateNoticeKey {
+            account_id: "ann".into(),
+            event_id: "h1".into(),
+            version,
+            notice: Notice::Reminder(2),
+        };
+        (key, withheld)
+    }
+
+    #[test]
+    fn a_change_is_told_from_the_version_last_heard_not_one_withheld() {
+        let calendar = Calendar::from_settings(&CalendarSettings::default());
+        let settings = ReminderSettings::default();
+        let now = t("2026-12-01T17:00:00Z");
+        let versions = vec![
+            version(1, "2026-12-08T15:00:00Z"),
+            version(2, "2026-12-10T15:00:00Z"),
+            version(3, "2026-12-17T19:30:00Z"),
+        ];
+        let was = |told: Vec<(DateNoticeKey, bool)>| {
+            let candidates = DateCandidates {
+                trackers: vec![tracker(3, "2026-12-17T19:30:00Z")],
+                versions: versions.clone(),
+                told,
+            };
+            let plan = plan(&calendar, &settings, candidates, now);
+            plan["ann"].items[0].was.as_ref().map(|v| v.version)
+        };
+        // Heard nothing: from the version before.
+        assert_eq!(was(vec![]), Some(2));
+        // Heard version 1; version 2's reminder was withheld: from version 1.
+        assert_eq!(was(vec![told(1, false), told(2, true)]), Some(1));
+        // Heard version 2.
+        assert_eq!(was(vec![told(1, false), told(2, false)]), Some(2));
+    }
+}
