@@ -140,8 +140,27 @@ async fn a_reminder_says_when_where_and_what_missing_it_costs_with_a_calendar_en
 
     // Monday Dec 14: the 2-day reminder (Tuesday) is not due yet; nothing goes.
     assert!(run_at(&t, "2026-12-14T10:00:00-06:00").await.is_empty());
-    // Tuesday: due.
-    let mails = run_at(&t, "2026-12-15T08:00:00-06:00").await;
+    // Tuesday: due; the run's summary counts it.
+    let outcome = t
+        .app
+        .run_at(&RunOptions::default(), at("2026-12-15T08:00:00-06:00"))
+        .await
+        .unwrap();
+    let mcap_notify::app::RunOutcome::Ran(report) = outcome else {
+        panic!("the run ran: {outcome:?}");
+    };
+    assert_eq!(
+        (report.date_notices.reminders, report.date_notices.changes),
+        (1, 0)
+    );
+    assert!(mcap_notify::cli::presenters::describe_run(&report)
+        .contains("dates            1 reminders, 0 change notices"));
+    let mails: Vec<Mail> = t
+        .outbox_raw()
+        .await
+        .iter()
+        .map(|raw| Mail::parse(raw))
+        .collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
     let mail = &mails[0];
     assert_eq!(

@@ -14,5 +14,5 @@ pub mod withhold;
 pub use digest::{CaseChanges, Digest, DigestGrouper, EntryLine};
 pub use message::{MessageError, MessageFactory};
 pub use render::{RenderError, RenderedDigest, Renderer};
-pub use run::{run_batch, RunError, RunLease, RunOptions, RunReport};
+pub use run::{run_batch, DateNoticeTotals, RunError, RunLease, RunOptions, RunReport};
 pub use withhold::{forgo_held, withhold};

@@ -98,6 +98,15 @@ pub struct RunReport {
     pub timings: StageTimings,
     /// The first digests a dry run would queue.
     pub previews: Vec<DigestPreview>,
+    /// The court-date notices this attempt queued (a dry run: would queue).
+    pub date_notices: DateNoticeTotals,
+}
+
+/// Court-date notices by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DateNoticeTotals {
+    pub reminders: u64,
+    pub changes: u64,
 }
 
 const PREVIEW_LIMIT: usize = 20;
@@ -225,6 +234,7 @@ pub async fn run_batch<S: BatchStore + DateStore>(
         totals: queued_before,
         timings: StageTimings::default(),
         previews: Vec::new(),
+        date_notices: DateNoticeTotals::default(),
     };
     timings.snapshot_ms = ms_since(run_clock);
 
@@ -540,6 +550,12 @@ fn take_rendered(report: &mut RunReport, rendered: Rendered, chunk: &mut Chunk) 
     };
     for BuiltPart { cases, message } in parts {
         report.totals.digests_queued += 1;
+        for key in &message.date_notices {
+            match key.notice {
+                crate::model::Notice::Reminder(_) => report.date_notices.reminders += 1,
+                crate::model::Notice::Change => report.date_notices.changes += 1,
+            }
+        }
         if report.dry_run {
             if report.previews.len() < PREVIEW_LIMIT {
                 report.previews.push(DigestPreview {

@@ -29,6 +29,11 @@ pub fn describe_run(report: &RunReport) -> String {
         "  matched   {:>8} (account, entry) pairs\n",
         t.pairs_matched
     ));
+    let dates = &report.date_notices;
+    out.push_str(&format!(
+        "  dates     {:>8} reminders, {} change notices of court dates\n",
+        dates.reminders, dates.changes
+    ));
     out.push_str(&format!(
         "  skipped   {:>8} accounts ({} unverified, {} suppressed)\n",
         t.skipped_unverified + t.skipped_suppressed,
