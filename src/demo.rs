@@ -1097,7 +1097,8 @@ fn write_feeds(
         if i == 0 {
             changed.status = EventStatus::Cancelled;
         } else {
-            changed.starts_at += Duration::days(g.rng.gen_range(7..21));
+            // By whole weeks: a court sits on the same weekday.
+            changed.starts_at += Duration::weeks(g.rng.gen_range(1..3));
             if i == 1 {
                 // Moved to another courtroom of the same courthouse too.
                 let courthouse = event.location.rsplit(", ").next().unwrap_or_default();
@@ -1199,7 +1200,12 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         scanned += report.entries_scanned;
         t.absorb(&report.totals);
     }
-    // The court then moves a few hearings and cancels one: the next run tells their trackers.
+    // What was queued goes out; then the court moves a few hearings and cancels one, and the
+    // next run tells their trackers.
+    let started_delivery = Instant::now();
+    let first_delivery = app.deliver(true).await?;
+    let first_delivery_time = started_delivery.elapsed();
+    let mut delivery_time = first_delivery_time;
     let changes = dir.join("feeds").join(CHANGES_FILE);
     app.ingest(FeedKind::Events, &changes).await?;
     let options = RunOptions {
@@ -1210,7 +1216,7 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         runs += 1;
         t.absorb(&report.totals);
     }
-    let batch_time = started.elapsed();
+    let batch_time = started.elapsed().saturating_sub(first_delivery_time);
     let dates = app.store.date_counts(Utc::now()).await?;
     let notices = |kind: &str| -> u64 {
         dates
@@ -1222,7 +1228,8 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     };
     let started = Instant::now();
     let delivery = app.deliver(true).await?;
-    let delivery_time = started.elapsed();
+    delivery_time += started.elapsed();
+    let sent = first_delivery.sent + delivery.sent;
 
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     crate::outln!("mcap-notify demo in {}", dir.display());
@@ -1264,7 +1271,7 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
     );
     crate::outln!(
         "  messages   {} written as .eml files to {} ({:.0} ms)",
-        delivery.sent,
+        sent,
         dir.join("outbox").display(),
         ms(delivery_time)
     );

@@ -116,7 +116,7 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
     no_title["title"] = json!(" ");
     let mut long_place = hearing("h3", C1, "Plea", "2026-12-08T09:00:00-06:00");
     long_place["location"] = json!("x".repeat(501));
-    let cases: [(String, &str); 8] = [
+    let cases: [(String, &str); 10] = [
         (
             hearing("h3", "2622-CR09999", "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "unknown case `2622-CR09999`",
@@ -139,6 +139,14 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         (
             hearing("h3", C1, "Plea", "2026-12-08T09:00:00").to_string(),
             "`2026-12-08T09:00:00` has no UTC offset",
+        ),
+        (
+            hearing("h3", C1, "Plea", "2026-12-08 09:00").to_string(),
+            "`2026-12-08 09:00` has no UTC offset; give one, like `2026-12-08T09:00:00-06:00`",
+        ),
+        (
+            hearing("h3", C1, "Plea", "2026-12-08").to_string(),
+            "`2026-12-08` is a date without a time",
         ),
     ];
     for (line, expected) in cases {

@@ -173,7 +173,7 @@ async fn a_reminder_says_when_where_and_what_missing_it_costs_with_a_calendar_en
         "Where: Division 7, Courtroom 7A, 10 N Tucker Blvd, St. Louis",
         "Bring: Photo ID and your bond paperwork",
         "Plan your trip now",
-        "the judge may issue a warrant for your arrest",
+        "the judge may issue a warrant for their arrest",
         "not official court notice",
     ] {
         assert!(
@@ -246,7 +246,7 @@ async fn a_hearing_moved_twice_then_cancelled_is_followed_by_the_same_calendar_e
     assert!(
         mails[0]
             .flat_text()
-            .contains("Moved from Thu Dec 17, 1:30 PM, Division 3 to Fri Dec 18, 9:00 AM,"),
+            .contains("Moved from Thu Dec 17, 1:30 PM to Fri Dec 18, 9:00 AM."),
         "{}",
         mails[0].text
     );
@@ -299,11 +299,10 @@ async fn dates_come_first_in_the_digest_that_goes_out_anyway() {
     let mails = run_at(&t, "2026-12-15T08:00:00-06:00").await;
     assert_eq!(mails.len(), 1, "one message per account: {mails:?}");
     let mail = &mails[0];
-    assert!(
-        mail.subject
-            .starts_with("Reminder: hearing in 2622-CR01234 on Thu Dec 17, 1:30 PM"),
-        "{}",
-        mail.subject
+    // Too long with the first date's time: the time gives way, the counts stay.
+    assert_eq!(
+        mail.subject,
+        "Reminder: hearing in 2622-CR01234 and 1 more court date; 1 new filing"
     );
     let dates = mail.text.find("Court dates").expect("a dates section");
     let filings = mail.text.find("1 new docket entry").expect("the filings");

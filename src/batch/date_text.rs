@@ -67,6 +67,12 @@ pub fn change_line(item: &DateItem) -> Option<String> {
             short_when(now.starts_at),
             at_place(&now.location)
         )
+    } else if was.starts_at != now.starts_at && was.location == now.location {
+        format!(
+            "Moved from {} to {}.",
+            short_when(was.starts_at),
+            short_when(now.starts_at)
+        )
     } else if was.starts_at != now.starts_at {
         format!(
             "Moved from {then} to {}{}.",
@@ -122,6 +128,22 @@ pub fn subject(item: &DateItem) -> String {
     }
 }
 
+/// The subject without the date's time: `Reminder: hearing in 2622-CR01234`.
+pub fn short_subject(item: &DateItem) -> String {
+    let case = single_line(&item.case_number);
+    let noun = noun(item);
+    if item.event.status == EventStatus::Cancelled {
+        return format!("Cancelled: {noun} in {case}");
+    }
+    if item.is_change() {
+        return format!("Changed: {noun} in {case}");
+    }
+    match item.event.kind {
+        EventKind::Hearing => format!("Reminder: hearing in {case}"),
+        EventKind::PaymentDue => format!("Reminder: payment due in {case}"),
+    }
+}
+
 /// Whether missing a date in a case of this type can bring a warrant: criminal cases, and
 /// municipal ordinance and traffic cases.
 fn warrant_may_follow(case_type: &str) -> bool {
@@ -141,18 +163,19 @@ pub fn advice(item: &DateItem) -> Vec<String> {
     match item.event.kind {
         EventKind::Hearing => {
             let miss = if warrant_may_follow(&item.case_type) {
-                "If you miss it, the judge may issue a warrant for your arrest."
+                "If the defendant does not appear, the judge may issue a warrant for their \
+                 arrest."
             } else {
-                "If you miss it, the court may go ahead without you, and a judgment may be \
-                 entered against you."
+                "If a party does not appear, the court may go ahead without them, and may \
+                 decide against them."
             };
             vec![
                 "Plan your trip now: how you will get there, parking, and time off work or \
                  childcare. Arrive early to get through security."
                     .into(),
                 format!(
-                    "{miss} If you cannot be there, contact the court or your attorney \
-                     before the date."
+                    "{miss} Anyone who cannot be there should contact the court or their \
+                     attorney before the date."
                 ),
             ]
         }
@@ -195,16 +218,17 @@ pub fn calendar_description(item: &DateItem) -> String {
     let one = single_line;
     let mut lines = vec![format!("{} {}", one(&item.case_number), one(&item.caption))];
     lines.extend(change_line(item));
-    if !item.event.judge.trim().is_empty() {
+    if item.event.status != EventStatus::Cancelled && !item.event.judge.trim().is_empty() {
         lines.push(format!("Judge: {}", one(&item.event.judge)));
     }
-    if !item.event.bring.trim().is_empty() {
+    let cancelled = item.event.status == EventStatus::Cancelled;
+    if !cancelled && !item.event.bring.trim().is_empty() {
         lines.push(format!("Bring: {}", one(&item.event.bring)));
     }
     lines.extend(advice(item));
     lines.push(
         "This is not official notice from the court. Check the date with the court before \
-         you go."
+         you rely on it."
             .into(),
     );
     lines.join("\n")

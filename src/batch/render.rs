@@ -188,18 +188,23 @@ impl DateView {
             when: unless_cancelled(words::long_when(item.event.starts_at)),
             location: unless_cancelled(single_line(&item.event.location)),
             judge: unless_cancelled(single_line(&item.event.judge)),
-            bring: single_line(&item.event.bring),
+            bring: unless_cancelled(single_line(&item.event.bring)),
             advice: words::advice(item),
             casenet_line: words::casenet_line(item),
         }
     }
 }
 
-/// The subject's start for a digest's court dates: the first date's, and how many more.
-fn date_subjects(items: &[crate::hearings::DateItem]) -> (Option<String>, Option<String>) {
-    let Some(first) = items.first() else {
-        return (None, None);
-    };
+/// The subject's start for a digest's court dates: the first date's, and how many more; and
+/// the same without the first date's time, for when the whole would not fit.
+struct DateSubjects {
+    long: String,
+    short: String,
+    casenet: String,
+}
+
+fn date_subjects(items: &[crate::hearings::DateItem]) -> Option<DateSubjects> {
+    let first = items.first()?;
     let more = match items.len() - 1 {
         0 => String::new(),
         1 => " and 1 more court date".into(),
@@ -209,13 +214,11 @@ fn date_subjects(items: &[crate::hearings::DateItem]) -> (Option<String>, Option
         crate::model::EventKind::Hearing => "a hearing",
         crate::model::EventKind::PaymentDue => "a payment",
     };
-    (
-        Some(format!("{}{more}", super::date_text::subject(first))),
-        Some(format!(
-            "{what} in {}{more}",
-            single_line(&first.case_number)
-        )),
-    )
+    Some(DateSubjects {
+        long: format!("{}{more}", super::date_text::subject(first)),
+        short: format!("{}{more}", super::date_text::short_subject(first)),
+        casenet: format!("{what} in {}{more}", single_line(&first.case_number)),
+    })
 }
 
 #[derive(Serialize)]
@@ -613,7 +616,7 @@ impl Renderer {
                 ),
             });
         }
-        let (date_subject, casenet_date_subject) = date_subjects(&digest.dates);
+        let date_subjects = date_subjects(&digest.dates);
         let entry_count = digest.entry_count();
         let mut view = DigestView {
             recipient: &digest.email,
@@ -628,8 +631,8 @@ impl Renderer {
             plural_more_cases: cases.len() > 2,
             cases: &cases,
             dates: digest.dates.iter().map(DateView::of).collect(),
-            date_subject,
-            casenet_date_subject,
+            date_subject: date_subjects.as_ref().map(|d| d.long.clone()),
+            casenet_date_subject: date_subjects.as_ref().map(|d| d.casenet.clone()),
             unsubscribe_url: &links.unsubscribe_url,
             manage_url: links.manage_url.as_deref(),
         };
@@ -652,7 +655,14 @@ impl Renderer {
             .unwrap_or_default();
         let room = SUBJECT_MAX_CHARS.saturating_sub(suffix.chars().count());
         let mut subject = single_line(&render(&self.text, "subject", &view)?);
-        let excess = subject.chars().count().saturating_sub(room);
+        let mut excess = subject.chars().count().saturating_sub(room);
+        if let (true, Some(dates)) = (excess > 0, &date_subjects) {
+            // The first date's time gives way first, so what follows it (how many more dates,
+            // how many filings) stays.
+            view.date_subject = Some(dates.short.clone());
+            subject = single_line(&render(&self.text, "subject", &view)?);
+            excess = subject.chars().count().saturating_sub(room);
+        }
         if excess > 0 {
             // The caption gives way first, so what follows it (how many more cases) stays.
             let caption_room = view.subject_caption.chars().count().saturating_sub(excess);

@@ -14,9 +14,10 @@ use crate::ingest::FeedKind;
     version,
     about = "Turns court docket entries into one e-mail digest per tracking account",
     long_about = "Turns court docket entries into one e-mail digest per tracking account.\n\n\
-        Feeds of courts, cases, docket entries, accounts and subscriptions are ingested from \
-        JSON Lines files; `run-now` takes the entries that are new since the last run, groups \
-        them into one digest per account and queues the messages; `deliver` sends the queue.\n\n\
+        Feeds of courts, cases, docket entries, court dates (events), accounts and subscriptions \
+        are ingested from JSON Lines files; `run-now` takes the entries that are new since the \
+        last run and the court-date reminders and change notices that are due, groups them into \
+        one digest per account and queues the messages; `deliver` sends the queue.\n\n\
         Configuration: built-in defaults, then the TOML file given by --config (or \
         ./mcap-notify.toml if present), then MCAP_NOTIFY__SECTION__KEY environment variables.\n\n\
         Exit codes: 0 success (a run skipped because the service is closed is a success), \
@@ -37,13 +38,15 @@ pub enum Command {
     /// Create or update the database schema (every command does this itself too).
     Migrate,
     /// Load a JSON Lines feed; one bad line rejects the whole file and changes nothing.
+    ///
+    /// Each kind's fields are listed in the README, section "Feeds".
     Ingest {
         /// What the file holds.
         kind: FeedKind,
         /// The file, or - for standard input.
         file: PathBuf,
     },
-    /// Do one batch run now: new entries to queued digests.
+    /// Do one batch run now: new entries and due court-date notices to queued digests.
     RunNow(RunNowArgs),
     /// Run continuously: the batch on its cadence, delivery in a loop; stops cleanly on SIGTERM.
     Daemon,

@@ -100,8 +100,18 @@ fn parse_value<T: DeserializeOwned>(
         } else if path == "." {
             Rejection(message)
         } else if let Some(local) = time_without_offset(line, &path) {
+            let example = local.replacen(' ', "T", 1);
+            let example = if example.len() == 16 {
+                format!("{example}:00")
+            } else {
+                example
+            };
             Rejection(format!(
-                "field `{path}`: `{local}` has no UTC offset; give one, like `{local}-06:00` or `{local}Z`"
+                "field `{path}`: `{local}` has no UTC offset; give one, like `{example}-06:00` or `{example}Z`"
+            ))
+        } else if let Some(date) = date_without_time(line, &path) {
+            Rejection(format!(
+                "field `{path}`: `{date}` is a date without a time; give a time and a UTC offset, like `{date}T09:00:00-06:00`"
             ))
         } else {
             Rejection(format!("field `{path}`: {message}"))
@@ -112,6 +122,23 @@ fn parse_value<T: DeserializeOwned>(
 /// The text at `path` (as serde_path_to_error prints it) when it is a date and time that lacks
 /// only its offset, the commonest mistake in a hand-made feed.
 fn time_without_offset(line: &str, path: &str) -> Option<String> {
+    let text = text_at(line, path)?;
+    // `2026-12-09T09:00:00`, `2026-12-09 09:00`, `2026-12-09T09:00`, with seconds or not.
+    let local_time = text.parse::<chrono::NaiveDateTime>().is_ok()
+        || ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .any(|format| chrono::NaiveDateTime::parse_from_str(&text, format).is_ok());
+    local_time.then_some(text)
+}
+
+/// The text at `path` when it is a date alone (`2026-12-09`).
+fn date_without_time(line: &str, path: &str) -> Option<String> {
+    let text = text_at(line, path)?;
+    text.parse::<chrono::NaiveDate>().is_ok().then_some(text)
+}
+
+/// The string at `path` (as serde_path_to_error prints it) in the line's JSON.
+fn text_at(line: &str, path: &str) -> Option<String> {
     let root: serde_json::Value = serde_json::from_str(line).ok()?;
     let mut value = &root;
     for segment in path.split('.') {
@@ -124,10 +151,7 @@ fn time_without_offset(line: &str, path: &str) -> Option<String> {
             value = value.get(i)?;
         }
     }
-    let text = value.as_str()?;
-    text.parse::<chrono::NaiveDateTime>()
-        .is_ok()
-        .then(|| text.to_string())
+    value.as_str().map(str::to_string)
 }
 
 /// Whether a JSON object line carries `key` (to tell a void from an entry, a stop from a start).

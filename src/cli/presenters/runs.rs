@@ -45,7 +45,7 @@ pub fn describe_run(report: &RunReport) -> String {
     } else {
         "queued"
     };
-    out.push_str(&format!("  {verb} {:>6} digests\n", t.digests_queued));
+    out.push_str(&format!("  {verb:<9} {:>8} digests\n", t.digests_queued));
     let tm = &report.timings;
     out.push_str(&format!(
         "  time      snapshot {} ms, filter {} ms, match+render {} ms, commit {} ms\n",
