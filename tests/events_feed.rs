@@ -42,7 +42,10 @@ async fn a_move_is_a_new_version_and_a_restatement_is_not() {
         .await;
     assert_eq!((summary.applied, summary.unchanged), (0, 1));
 
-    // A new judge or title is not a change people are told of: same version.
+    let changed_at = format!("SELECT {} FROM events", t.db().micros("changed_at"));
+    let first_changed_at: i64 = t.db().value(&changed_at).await;
+    // A new judge or title is not a change people are told of: same version, same time of
+    // change.
     let mut retitled = first.clone();
     retitled["title"] = json!("Arraignment on Information");
     retitled["judge"] = json!("Hon. B. Okafor");
@@ -53,6 +56,7 @@ async fn a_move_is_a_new_version_and_a_restatement_is_not() {
     assert_eq!(history, vec![("h1".into(), 1)]);
     let title: String = t.db().value("SELECT title FROM events").await;
     assert_eq!(title, "Arraignment on Information");
+    assert_eq!(t.db().value::<i64>(&changed_at).await, first_changed_at);
 
     // Moved, then moved again and given a new place in one file: one change from where it
     // stood.
@@ -116,7 +120,7 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
     no_title["title"] = json!(" ");
     let mut long_place = hearing("h3", C1, "Plea", "2026-12-08T09:00:00-06:00");
     long_place["location"] = json!("x".repeat(501));
-    let cases: [(String, &str); 10] = [
+    let cases: [(String, &str); 11] = [
         (
             hearing("h3", "2622-CR09999", "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "unknown case `2622-CR09999`",
@@ -147,6 +151,10 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         (
             hearing("h3", C1, "Plea", "2026-12-08").to_string(),
             "`2026-12-08` is a date without a time",
+        ),
+        (
+            hearing("h3\u{7}", C1, "Plea", "2026-12-08T09:00:00-06:00").to_string(),
+            "field `event_id` holds a control character",
         ),
     ];
     for (line, expected) in cases {

@@ -552,3 +552,64 @@ async fn the_preview_shows_the_reminders_a_run_would_send_and_changes_nothing() 
         "{before:?}"
     );
 }
+
+/// A delivery clock standing at one instant.
+struct At(DateTime<Utc>);
+
+impl mcap_notify::delivery::worker::Clock for At {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn the_check_before_each_send_withholds_a_date_sealed_after_the_claim() {
+    use mcap_notify::store::prelude::*;
+    let t = world().await;
+    schedule_arraignment(&t).await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    // A worker claims it; the case is sealed before its turn comes.
+    let now = at("2026-12-15T08:05:00-06:00");
+    let claimed = t
+        .app
+        .store
+        .claim_due("w1", now, now + chrono::Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    seal_the_case(&t).await;
+    let sendable = t
+        .app
+        .store
+        .renew_lease(
+            "w1",
+            claimed[0].outbox_id,
+            now,
+            now + chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert!(!sendable, "a sealed case's reminder must not be sent");
+    assert_eq!(
+        date_notices(&t).await,
+        vec![("reminder".into(), 2, Some("case confidential".into()))]
+    );
+}
+
+#[tokio::test]
+async fn a_reminder_still_queued_when_its_date_has_passed_is_not_sent() {
+    let t = world().await;
+    schedule_arraignment(&t).await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    // Delivery stalled until after the hearing (an outage of the mail server, say).
+    let report = t
+        .app
+        .deliver_at(&At(at("2026-12-18T09:00:00-06:00")), true)
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.withheld), (0, 1));
+    assert_eq!(
+        date_notices(&t).await,
+        vec![("reminder".into(), 2, Some("court date passed".into()))]
+    );
+}

@@ -47,6 +47,11 @@ fn check(event: &CourtEvent) -> Result<(), Rejection> {
         ("bring", &event.bring, limits::CAPTION_CHARS),
     ])?;
     require_text("event_id", &event.event_id)?;
+    if event.event_id.chars().any(char::is_control) {
+        return reject(
+            "field `event_id` holds a control character; an id is printable text".to_string(),
+        );
+    }
     require_text("case_number", &event.case_number)?;
     require_text("title", &event.title)
 }
@@ -106,10 +111,12 @@ impl Feed for EventsFeed {
         }
         // Against the event as stored: a file that moves an event twice records one change,
         // from where it stood to where the file leaves it.
-        let (version, new_version) = match self.stored.get(&event.event_id) {
-            None => (1, true),
-            Some(stored) if stored.event.is_moved_by(&event) => (stored.version + 1, true),
-            Some(stored) => (stored.version, false),
+        // A version keeps the time it came: a new title or judge is no change people are told
+        // of, and must not make the change look newer than it is.
+        let (version, new_version, changed_at) = match self.stored.get(&event.event_id) {
+            None => (1, true, now),
+            Some(stored) if stored.event.is_moved_by(&event) => (stored.version + 1, true, now),
+            Some(stored) => (stored.version, false, stored.changed_at),
         };
         let key = event.event_id.clone();
         super::stage_upsert(
@@ -120,7 +127,7 @@ impl Feed for EventsFeed {
                 event,
                 version,
                 new_version,
-                changed_at: now,
+                changed_at,
             },
         );
         Ok(Applied::Changed)

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::withhold::withhold_in;
+use super::withhold::{has_unsendable_dates, withhold_in};
 use super::{CounterBumps, PgStore};
 use crate::model::SendOutcome;
 use crate::store::rows::ClaimRow;
@@ -61,9 +61,12 @@ impl DeliveryStore for PgStore {
         let mut tx = self.begin().await?;
         // The update locks the row: a worker taking the message over waits for this
         // transaction, and then finds the lease live and not its own.
+        // A court date it tells of may have been sealed, moved or passed since it was queued.
+        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?;
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = $1
              WHERE outbox_id = $2 AND state = 'queued' AND lease_owner = $3 AND lease_until > $4
+               AND NOT $5::boolean
                AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
                                WHERE n.outbox_id = $2)",
         )
@@ -71,6 +74,7 @@ impl DeliveryStore for PgStore {
         .bind(outbox_id)
         .bind(owner)
         .bind(now)
+        .bind(dates_unsendable)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -76,6 +76,9 @@ impl PgIngest {
     }
 }
 
+/// SQLSTATE of a duplicate key.
+const UNIQUE_VIOLATION: &str = "23505";
+
 /// The keys, sorted and once each: rows are locked in this order.
 fn sorted_keys(keys: &[&str]) -> Vec<String> {
     let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
@@ -492,7 +495,16 @@ impl IngestSession for PgIngest {
         .bind(&changed)
         .execute(&mut *db)
         .await
-        .map_err(contended)?;
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+                StoreError::Changed(
+                    "an event of this file was scheduled by another ingest at the same time; \
+                     nothing was applied: ingest the file again"
+                        .into(),
+                )
+            }
+            _ => contended(e),
+        })?;
         Ok(())
     }
 

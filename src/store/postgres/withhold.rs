@@ -29,6 +29,18 @@ pub(super) async fn forgo_held_pairs_in(
     Ok(forgone)
 }
 
+/// Whether a date notice of the queued message `outbox_id` may no longer be sent (the check
+/// before a send; see unnotifiable_dates.sql).
+pub(super) async fn has_unsendable_dates(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    outbox_id: i64,
+) -> Result<bool, StoreError> {
+    Ok(!unnotifiable_dates(tx, now, Some(&[outbox_id]))
+        .await?
+        .is_empty())
+}
+
 /// Withholds what may no longer be sent from queued messages not under a live lease at `now`,
 /// or from the messages `only` (their worker's check before sending found them).
 ///

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::bump_counter;
 use super::rows::{micros, ClaimRow};
-use super::withhold::withhold_in;
+use super::withhold::{has_unsendable_dates, withhold_in};
 use super::SqliteStore;
 use crate::model::SendOutcome;
 use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, StoreError};
@@ -63,9 +63,12 @@ impl DeliveryStore for SqliteStore {
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // A court date it tells of may have been sealed, moved or passed since it was queued.
+        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?;
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = ?1
              WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4
+               AND NOT ?5
                AND NOT EXISTS (SELECT 1 FROM ledger_pairs_not_notifiable n
                                WHERE n.outbox_id = ?2)",
         )
@@ -73,6 +76,7 @@ impl DeliveryStore for SqliteStore {
         .bind(outbox_id)
         .bind(owner)
         .bind(micros(now))
+        .bind(dates_unsendable)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -27,6 +27,21 @@ pub(super) async fn forgo_held_pairs_in(
     Ok(forgone)
 }
 
+/// Whether a date notice of the queued message `outbox_id` may no longer be sent (the check
+/// before a send; see unnotifiable_dates.sql).
+pub(super) async fn has_unsendable_dates(
+    tx: &mut Transaction<'static, Sqlite>,
+    now: DateTime<Utc>,
+    outbox_id: i64,
+) -> Result<bool, StoreError> {
+    let dates: Vec<UnnotifiableDate> = sqlx::query_as(UNNOTIFIABLE_DATES)
+        .bind(micros(now))
+        .bind(format!("[{outbox_id}]"))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(!dates.is_empty())
+}
+
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
 /// the messages `only` (their worker's check before sending found them).
 pub(super) async fn withhold_in(
