@@ -613,3 +613,24 @@ async fn a_reminder_still_queued_when_its_date_has_passed_is_not_sent() {
         vec![("reminder".into(), 2, Some("court date passed".into()))]
     );
 }
+
+#[tokio::test]
+async fn a_reminder_withheld_while_the_case_was_sealed_goes_once_it_is_unsealed() {
+    let t = world().await;
+    schedule_arraignment(&t).await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    seal_the_case(&t).await;
+    assert_eq!(t.app.deliver(true).await.unwrap().withheld, 1);
+    // Sealed: nothing.
+    assert!(run_at(&t, "2026-12-15T08:30:00-06:00").await.is_empty());
+    // Unsealed the same day: the reminder is owed again, and goes once.
+    t.ingest(
+        FeedKind::Cases,
+        &[case(CR, "CT22", "CR", "State of Missouri v. Pat Doe")],
+    )
+    .await;
+    let mails = run_at(&t, "2026-12-15T09:00:00-06:00").await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(date_notices(&t).await, vec![("reminder".into(), 2, None)]);
+    assert!(run_at(&t, "2026-12-15T10:00:00-06:00").await.is_empty());
+}

@@ -79,7 +79,14 @@ pub fn plan(
     candidates: DateCandidates,
     now: DateTime<Utc>,
 ) -> BTreeMap<String, AccountDates> {
-    let told: HashSet<DateNoticeKey> = candidates.told.iter().map(|(k, _)| k.clone()).collect();
+    // A notice withheld (its case sealed, its recipient no longer tracking) is owed again once
+    // that no longer holds: only the notices that went out count as given.
+    let told: HashSet<DateNoticeKey> = candidates
+        .told
+        .iter()
+        .filter(|(_, withheld)| !withheld)
+        .map(|(k, _)| k.clone())
+        .collect();
     // The versions each account heard of, per date (a withheld notice was not heard).
     let mut heard: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
     for (key, _) in candidates.told.iter().filter(|(_, withheld)| !withheld) {

@@ -47,6 +47,25 @@ pub enum StoreError {
     Fenced(String),
 }
 
+/// A date notice withheld before is owed again once what withheld it no longer holds: queued
+/// again, it takes the withheld record's place. One that went out is never queued again: the
+/// row stays as it is, and the count of rows written says so.
+pub(crate) const DATE_NOTICE_AGAIN: &str =
+    " ON CONFLICT (account_id, event_id, version, notice, days)
+    DO UPDATE SET outbox_id = excluded.outbox_id, withheld_reason = NULL
+    WHERE date_notices.withheld_reason IS NOT NULL";
+
+/// Fails the commit when a date notice was already given (the ledger's guarantee).
+pub(crate) fn check_date_notices_written(written: u64, given: usize) -> Result<(), StoreError> {
+    if written == given as u64 {
+        return Ok(());
+    }
+    Err(StoreError::Changed(format!(
+        "{} of {given} date notices were given already; nothing was queued",
+        given as u64 - written.min(given as u64)
+    )))
+}
+
 /// The answer of a fence: Ok when the lease's `holder` is `leader`.
 pub(crate) fn fence(leader: &str, holder: Option<String>) -> Result<(), StoreError> {
     match holder {

@@ -41,9 +41,11 @@ WHERE o.state = 'queued'
                   WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
        OR e.version <> d.version
        OR e.starts_at <= $1
+       -- Tracking as date_trackers.sql reads it, so that what a run queues is not withheld.
        OR NOT EXISTS (SELECT 1 FROM subscriptions s
                       WHERE s.account_id = d.account_id AND s.case_number = e.case_number
-                        AND s.stopped_at IS NULL
+                        AND s.tracked_at <= $1
+                        AND (s.stopped_at IS NULL OR s.stopped_at > $1)
                         AND NOT EXISTS (SELECT 1 FROM unsubscribes u
                                         WHERE u.subscription_id = s.subscription_id)))
 ORDER BY d.outbox_id

@@ -364,11 +364,12 @@ impl BatchStore for PgStore {
             let days: Vec<i64> = dates.iter().map(|(k, _)| k.notice.columns().1).collect();
             let ids: Vec<i64> = dates.iter().map(|(_, id)| *id).collect();
             // Its primary key makes each date notice once, as the ledger does for entries.
-            sqlx::query(
+            let written = sqlx::query(&format!(
                 "INSERT INTO date_notices (account_id, event_id, version, notice, days, outbox_id)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
-                                      $5::bigint[], $6::bigint[])",
-            )
+                                      $5::bigint[], $6::bigint[]){}",
+                crate::store::DATE_NOTICE_AGAIN
+            ))
             .bind(&accounts)
             .bind(&events)
             .bind(&versions)
@@ -376,7 +377,9 @@ impl BatchStore for PgStore {
             .bind(&days)
             .bind(&ids)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            crate::store::check_date_notices_written(written, dates.len())?;
         }
         for digest in held {
             sqlx::query(

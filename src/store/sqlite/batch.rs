@@ -359,7 +359,9 @@ impl BatchStore for SqliteStore {
                     .push_bind(days)
                     .push_bind(*outbox_id);
             });
-            insert.build().execute(&mut *tx).await?;
+            insert.push(crate::store::DATE_NOTICE_AGAIN);
+            let written = insert.build().execute(&mut *tx).await?.rows_affected();
+            crate::store::check_date_notices_written(written, chunk.len())?;
         }
         // Pairs held aside by an earlier run are released once queued; there are seldom any.
         let any_held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM held_pairs)")
