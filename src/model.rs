@@ -131,6 +131,11 @@ impl Notice {
     }
 }
 
+/// An instant as a notice shows it: its seconds dropped.
+pub fn to_the_minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
 /// A hearing or a payment deadline as the events feed describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,9 +161,14 @@ pub struct CourtEvent {
 impl CourtEvent {
     /// Whether `other` moves this event in time, place or status: a change people are told
     /// of. (A new title, judge or list of things to bring is not.)
+    /// Times are compared to the minute and places by their words, as a notice shows them: a
+    /// few seconds or a stray space is no change to tell anyone of.
     pub fn is_moved_by(&self, other: &CourtEvent) -> bool {
-        self.starts_at != other.starts_at
-            || self.location != other.location
+        to_the_minute(self.starts_at) != to_the_minute(other.starts_at)
+            || !self
+                .location
+                .split_whitespace()
+                .eq(other.location.split_whitespace())
             || self.status != other.status
     }
 }

@@ -58,6 +58,19 @@ async fn a_move_is_a_new_version_and_a_restatement_is_not() {
     assert_eq!(title, "Arraignment on Information");
     assert_eq!(t.db().value::<i64>(&changed_at).await, first_changed_at);
 
+    // Seconds and stray spaces are no change a notice could show: same version.
+    let mut respaced = retitled.clone();
+    respaced["starts_at"] = json!("2026-12-08T09:00:20-06:00");
+    respaced["location"] = json!(format!(
+        "  {}  ",
+        retitled["location"].as_str().unwrap().replace(", ", ",  ")
+    ));
+    t.ingest(FeedKind::Events, std::slice::from_ref(&respaced))
+        .await;
+    let (events, history) = versions(&t).await;
+    assert_eq!(events, vec![("h1".into(), 1, "scheduled".into())]);
+    assert_eq!(history, vec![("h1".into(), 1)]);
+
     // Moved, then moved again and given a new place in one file: one change from where it
     // stood.
     let mut moved = retitled.clone();

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::due::{change_due, offsets, reminders_due};
 use crate::calendar::Calendar;
 use crate::config::{ReminderSettings, MAX_REMINDER_DAYS};
-use crate::model::{CourtEvent, Notice};
+use crate::model::{to_the_minute, CourtEvent, Notice};
 use crate::store::{DateCandidates, DateNoticeKey, EventVersion};
 
 /// What one account is told about one court date in a run.
@@ -112,6 +112,24 @@ pub fn plan(
             version: tracker.version,
             notice,
         };
+        // A reminder given for an earlier version at the same time (a date moved and moved
+        // back, a new courtroom) is not given again.
+        let same_time_versions: Vec<i64> = versions
+            .get(tracker.event.event_id.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|v| to_the_minute(v.starts_at) == to_the_minute(tracker.event.starts_at))
+            .map(|v| v.version)
+            .chain([tracker.version])
+            .collect();
+        let reminded = |d: u32| {
+            same_time_versions.iter().any(|&version| {
+                told.contains(&DateNoticeKey {
+                    version,
+                    ..key(Notice::Reminder(d))
+                })
+            })
+        };
         let reminders: Vec<u32> = reminders_due(
             calendar,
             offsets(settings, tracker.event.kind),
@@ -119,7 +137,7 @@ pub fn plan(
             now,
         )
         .into_iter()
-        .filter(|&d| !told.contains(&key(Notice::Reminder(d))))
+        .filter(|&d| !reminded(d))
         .collect();
         let change = change_due(
             &tracker.event,
@@ -146,6 +164,21 @@ pub fn plan(
                 })
                 .map(|v| (*v).clone())
         });
+        // A date that came back to where the account last knew it is no change to tell: the
+        // notice is not given (nor recorded; later runs decide the same).
+        let was = was.filter(|was| {
+            was.as_ref().is_none_or(|was| {
+                tracker.event.is_moved_by(&CourtEvent {
+                    starts_at: was.starts_at,
+                    location: was.location.clone(),
+                    status: was.status,
+                    ..tracker.event.clone()
+                })
+            })
+        });
+        if reminders.is_empty() && was.is_none() {
+            continue;
+        }
         // A change whose earlier version is not on record is still told, as a change of
         // which only the present is known.
         let was = was.map(|was| {
@@ -275,5 +308,26 @@ mod tests {
         assert_eq!(was(vec![told(1, false), told(2, true)]), Some(1));
         // Heard version 2.
         assert_eq!(was(vec![told(1, false), told(2, false)]), Some(2));
+    }
+
+    #[test]
+    fn a_date_moved_and_moved_back_tells_nothing_new() {
+        let calendar = Calendar::from_settings(&CalendarSettings::default());
+        let settings = ReminderSettings::default();
+        // Version 1 on Tuesday Dec 8 at 9:00; its 2-day reminder went out; version 2 moved it,
+        // version 3 moved it back. On Sunday Dec 6 (the reminder's day, service closed: a forced
+        // run), nothing is owed.
+        let versions = vec![
+            version(1, "2026-12-08T15:00:00Z"),
+            version(2, "2026-12-10T15:00:00Z"),
+            version(3, "2026-12-08T15:00:00Z"),
+        ];
+        let candidates = DateCandidates {
+            trackers: vec![tracker(3, "2026-12-08T15:00:00Z")],
+            versions,
+            told: vec![told(1, false)],
+        };
+        let plan = plan(&calendar, &settings, candidates, t("2026-12-06T16:00:00Z"));
+        assert!(plan.is_empty(), "{plan:?}");
     }
 }
