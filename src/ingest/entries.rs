@@ -159,22 +159,13 @@ impl Feed for EntriesFeed {
                     .insert(entry_id, Known::Stored(Box::new(stored)));
             }
         }
-        let cases: HashSet<&str> = records
-            .iter()
-            .filter_map(|record| match record {
-                EntryLine::Post(entry) if !self.entries.contains_key(&entry.entry_id) => {
-                    Some(entry.case_number.as_str())
-                }
-                _ => None,
-            })
-            .filter(|case_number| !self.known_cases.contains(*case_number))
-            .collect();
-        if !cases.is_empty() {
-            let cases: Vec<&str> = cases.into_iter().collect();
-            self.known_cases
-                .extend(session.case_trackability(&cases).await?.into_keys());
-        }
-        Ok(())
+        let cases = records.iter().filter_map(|record| match record {
+            EntryLine::Post(entry) if !self.entries.contains_key(&entry.entry_id) => {
+                Some(entry.case_number.as_str())
+            }
+            _ => None,
+        });
+        super::learn_cases(session, &mut self.known_cases, cases).await
     }
 
     fn apply(&mut self, record: EntryLine) -> Result<Applied, Rejection> {

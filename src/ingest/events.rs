@@ -78,17 +78,8 @@ impl Feed for EventsFeed {
             let unknown: Vec<&str> = unknown.into_iter().collect();
             self.stored.extend(session.stored_events(&unknown).await?);
         }
-        let cases: HashSet<&str> = records
-            .iter()
-            .map(|e| e.case_number.as_str())
-            .filter(|case_number| !self.known_cases.contains(*case_number))
-            .collect();
-        if !cases.is_empty() {
-            let cases: Vec<&str> = cases.into_iter().collect();
-            self.known_cases
-                .extend(session.case_trackability(&cases).await?.into_keys());
-        }
-        Ok(())
+        let cases = records.iter().map(|e| e.case_number.as_str());
+        super::learn_cases(session, &mut self.known_cases, cases).await
     }
 
     fn apply(&mut self, event: CourtEvent) -> Result<Applied, Rejection> {

@@ -253,6 +253,22 @@ fn progress_bar(size: Option<u64>, name: &str) -> ProgressBar {
     bar.with_message(format!("ingesting {name}"))
 }
 
+/// Adds to `known` those of `case_numbers` the store has (asking only about the ones not known
+/// yet), for a feed whose records must name an existing case.
+async fn learn_cases<'a, I: IngestSession>(
+    session: &mut I,
+    known: &mut std::collections::HashSet<String>,
+    case_numbers: impl Iterator<Item = &'a str>,
+) -> Result<(), StoreError> {
+    let unknown: std::collections::HashSet<&str> =
+        case_numbers.filter(|c| !known.contains(*c)).collect();
+    if !unknown.is_empty() {
+        let unknown: Vec<&str> = unknown.into_iter().collect();
+        known.extend(session.case_trackability(&unknown).await?.into_keys());
+    }
+    Ok(())
+}
+
 /// Stages an added-or-replaced row: a key given again replaces its earlier row in place, so
 /// each key is written once, with the file's last word on it.
 fn stage_upsert<T>(rows: &mut Vec<T>, row_of: &mut HashMap<String, usize>, key: String, row: T) {
