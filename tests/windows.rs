@@ -530,18 +530,23 @@ fn the_example_production_configuration_loads() {
 }
 
 /// Returns once `count` messages are recorded as sent: waits for the rows, however fast the
-/// machine.
+/// machine, polling the outbox; fails after two minutes without them rather than hang.
 async fn sent(t: &TestApp, count: i64) {
-    loop {
-        let sent: i64 = t
-            .db()
-            .value("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
-            .await;
-        if sent == count {
-            return;
+    let rows = async {
+        loop {
+            let sent: i64 = t
+                .db()
+                .value("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
+                .await;
+            if sent == count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), rows)
+        .await
+        .unwrap_or_else(|_| panic!("{count} messages were not recorded sent within two minutes"));
 }
 
 #[tokio::test]
