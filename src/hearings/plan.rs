@@ -149,47 +149,36 @@ pub fn plan(
         if reminders.is_empty() && !change {
             continue;
         }
-        let was = change.then(|| {
-            let event_id = tracker.event.event_id.as_str();
-            let last_heard = heard
-                .get(&(tracker.account_id.as_str(), event_id))
-                .and_then(|v| v.iter().copied().filter(|&v| v < tracker.version).max());
-            let before = last_heard.unwrap_or(tracker.version - 1);
-            versions
-                .get(event_id)
-                .and_then(|all| {
-                    all.iter()
-                        .filter(|v| v.version <= before)
-                        .max_by_key(|v| v.version)
-                })
-                .map(|v| (*v).clone())
-        });
-        // A date that came back to where the account last knew it is no change to tell: the
-        // notice is not given (nor recorded; later runs decide the same).
-        let was = was.filter(|was| {
-            was.as_ref().is_none_or(|was| {
+        // The change is told from the version the account last heard of (else the one before),
+        // as recorded beside the event. A date that came back to where the account last knew
+        // it is no change to tell: the notice is not given (nor recorded; later runs decide
+        // the same).
+        let was = change
+            .then(|| {
+                let event_id = tracker.event.event_id.as_str();
+                let last_heard = heard
+                    .get(&(tracker.account_id.as_str(), event_id))
+                    .and_then(|v| v.iter().copied().filter(|&v| v < tracker.version).max());
+                let before = last_heard.unwrap_or(tracker.version - 1);
+                versions
+                    .get(event_id)?
+                    .iter()
+                    .filter(|v| v.version <= before)
+                    .max_by_key(|v| v.version)
+                    .map(|v| (*v).clone())
+            })
+            .flatten()
+            .filter(|was| {
                 tracker.event.is_moved_by(&CourtEvent {
                     starts_at: was.starts_at,
                     location: was.location.clone(),
                     status: was.status,
                     ..tracker.event.clone()
                 })
-            })
-        });
+            });
         if reminders.is_empty() && was.is_none() {
             continue;
         }
-        // A change whose earlier version is not on record is still told, as a change of
-        // which only the present is known.
-        let was = was.map(|was| {
-            was.unwrap_or_else(|| EventVersion {
-                event_id: tracker.event.event_id.clone(),
-                version: tracker.version - 1,
-                starts_at: tracker.event.starts_at,
-                location: tracker.event.location.clone(),
-                status: tracker.event.status,
-            })
-        });
         let item = DateItem {
             case_number: tracker.case_number.clone(),
             caption: tracker.caption.clone(),
