@@ -33,3 +33,4 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod unsubscribe;
+pub mod watches;
