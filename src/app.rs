@@ -13,7 +13,7 @@ use crate::batch::{run_batch, MessageFactory, Renderer, RunLease, RunOptions, Ru
 use crate::calendar::{Calendar, WindowState};
 use crate::config::Settings;
 use crate::delivery::{deliver_due, Clock, DeliveryReport, SystemClock, Transport, WorkerConfig};
-use crate::ingest::{ingest_path, FeedKind, IngestSummary};
+use crate::ingest::{ingest_path_with, FeedKind, IngestSummary};
 use crate::status::Status;
 use crate::store::any::ConnectOptions;
 use crate::store::history::Job;
@@ -114,7 +114,10 @@ impl App {
     }
 
     pub async fn ingest(&self, kind: FeedKind, path: &Path) -> anyhow::Result<IngestSummary> {
-        Ok(ingest_path(&self.store, kind, path).await?)
+        let rules = crate::ingest::FeedRules {
+            watches_per_account: self.settings.watches.per_account,
+        };
+        Ok(ingest_path_with(&self.store, kind, path, &rules).await?)
     }
 
     /// The calendar with the recorded outages.

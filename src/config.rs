@@ -87,6 +87,26 @@ pub struct Settings {
     pub http: HttpSettings,
     pub dkim: DkimSettings,
     pub reminders: ReminderSettings,
+    pub watches: WatchSettings,
+}
+
+/// Party watches: how many an account may keep, and the noise guard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchSettings {
+    /// Watches an account may have that are not stopped.
+    pub per_account: u32,
+    /// Cases filed on one day (in the service's zone) a watch may match; one more pauses it.
+    pub max_matches_per_day: u32,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings {
+            per_account: 10,
+            max_matches_per_day: 20,
+        }
+    }
 }
 
 /// Reminders before court dates, in calendar days in the service's zone.
@@ -732,6 +752,21 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     key,
                     reason: format!("{day} days: at most {MAX_REMINDER_DAYS} are allowed"),
+                });
+            }
+        }
+        for (key, value, most) in [
+            ("watches.per_account", self.watches.per_account, 1_000),
+            (
+                "watches.max_matches_per_day",
+                self.watches.max_matches_per_day,
+                10_000,
+            ),
+        ] {
+            if !(1..=most).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{value}: must be from 1 to {most}"),
                 });
             }
         }

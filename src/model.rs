@@ -173,6 +173,53 @@ impl CourtEvent {
     }
 }
 
+/// Whether a party watch names a person or an organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyKind {
+    Person,
+    #[serde(alias = "organization")]
+    Organisation,
+}
+
+impl PartyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyKind::Person => "person",
+            PartyKind::Organisation => "organisation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PartyKind> {
+        match text {
+            "person" => Some(PartyKind::Person),
+            "organisation" | "organization" => Some(PartyKind::Organisation),
+            _ => None,
+        }
+    }
+}
+
+/// A party watch: an account's standing search for a name among the parties of new cases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Watch {
+    pub watch_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub kind: PartyKind,
+    /// Courts (`CTnn`) the watch is limited to; empty for every court.
+    pub circuits: Vec<String>,
+    /// Case types the watch is limited to; empty for every type.
+    pub case_types: Vec<String>,
+    /// Party roles the watch is limited to (Defendant, Petitioner...); empty for every role.
+    pub roles: Vec<String>,
+    /// Whether common short forms of a first name count (William and Bill).
+    pub nicknames: bool,
+    /// Whether a matched case is also tracked, from its filing time.
+    pub auto_track: bool,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
 /// A registered CaseNet account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

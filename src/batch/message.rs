@@ -401,6 +401,8 @@ impl MessageFactory {
             scope_key: message_key,
             subscription_ids: digest.subscription_ids(),
             date_notices: digest.date_keys(),
+            watch_notices: Vec::new(),
+            watch_pauses: Vec::new(),
         })
     }
 }

@@ -1,12 +1,16 @@
 //! The cases feed: each line adds a case or replaces one (its parties with it); its court must
-//! exist.
+//! exist. Each party that was not on the case before is recorded as arriving, for the party
+//! watches: with a new case at its filing time, on an existing case when the file brings it.
 
 use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
 
 use super::parse::{parse, reject, require_text, within_limits, Rejection};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits::{self as limits, check_items};
 use crate::model::{is_circuit_case_number, Case};
+use crate::store::watches::PartyArrival;
 use crate::store::{IngestSession, StoreError};
 
 /// The courts the store has, and the cases to write, one row per case: a case given again
@@ -14,8 +18,37 @@ use crate::store::{IngestSession, StoreError};
 #[derive(Default)]
 pub(super) struct CasesFeed {
     known_courts: HashSet<String>,
+    /// The party names of each stored case the file names (absent: a new case).
+    stored_parties: HashMap<String, Vec<String>>,
+    asked_parties: HashSet<String>,
     rows: Vec<Case>,
     row_of: HashMap<String, usize>,
+}
+
+impl CasesFeed {
+    /// The parties that arrive with the file's cases: all of a new case's, at its filing time;
+    /// those an existing case did not have before (by name), at `now`.
+    fn arrivals(&self, now: DateTime<Utc>) -> Vec<PartyArrival> {
+        let mut arrivals = Vec::new();
+        for case in &self.rows {
+            let before = self.stored_parties.get(&case.case_number);
+            let arrived_at = if before.is_some() { now } else { case.filed_at };
+            let mut seen: HashSet<&str> = HashSet::new();
+            for party in &case.parties {
+                let known = before.is_some_and(|names| names.iter().any(|n| n == &party.name));
+                if known || !seen.insert(party.name.as_str()) {
+                    continue;
+                }
+                arrivals.push(PartyArrival {
+                    case_number: case.case_number.clone(),
+                    name: party.name.clone(),
+                    role: party.role.clone(),
+                    arrived_at,
+                });
+            }
+        }
+        arrivals
+    }
 }
 
 impl Feed for CasesFeed {
@@ -39,6 +72,18 @@ impl Feed for CasesFeed {
             let unknown: Vec<&str> = unknown.into_iter().collect();
             self.known_courts
                 .extend(session.known_courts(&unknown).await?);
+        }
+        let unasked: HashSet<&str> = records
+            .iter()
+            .map(|case| case.case_number.as_str())
+            .filter(|number| !self.asked_parties.contains(*number))
+            .collect();
+        if !unasked.is_empty() {
+            let unasked: Vec<&str> = unasked.into_iter().collect();
+            self.stored_parties
+                .extend(session.stored_parties(&unasked).await?);
+            self.asked_parties
+                .extend(unasked.into_iter().map(str::to_string));
         }
         Ok(())
     }
@@ -81,8 +126,12 @@ impl Feed for CasesFeed {
     }
 
     async fn write<I: IngestSession>(self, session: &mut I) -> Result<(), StoreError> {
+        let arrivals = self.arrivals(Utc::now());
         for batch in self.rows.chunks(ROWS_PER_BATCH) {
             session.upsert_cases(batch).await?;
+        }
+        for batch in arrivals.chunks(ROWS_PER_BATCH) {
+            session.add_party_arrivals(batch).await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Feed ingestion: JSON Lines files of courts, cases, docket entries, court dates (events),
-//! accounts and subscriptions. A file is read a chunk of lines at a time: each chunk is parsed, the store is
-//! asked in bulk what checking it needs, and every line is checked in file order against the
+//! accounts, subscriptions and party watches. A file is read a chunk of lines at a time: each
+//! chunk is parsed, the store is asked in bulk what checking it needs, and every line is checked in file order against the
 //! store's answers and the lines before it. Only once the whole file has passed are its rows
 //! handed to the store, in batches, and committed in one transaction, so a single bad line
 //! rejects the whole file with `FILE:LINE: reason` and changes nothing. A UTF-8 byte order
@@ -15,6 +15,7 @@ mod events;
 mod lines;
 mod parse;
 mod subscriptions;
+mod watches;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,6 +39,7 @@ pub enum FeedKind {
     Events,
     Accounts,
     Subscriptions,
+    Watches,
 }
 
 impl fmt::Display for FeedKind {
@@ -49,6 +51,7 @@ impl fmt::Display for FeedKind {
             FeedKind::Events => "events",
             FeedKind::Accounts => "accounts",
             FeedKind::Subscriptions => "subscriptions",
+            FeedKind::Watches => "watches",
         })
     }
 }
@@ -97,15 +100,40 @@ enum Applied {
 /// Large reads: each read of a tokio file is a trip to the blocking pool.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// What some feeds check against the settings.
+#[derive(Debug, Clone)]
+pub struct FeedRules {
+    /// `watches.per_account`.
+    pub watches_per_account: u32,
+}
+
+impl Default for FeedRules {
+    fn default() -> Self {
+        FeedRules {
+            watches_per_account: crate::config::WatchSettings::default().per_account,
+        }
+    }
+}
+
 /// Reads `path` (`-` for standard input) as a feed of `kind` and commits it whole or not at all.
 pub async fn ingest_path<S: IngestStore>(
     store: &S,
     kind: FeedKind,
     path: &Path,
 ) -> Result<IngestSummary, IngestError> {
+    ingest_path_with(store, kind, path, &FeedRules::default()).await
+}
+
+/// [`ingest_path`] under the settings' rules.
+pub async fn ingest_path_with<S: IngestStore>(
+    store: &S,
+    kind: FeedKind,
+    path: &Path,
+    rules: &FeedRules,
+) -> Result<IngestSummary, IngestError> {
     if path == Path::new("-") {
         let reader = BufReader::with_capacity(READ_BUFFER, tokio::io::stdin());
-        return ingest_reader(store, kind, "<stdin>", reader, None).await;
+        return ingest_reader_with(store, kind, "<stdin>", reader, None, rules).await;
     }
     let open_error = |source| IngestError::Open {
         path: path.to_path_buf(),
@@ -115,7 +143,7 @@ pub async fn ingest_path<S: IngestStore>(
     let size = file.metadata().await.map_err(open_error)?.len();
     let name = path.display().to_string();
     let reader = BufReader::with_capacity(READ_BUFFER, file);
-    ingest_reader(store, kind, &name, reader, Some(size)).await
+    ingest_reader_with(store, kind, &name, reader, Some(size), rules).await
 }
 
 /// Lines checked together: each chunk asks the store once per kind of question.
@@ -132,9 +160,25 @@ pub async fn ingest_reader<S: IngestStore, R: AsyncBufRead + Unpin>(
     reader: R,
     size: Option<u64>,
 ) -> Result<IngestSummary, IngestError> {
+    ingest_reader_with(store, kind, name, reader, size, &FeedRules::default()).await
+}
+
+/// [`ingest_reader`] under the settings' rules.
+pub async fn ingest_reader_with<S: IngestStore, R: AsyncBufRead + Unpin>(
+    store: &S,
+    kind: FeedKind,
+    name: &str,
+    reader: R,
+    size: Option<u64>,
+    rules: &FeedRules,
+) -> Result<IngestSummary, IngestError> {
     let progress = progress_bar(size, name);
     let reader = LineReader::new(reader, name, &progress);
     let ingested = match kind {
+        FeedKind::Watches => {
+            let feed = watches::WatchesFeed::new(rules.watches_per_account);
+            ingest_feed_into(feed, store, name, reader).await
+        }
         FeedKind::Courts => ingest_feed::<courts::CourtsFeed, _, _>(store, name, reader).await,
         FeedKind::Cases => ingest_feed::<cases::CasesFeed, _, _>(store, name, reader).await,
         FeedKind::Entries => ingest_feed::<entries::EntriesFeed, _, _>(store, name, reader).await,
@@ -185,6 +229,15 @@ fn chunk_lines() -> usize {
 async fn ingest_feed<F: Feed, S: IngestStore, R: AsyncBufRead + Unpin>(
     store: &S,
     name: &str,
+    reader: LineReader<'_, R>,
+) -> Result<IngestSummary, IngestError> {
+    ingest_feed_into(F::default(), store, name, reader).await
+}
+
+async fn ingest_feed_into<F: Feed, S: IngestStore, R: AsyncBufRead + Unpin>(
+    mut feed: F,
+    store: &S,
+    name: &str,
     mut reader: LineReader<'_, R>,
 ) -> Result<IngestSummary, IngestError> {
     let store_error = |source| IngestError::Store {
@@ -195,7 +248,6 @@ async fn ingest_feed<F: Feed, S: IngestStore, R: AsyncBufRead + Unpin>(
     let pause = crate::hooks::ingest_pause();
     let chunk_lines = chunk_lines();
     let mut session = store.begin_ingest().await.map_err(store_error)?;
-    let mut feed = F::default();
     let mut summary = IngestSummary::default();
     loop {
         let chunk = reader.next_chunk(chunk_lines).await;

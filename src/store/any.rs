@@ -93,6 +93,38 @@ impl AnyStore {
 }
 
 impl IngestSession for AnyIngest {
+    async fn stored_parties(
+        &mut self,
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        dispatch!(self, s => s.stored_parties(case_numbers).await)
+    }
+
+    async fn stored_watches(
+        &mut self,
+        watch_ids: &[&str],
+    ) -> Result<HashMap<String, watches::StoredWatch>, StoreError> {
+        dispatch!(self, s => s.stored_watches(watch_ids).await)
+    }
+
+    async fn watch_owners(
+        &mut self,
+        account_ids: &[&str],
+    ) -> Result<HashMap<String, watches::WatchOwner>, StoreError> {
+        dispatch!(self, s => s.watch_owners(account_ids).await)
+    }
+
+    async fn add_party_arrivals(
+        &mut self,
+        arrivals: &[watches::PartyArrival],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_party_arrivals(arrivals).await)
+    }
+
+    async fn upsert_watches(&mut self, watches: &[crate::model::Watch]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.upsert_watches(watches).await)
+    }
+
     async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         dispatch!(self, s => s.known_courts(court_ids).await)
     }
@@ -183,6 +215,41 @@ impl IngestStore for AnyStore {
             AnyStore::Sqlite(s) => Ok(AnyIngest::Sqlite(Box::new(s.begin_ingest().await?))),
             AnyStore::Postgres(s) => Ok(AnyIngest::Postgres(Box::new(s.begin_ingest().await?))),
         }
+    }
+}
+
+impl watches::WatchStore for AnyStore {
+    async fn watch_input(
+        &self,
+        limit: u32,
+        first_day: &str,
+    ) -> Result<watches::WatchInput, StoreError> {
+        dispatch!(self, s => s.watch_input(limit, first_day).await)
+    }
+
+    async fn record_watch_decisions(
+        &self,
+        leader: Option<&str>,
+        decisions: &watches::WatchDecisions,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_watch_decisions(leader, decisions, now).await)
+    }
+
+    async fn waiting_watch_notices(&self) -> Result<watches::WaitingWatchNotices, StoreError> {
+        dispatch!(self, s => s.waiting_watch_notices().await)
+    }
+
+    async fn watch_summaries(&self) -> Result<Vec<watches::WatchSummary>, StoreError> {
+        dispatch!(self, s => s.watch_summaries().await)
+    }
+
+    async fn watch_counts(&self) -> Result<watches::WatchCounts, StoreError> {
+        dispatch!(self, s => s.watch_counts().await)
+    }
+
+    async fn parties_on_cases(&self) -> Result<Vec<watches::PartyOnCase>, StoreError> {
+        dispatch!(self, s => s.parties_on_cases().await)
     }
 }
 

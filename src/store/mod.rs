@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 mod values;
+pub mod watches;
 
 use std::collections::{HashMap, HashSet};
 
@@ -165,6 +166,32 @@ pub trait IngestSession {
         &mut self,
         pairs: &[(&str, &str)],
     ) -> impl Future<Output = Result<HashMap<SubscriptionKey, Vec<SubscriptionRow>>, StoreError>> + Send;
+
+    /// The names of the parties on each of these cases that exists (absent: no such case).
+    fn stored_parties(
+        &mut self,
+        case_numbers: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, Vec<String>>, StoreError>> + Send;
+    /// The stored watches with these ids.
+    fn stored_watches(
+        &mut self,
+        watch_ids: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, watches::StoredWatch>, StoreError>> + Send;
+    /// What the watches feed checks of these accounts (those that exist).
+    fn watch_owners(
+        &mut self,
+        account_ids: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, watches::WatchOwner>, StoreError>> + Send;
+    /// Records parties that first appeared on a case, for the watches to be matched against.
+    fn add_party_arrivals(
+        &mut self,
+        arrivals: &[watches::PartyArrival],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Adds or replaces watches; a watch given again is no longer paused.
+    fn upsert_watches(
+        &mut self,
+        watches: &[crate::model::Watch],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn upsert_courts(
         &mut self,
@@ -570,6 +597,7 @@ pub trait Store:
     + IngestStore
     + BatchStore
     + DateStore
+    + watches::WatchStore
     + DeliveryStore
     + OutboxStore
     + BounceStore
@@ -588,6 +616,7 @@ impl<T> Store for T where
         + IngestStore
         + BatchStore
         + DateStore
+        + watches::WatchStore
         + DeliveryStore
         + OutboxStore
         + BounceStore
@@ -606,8 +635,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::history::RunHistory;
     pub use super::{
-        BatchStore, BounceStore, CalendarStore, DateStore, DeliveryStore, IngestStore, LeaseStore,
-        OutboxStore, RetentionStore, Schema, StatusStore, Store, SuppressionStore,
-        UnsubscribeStore,
+        watches::WatchStore, BatchStore, BounceStore, CalendarStore, DateStore, DeliveryStore,
+        IngestStore, LeaseStore, OutboxStore, RetentionStore, Schema, StatusStore, Store,
+        SuppressionStore, UnsubscribeStore,
     };
 }

@@ -732,3 +732,204 @@ impl<I: StoredInstant> TryFrom<PeriodRow<I>> for (SubscriptionKey, SubscriptionR
         ))
     }
 }
+
+/// A watch as stored: its lists as JSON arrays of text.
+#[derive(sqlx::FromRow)]
+pub struct WatchRecord<I> {
+    pub watch_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub kind: String,
+    pub circuits: String,
+    pub case_types: String,
+    pub roles: String,
+    pub nicknames: bool,
+    pub auto_track: bool,
+    pub started_at: I,
+    pub stopped_at: Option<I>,
+    pub paused: bool,
+}
+
+/// The columns of a [`WatchRecord`], for a `SELECT ... FROM watches w`.
+pub const WATCH_COLUMNS: &str = "w.watch_id, w.account_id, w.name, w.kind, w.circuits, \
+     w.case_types, w.roles, w.nicknames, w.auto_track, w.started_at, w.stopped_at, \
+     w.paused_at IS NOT NULL AS paused";
+
+/// A watch's list as stored.
+pub fn list_column(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of text serialises")
+}
+
+fn list_of(column: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!("watches.{column} `{text}` is not a JSON list: {e}"))
+    })
+}
+
+impl<I: StoredInstant> TryFrom<WatchRecord<I>> for crate::store::watches::StoredWatch {
+    type Error = StoreError;
+
+    fn try_from(r: WatchRecord<I>) -> Result<Self, StoreError> {
+        Ok(crate::store::watches::StoredWatch {
+            watch: crate::model::Watch {
+                kind: crate::model::PartyKind::parse(&r.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("watch kind `{}`", r.kind)))?,
+                circuits: list_of("circuits", &r.circuits)?,
+                case_types: list_of("case_types", &r.case_types)?,
+                roles: list_of("roles", &r.roles)?,
+                watch_id: r.watch_id,
+                account_id: r.account_id,
+                name: r.name,
+                nicknames: r.nicknames,
+                auto_track: r.auto_track,
+                started_at: r.started_at.into_instant()?,
+                stopped_at: opt(r.stopped_at)?,
+            },
+            paused: r.paused,
+        })
+    }
+}
+
+/// A party arrival with its case, as the matching step reads it.
+#[derive(sqlx::FromRow)]
+pub struct ArrivalRecord<I> {
+    pub seq: i64,
+    pub case_number: String,
+    pub name: String,
+    pub role: String,
+    pub arrived_at: I,
+    pub court_id: String,
+    pub case_type: String,
+    pub filed_at: I,
+    pub notifiable: bool,
+}
+
+impl<I: StoredInstant> TryFrom<ArrivalRecord<I>> for crate::store::watches::ArrivalRow {
+    type Error = StoreError;
+
+    fn try_from(r: ArrivalRecord<I>) -> Result<Self, StoreError> {
+        Ok(crate::store::watches::ArrivalRow {
+            seq: r.seq,
+            case_number: r.case_number,
+            name: r.name,
+            role: r.role,
+            arrived_at: r.arrived_at.into_instant()?,
+            court_id: r.court_id,
+            case_type: r.case_type,
+            filed_at: r.filed_at.into_instant()?,
+            notifiable: r.notifiable,
+        })
+    }
+}
+
+/// A waiting new-case notice as read.
+#[derive(sqlx::FromRow)]
+pub struct WatchNoticeRecord<I> {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub watch_id: String,
+    pub watch_name: String,
+    pub case_number: String,
+    pub court_id: String,
+    pub court_name: String,
+    pub case_type: String,
+    pub caption: String,
+    pub filed_at: I,
+    pub party_name: String,
+    pub party_role: String,
+    pub why: String,
+    pub auto_tracked: bool,
+}
+
+impl<I: StoredInstant> TryFrom<WatchNoticeRecord<I>> for crate::store::watches::WatchNotice {
+    type Error = StoreError;
+
+    fn try_from(r: WatchNoticeRecord<I>) -> Result<Self, StoreError> {
+        Ok(crate::store::watches::WatchNotice {
+            account_id: r.account_id,
+            email: r.email,
+            email_verified: r.email_verified,
+            suppressed: r.suppressed,
+            watch_id: r.watch_id,
+            watch_name: r.watch_name,
+            case_number: r.case_number,
+            court_id: r.court_id,
+            court_name: r.court_name,
+            case_type: r.case_type,
+            caption: r.caption,
+            filed_at: r.filed_at.into_instant()?,
+            party_name: r.party_name,
+            party_role: r.party_role,
+            why: r.why,
+            auto_tracked: r.auto_tracked,
+        })
+    }
+}
+
+/// A watch's summary as read.
+#[derive(sqlx::FromRow)]
+pub struct WatchSummaryRecord<I> {
+    pub watch_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub kind: String,
+    pub started_at: I,
+    pub stopped_at: Option<I>,
+    pub paused_at: Option<I>,
+    pub paused_reason: Option<String>,
+    pub matches: i64,
+    pub waiting: i64,
+    pub last_match_at: Option<I>,
+}
+
+impl<I: StoredInstant> TryFrom<WatchSummaryRecord<I>> for crate::store::watches::WatchSummary {
+    type Error = StoreError;
+
+    fn try_from(r: WatchSummaryRecord<I>) -> Result<Self, StoreError> {
+        Ok(crate::store::watches::WatchSummary {
+            watch_id: r.watch_id,
+            account_id: r.account_id,
+            name: r.name,
+            kind: r.kind,
+            started_at: r.started_at.into_instant()?,
+            stopped_at: opt(r.stopped_at)?,
+            paused_at: opt(r.paused_at)?,
+            paused_reason: r.paused_reason,
+            matches: r.matches as u64,
+            waiting: r.waiting as u64,
+            last_match_at: opt(r.last_match_at)?,
+        })
+    }
+}
+
+/// A party on a case, for `watches test`.
+#[derive(sqlx::FromRow)]
+pub struct PartyOnCaseRecord<I> {
+    pub case_number: String,
+    pub court_id: String,
+    pub case_type: String,
+    pub caption: String,
+    pub filed_at: I,
+    pub notifiable: bool,
+    pub name: String,
+    pub role: String,
+}
+
+impl<I: StoredInstant> TryFrom<PartyOnCaseRecord<I>> for crate::store::watches::PartyOnCase {
+    type Error = StoreError;
+
+    fn try_from(r: PartyOnCaseRecord<I>) -> Result<Self, StoreError> {
+        Ok(crate::store::watches::PartyOnCase {
+            case_number: r.case_number,
+            court_id: r.court_id,
+            case_type: r.case_type,
+            caption: r.caption,
+            filed_at: r.filed_at.into_instant()?,
+            notifiable: r.notifiable,
+            name: r.name,
+            role: r.role,
+        })
+    }
+}

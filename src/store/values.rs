@@ -93,6 +93,10 @@ pub struct QueuedMessage {
     pub subscription_ids: Vec<i64>,
     /// The date notices it carries (the ledger of date notices' keys).
     pub date_notices: Vec<DateNoticeKey>,
+    /// The new-case notices of party watches it carries.
+    pub watch_notices: Vec<super::watches::WatchNoticeKey>,
+    /// The watches whose pause it tells their owner of.
+    pub watch_pauses: Vec<String>,
 }
 
 /// An account's digest that could not be built or stored: its pairs wait, with the reason,

@@ -2,6 +2,7 @@
 //! that names it (a case filed, or a party added to a case) without tracking the case first.
 //! `names` compares names; the feed, the matching step and the notices build on it.
 
+pub mod matching;
 pub mod names;
 pub mod nicknames;
 

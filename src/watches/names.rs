@@ -10,31 +10,7 @@ use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
 use super::nicknames;
 
-/// Whether a watch names a person or an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartyKind {
-    Person,
-    #[serde(alias = "organization")]
-    Organisation,
-}
-
-impl PartyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PartyKind::Person => "person",
-            PartyKind::Organisation => "organisation",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<PartyKind> {
-        match text {
-            "person" => Some(PartyKind::Person),
-            "organisation" | "organization" => Some(PartyKind::Organisation),
-            _ => None,
-        }
-    }
-}
+pub use crate::model::PartyKind;
 
 /// Why a watch's name cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -30,8 +30,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::PgStore;
-use crate::model::{Account, Case, CaseTrackability, Court, CourtEvent, DocketEntry};
+use crate::model::{Account, Case, CaseTrackability, Court, CourtEvent, DocketEntry, Watch};
 use crate::store::rows::{PeriodRow, StoredEntryRow, StoredEventRow};
+use crate::store::watches::{PartyArrival, StoredWatch, WatchOwner};
 use crate::store::{
     EntryVoid, EventWrite, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
     StoredEvent, SubscriptionKey, SubscriptionRow, SubscriptionStop,
@@ -88,6 +89,53 @@ fn sorted_keys(keys: &[&str]) -> Vec<String> {
 }
 
 impl IngestSession for PgIngest {
+    async fn stored_parties(
+        &mut self,
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        super::watches::load_parties(self.db(), case_numbers)
+            .await
+            .map_err(contended)
+    }
+
+    async fn stored_watches(
+        &mut self,
+        watch_ids: &[&str],
+    ) -> Result<HashMap<String, StoredWatch>, StoreError> {
+        let rows = super::watches::load_watches(self.db(), watch_ids)
+            .await
+            .map_err(contended)?;
+        rows.into_iter()
+            .map(|r| {
+                let watch = StoredWatch::try_from(r)?;
+                Ok((watch.watch.watch_id.clone(), watch))
+            })
+            .collect()
+    }
+
+    async fn watch_owners(
+        &mut self,
+        account_ids: &[&str],
+    ) -> Result<HashMap<String, WatchOwner>, StoreError> {
+        super::watches::load_owners(self.db(), account_ids)
+            .await
+            .map_err(contended)
+    }
+
+    async fn add_party_arrivals(&mut self, arrivals: &[PartyArrival]) -> Result<(), StoreError> {
+        let db = self.writer(arrivals.len());
+        super::watches::insert_arrivals(db, arrivals)
+            .await
+            .map_err(contended)
+    }
+
+    async fn upsert_watches(&mut self, watches: &[Watch]) -> Result<(), StoreError> {
+        let db = self.writer(watches.len());
+        super::watches::upsert_watches(db, watches)
+            .await
+            .map_err(contended)
+    }
+
     async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT court_id FROM courts WHERE court_id = ANY($1::text[])

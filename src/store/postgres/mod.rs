@@ -19,6 +19,7 @@ mod rows;
 mod status;
 mod suppressions;
 mod unsubscribe;
+mod watches;
 mod withhold;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::rows::{instant, micros, opt_instant};
 use super::SqliteStore;
-use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry};
+use crate::model::{Account, Case, CaseTrackability, Court, DocketEntry, Watch};
+use crate::store::watches::{PartyArrival, StoredWatch, WatchOwner};
 use crate::store::{
     EntryVoid, EventWrite, IngestSession, IngestStore, NewSubscription, StoreError, StoredEntry,
     StoredEvent, SubscriptionKey, SubscriptionRow, SubscriptionStop,
@@ -41,6 +42,10 @@ struct Answers {
     events: HashMap<String, Option<Box<StoredEvent>>>,
     accounts: HashMap<String, bool>,
     subscriptions: HashMap<SubscriptionKey, Vec<SubscriptionRow>>,
+    /// Each case's party names (None: no such case).
+    parties: HashMap<String, Option<Vec<String>>>,
+    watches: HashMap<String, Option<Box<StoredWatch>>>,
+    owners: HashMap<String, Option<WatchOwner>>,
 }
 
 /// Where the session is: still checking on a plain connection, or writing under the lock.
@@ -162,11 +167,81 @@ impl Answers {
                 return changed(format!("tracking of `{case_number}` by `{account_id}`"));
             }
         }
+        let keys: Vec<&str> = self.parties.keys().map(String::as_str).collect();
+        let now = super::watches::load_parties(db, &keys).await?;
+        for (case_number, answer) in &self.parties {
+            if now.get(case_number) != answer.as_ref() {
+                return changed(format!("the parties of case `{case_number}`"));
+            }
+        }
+        let keys: Vec<&str> = self.watches.keys().map(String::as_str).collect();
+        let now = super::watches::load_watches(db, &keys).await?;
+        for (watch_id, answer) in &self.watches {
+            if now.get(watch_id) != answer.as_deref() {
+                return changed(format!("watch `{watch_id}`"));
+            }
+        }
+        let keys: Vec<&str> = self.owners.keys().map(String::as_str).collect();
+        let now = super::watches::load_owners(db, &keys).await?;
+        for (account_id, answer) in &self.owners {
+            if now.get(account_id) != answer.as_ref() {
+                return changed(format!("the watches of account `{account_id}`"));
+            }
+        }
         Ok(())
     }
 }
 
 impl IngestSession for SqliteIngest {
+    async fn stored_parties(
+        &mut self,
+        case_numbers: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let found = super::watches::load_parties(self.reader()?, case_numbers).await?;
+        for number in case_numbers {
+            self.answers
+                .parties
+                .insert(number.to_string(), found.get(*number).cloned());
+        }
+        Ok(found)
+    }
+
+    async fn stored_watches(
+        &mut self,
+        watch_ids: &[&str],
+    ) -> Result<HashMap<String, StoredWatch>, StoreError> {
+        let found = super::watches::load_watches(self.reader()?, watch_ids).await?;
+        for id in watch_ids {
+            self.answers
+                .watches
+                .insert(id.to_string(), found.get(*id).cloned().map(Box::new));
+        }
+        Ok(found)
+    }
+
+    async fn watch_owners(
+        &mut self,
+        account_ids: &[&str],
+    ) -> Result<HashMap<String, WatchOwner>, StoreError> {
+        let found = super::watches::load_owners(self.reader()?, account_ids).await?;
+        for id in account_ids {
+            self.answers
+                .owners
+                .insert(id.to_string(), found.get(*id).cloned());
+        }
+        Ok(found)
+    }
+
+    async fn add_party_arrivals(&mut self, arrivals: &[PartyArrival]) -> Result<(), StoreError> {
+        let db = self.writer(arrivals.len()).await?;
+        super::watches::insert_arrivals(db, arrivals).await
+    }
+
+    async fn upsert_watches(&mut self, watches: &[Watch]) -> Result<(), StoreError> {
+        let db = self.writer(watches.len()).await?;
+        super::watches::upsert_watches(db, watches).await
+    }
+
     async fn known_courts(&mut self, court_ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         let found = load_courts(self.reader()?, court_ids).await?;
         for id in court_ids {
@@ -471,7 +546,7 @@ impl IngestSession for SqliteIngest {
 }
 
 /// `SELECT ... WHERE key IN (?, ...)` for each statement's share of `keys`, rows collected.
-async fn select_in<'k, T>(
+pub(super) async fn select_in<'k, T>(
     db: &mut SqliteConnection,
     select: &str,
     keys: &[&'k str],

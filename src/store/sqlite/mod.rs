@@ -17,6 +17,7 @@ mod rows;
 mod status;
 mod suppressions;
 mod unsubscribe;
+mod watches;
 mod withhold;
 
 use std::str::FromStr;

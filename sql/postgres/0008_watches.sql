@@ -1,0 +1,61 @@
+-- Party watches: an account's standing search for a name among the parties of new cases, the
+-- parties as they arrive (a case filed, a party added), and every match, which is the
+-- exactly-once ledger of new-case notices.
+
+-- A watch as the watches feed last gave it. Lists are JSON arrays of text ('[]': any).
+CREATE TABLE watches (
+    watch_id      text PRIMARY KEY,
+    account_id    text NOT NULL REFERENCES accounts (account_id),
+    name          text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('person', 'organisation')),
+    circuits      text NOT NULL,
+    case_types    text NOT NULL,
+    roles         text NOT NULL,
+    nicknames     boolean NOT NULL,
+    auto_track    boolean NOT NULL,
+    started_at    timestamptz NOT NULL,
+    stopped_at    timestamptz,
+    -- Set by the noise guard: the watch matched more than watches.max_matches_per_day cases
+    -- filed on one day. A changed watch line clears it.
+    paused_at     timestamptz,
+    paused_reason text,
+    -- The message that told the owner of the pause.
+    pause_outbox_id bigint REFERENCES outbox (outbox_id)
+);
+CREATE INDEX watches_by_account ON watches (account_id);
+
+-- Each party as it first appeared on a case: with the case when it was filed (at its filing
+-- time), or added to an existing case later (at the time the cases feed brought it).
+-- matched_at is set once the watches have been matched against it.
+CREATE TABLE party_arrivals (
+    seq         bigserial PRIMARY KEY,
+    case_number text NOT NULL REFERENCES cases (case_number),
+    name        text NOT NULL,
+    role        text NOT NULL,
+    arrived_at  timestamptz NOT NULL,
+    matched_at  timestamptz
+);
+CREATE INDEX party_arrivals_unmatched ON party_arrivals (seq) WHERE matched_at IS NULL;
+
+-- Every case a watch matched: one per (account, watch, case), ever. outbox_id is the message
+-- that told it, NULL while it waits for the next digest.
+CREATE TABLE watch_matches (
+    account_id  text NOT NULL,
+    watch_id    text NOT NULL REFERENCES watches (watch_id),
+    case_number text NOT NULL REFERENCES cases (case_number),
+    party_name  text NOT NULL,
+    party_role  text NOT NULL,
+    why         text NOT NULL,
+    -- The local day (calendar zone) the party arrived, which the noise guard counts by.
+    match_day   text NOT NULL,
+    matched_at  timestamptz NOT NULL,
+    auto_tracked boolean NOT NULL,
+    outbox_id   bigint REFERENCES outbox (outbox_id),
+    PRIMARY KEY (account_id, watch_id, case_number)
+);
+CREATE INDEX watch_matches_waiting ON watch_matches (account_id) WHERE outbox_id IS NULL;
+CREATE INDEX watch_matches_by_day ON watch_matches (watch_id, match_day);
+
+-- Where a tracking period came from: NULL for the subscriptions feed, `watch:ID` for a party
+-- watch's auto_track.
+ALTER TABLE subscriptions ADD COLUMN source text;

@@ -1,0 +1,17 @@
+-- Every watch for operators, with its matches, those waiting for a digest, and the last one.
+SELECT w.watch_id,
+       w.account_id,
+       w.name,
+       w.kind,
+       w.started_at,
+       w.stopped_at,
+       w.paused_at,
+       w.paused_reason,
+       COUNT(m.case_number) AS matches,
+       COUNT(m.case_number) - COUNT(m.outbox_id) AS waiting,
+       MAX(m.matched_at) AS last_match_at
+FROM watches w
+LEFT JOIN watch_matches m ON m.watch_id = w.watch_id
+GROUP BY w.watch_id, w.account_id, w.name, w.kind, w.started_at, w.stopped_at, w.paused_at,
+         w.paused_reason
+ORDER BY w.account_id, w.watch_id
