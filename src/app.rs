@@ -190,6 +190,7 @@ impl App {
                 &factory,
                 &self.settings.batch,
                 Some(&date_rules),
+                Some(&self.settings.watches),
                 options,
                 now,
             )
@@ -274,6 +275,7 @@ impl App {
             &factory,
             &self.settings.batch,
             Some(&date_rules),
+            Some(&self.settings.watches),
             &options,
             now,
         )

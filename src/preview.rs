@@ -10,10 +10,12 @@ use futures_util::TryStreamExt;
 use mail_parser::MessageParser;
 
 use crate::app::App;
+use crate::batch::digest::AccountNews;
 use crate::batch::message::BuiltPart;
 use crate::batch::{Digest, DigestGrouper, MessageError, MessageFactory};
 use crate::hearings::DateRules;
 use crate::outln;
+use crate::store::watches::WatchStore;
 use crate::store::{AccountStanding, BatchStore, DateStore, RunScope, StoreError, EVERY_ENTRY};
 
 #[derive(Debug, Args)]
@@ -79,7 +81,7 @@ pub enum Preview {
 /// The account's pending digest, gathered from the entries the next run would claim and the
 /// pairs earlier runs held aside, and the court dates a run at `now` would tell it of, as
 /// [`crate::batch::run_batch`] gathers them for a dry run.
-async fn pending_digest<S: BatchStore + DateStore>(
+async fn pending_digest<S: BatchStore + DateStore + WatchStore>(
     store: &S,
     rules: Option<&DateRules>,
     account_id: &str,
@@ -102,18 +104,19 @@ async fn pending_digest<S: BatchStore + DateStore>(
         }
     }
     let digest = grouper.finish();
-    let Some(rules) = rules else {
-        return Ok(digest);
-    };
-    let horizon = crate::hearings::plan::horizon(&rules.calendar, now);
-    let candidates = store.date_candidates(now, horizon).await?;
-    let mut dates = crate::hearings::plan::plan(&rules.calendar, &rules.reminders, candidates, now);
-    Ok(match (digest, dates.remove(account_id)) {
-        (Some(mut digest), Some(dates)) => {
-            digest.dates = dates.items;
-            Some(digest)
+    let dates = match rules {
+        Some(rules) => {
+            let horizon = crate::hearings::plan::horizon(&rules.calendar, now);
+            let candidates = store.date_candidates(now, horizon).await?;
+            crate::hearings::plan::plan(&rules.calendar, &rules.reminders, candidates, now)
         }
-        (None, Some(dates)) => Some(Digest::of_dates(dates)),
+        None => Default::default(),
+    };
+    let waiting = store.waiting_watch_notices().await?;
+    let mut news = AccountNews::gather(dates, waiting.notices, waiting.pauses);
+    Ok(match (digest, news.remove(account_id)) {
+        (Some(digest), Some(news)) => Some(digest.with_news(news)),
+        (None, Some(news)) => Some(Digest::of_news(news)),
         (digest, None) => digest,
     })
 }
@@ -144,7 +147,7 @@ fn readable(part: &BuiltPart, account_id: &str) -> Result<PreviewMessage, Previe
 
 /// What the next run would do for `account_id` at instant `now`, changing nothing; with
 /// `rules`, the court dates it would tell of too.
-pub async fn preview<S: BatchStore + DateStore>(
+pub async fn preview<S: BatchStore + DateStore + WatchStore>(
     store: &S,
     factory: &MessageFactory,
     rules: Option<&DateRules>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::hearings::{AccountDates, DateItem};
 use crate::model::MatchRow;
+use crate::store::watches::{PauseNotice, WatchNotice, WatchNoticeKey};
 use crate::store::DateNoticeKey;
 
 /// Everything one account hears of in one run.
@@ -17,6 +18,10 @@ pub struct Digest {
     pub cases: Vec<CaseChanges>,
     /// Court dates to remind of or tell a change of, shown before the filings.
     pub dates: Vec<DateItem>,
+    /// New cases that name a party the account watches, grouped by watch.
+    pub new_cases: Vec<WatchNotice>,
+    /// Watches the noise guard paused, whose owner is told why.
+    pub paused_watches: Vec<PauseNotice>,
     /// Set when the account's news was split over several messages to keep each under the
     /// size cap: (this part, of how many).
     pub part: Option<(usize, usize)>,
@@ -77,17 +82,52 @@ impl Digest {
             .collect()
     }
 
-    /// A digest of court dates alone, for an account with no new filings.
-    pub fn of_dates(dates: AccountDates) -> Digest {
+    /// The new-case notices the digest carries (the keys of their ledger).
+    pub fn watch_keys(&self) -> Vec<WatchNoticeKey> {
+        self.new_cases
+            .iter()
+            .map(|n| WatchNoticeKey {
+                account_id: self.account_id.clone(),
+                watch_id: n.watch_id.clone(),
+                case_number: n.case_number.clone(),
+            })
+            .collect()
+    }
+
+    /// The watches whose pause the digest tells of.
+    pub fn paused_watch_ids(&self) -> Vec<String> {
+        self.paused_watches
+            .iter()
+            .map(|p| p.watch_id.clone())
+            .collect()
+    }
+
+    /// Whether the digest has anything besides filings: dates, new cases, pauses.
+    pub fn has_news(&self) -> bool {
+        !self.dates.is_empty() || !self.new_cases.is_empty() || !self.paused_watches.is_empty()
+    }
+
+    /// A digest of an account's news alone (court dates, new cases), with no new filings.
+    pub fn of_news(news: AccountNews) -> Digest {
         Digest {
-            account_id: dates.account_id,
-            email: dates.email,
-            email_verified: dates.email_verified,
-            suppressed: dates.suppressed,
+            account_id: news.account_id,
+            email: news.email,
+            email_verified: news.email_verified,
+            suppressed: news.suppressed,
             cases: Vec::new(),
-            dates: dates.items,
+            dates: news.dates,
+            new_cases: news.new_cases,
+            paused_watches: news.paused_watches,
             part: None,
         }
+    }
+
+    /// Joins an account's news to its digest of filings.
+    pub fn with_news(mut self, news: AccountNews) -> Digest {
+        self.dates = news.dates;
+        self.new_cases = news.new_cases;
+        self.paused_watches = news.paused_watches;
+        self
     }
 
     /// The digest cut in two at the middle entry, each half keeping its cases' headings.
@@ -101,9 +141,11 @@ impl Digest {
             cases: Vec::new(),
             ..self.clone()
         };
-        // The dates go with the first part.
+        // The dates and new cases go with the first part.
         let mut second = Digest {
             dates: Vec::new(),
+            new_cases: Vec::new(),
+            paused_watches: Vec::new(),
             ..first.clone()
         };
         let mut taken = 0;
@@ -131,6 +173,8 @@ impl Digest {
             suppressed: row.suppressed,
             cases: Vec::new(),
             dates: Vec::new(),
+            new_cases: Vec::new(),
+            paused_watches: Vec::new(),
             part: None,
         }
     }
@@ -161,6 +205,75 @@ impl Digest {
                 entries: vec![entry],
             }),
         }
+    }
+}
+
+/// What an account hears of in a run besides its filings: court dates and party watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountNews {
+    pub account_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub suppressed: bool,
+    pub dates: Vec<DateItem>,
+    pub new_cases: Vec<WatchNotice>,
+    pub paused_watches: Vec<PauseNotice>,
+}
+
+impl AccountNews {
+    fn empty(account_id: &str, email: &str, email_verified: bool, suppressed: bool) -> Self {
+        AccountNews {
+            account_id: account_id.to_string(),
+            email: email.to_string(),
+            email_verified,
+            suppressed,
+            dates: Vec::new(),
+            new_cases: Vec::new(),
+            paused_watches: Vec::new(),
+        }
+    }
+
+    /// Each account's news, by account id, from its court dates and its watches' notices.
+    pub fn gather(
+        dates: std::collections::BTreeMap<String, AccountDates>,
+        notices: Vec<WatchNotice>,
+        pauses: Vec<PauseNotice>,
+    ) -> std::collections::BTreeMap<String, AccountNews> {
+        let mut news: std::collections::BTreeMap<String, AccountNews> = dates
+            .into_iter()
+            .map(|(id, d)| {
+                let mut n = AccountNews::empty(&id, &d.email, d.email_verified, d.suppressed);
+                n.dates = d.items;
+                (id, n)
+            })
+            .collect();
+        for notice in notices {
+            news.entry(notice.account_id.clone())
+                .or_insert_with(|| {
+                    AccountNews::empty(
+                        &notice.account_id,
+                        &notice.email,
+                        notice.email_verified,
+                        notice.suppressed,
+                    )
+                })
+                .new_cases
+                .push(notice);
+        }
+        for pause in pauses {
+            news.entry(pause.account_id.clone())
+                .or_insert_with(|| {
+                    AccountNews::empty(
+                        &pause.account_id,
+                        &pause.email,
+                        pause.email_verified,
+                        pause.suppressed,
+                    )
+                })
+                .paused_watches
+                .push(pause);
+        }
+        news
     }
 }
 

@@ -235,16 +235,18 @@ impl MessageFactory {
     /// reports other entries, so it gets another key. The hash is keyed with the token secret,
     /// so the key cannot be derived from what a recipient or a third party can see.
     fn message_key(&self, run_id: i64, account_id: &str, entry_seqs: &[i64]) -> String {
-        self.message_key_with_dates(run_id, account_id, entry_seqs, &[])
+        self.message_key_with_dates(run_id, account_id, entry_seqs, &[], &[])
     }
 
-    /// The key of a digest that also carries date notices: they are part of what it reports.
+    /// The key of a digest that also carries date notices or watch notices: they are part of
+    /// what it reports.
     fn message_key_with_dates(
         &self,
         run_id: i64,
         account_id: &str,
         entry_seqs: &[i64],
         dates: &[DateNoticeKey],
+        watches: &[(&str, &str)],
     ) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.token_secret.as_bytes())
             .expect("HMAC takes a key of any length");
@@ -258,6 +260,9 @@ impl MessageFactory {
                 format!("\ndate {}:{}:{notice}:{days}", key.event_id, key.version).as_bytes(),
             );
         }
+        for (watch_id, case_number) in watches {
+            mac.update(format!("\nwatch {watch_id}:{case_number}").as_bytes());
+        }
         let hash = mac.finalize().into_bytes();
         format!("{run_id}.{}", hex::encode(&hash[..10]))
     }
@@ -269,11 +274,22 @@ impl MessageFactory {
     }
 
     fn digest_key(&self, run_id: i64, digest: &Digest) -> String {
+        // A pause told is news too: its watch, with no case.
+        let watches: Vec<(&str, &str)> = (digest.new_cases.iter())
+            .map(|n| (n.watch_id.as_str(), n.case_number.as_str()))
+            .chain(
+                digest
+                    .paused_watches
+                    .iter()
+                    .map(|p| (p.watch_id.as_str(), "")),
+            )
+            .collect();
         self.message_key_with_dates(
             run_id,
             &digest.account_id,
             &digest.entry_seqs(),
             &digest.date_keys(),
+            &watches,
         )
     }
 
@@ -401,8 +417,8 @@ impl MessageFactory {
             scope_key: message_key,
             subscription_ids: digest.subscription_ids(),
             date_notices: digest.date_keys(),
-            watch_notices: Vec::new(),
-            watch_pauses: Vec::new(),
+            watch_notices: digest.watch_keys(),
+            watch_pauses: digest.paused_watch_ids(),
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod message;
 pub mod render;
 pub mod run;
+pub mod watch_text;
 pub mod withhold;
 
 pub use digest::{CaseChanges, Digest, DigestGrouper, EntryLine};

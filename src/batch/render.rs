@@ -154,6 +154,14 @@ struct DigestView<'a> {
     date_subject: Option<String>,
     /// The same in the `casenet` style: only the case number and "a hearing".
     casenet_date_subject: Option<String>,
+    /// New cases naming the parties the account watches, one group per watch.
+    watch_groups: Vec<super::watch_text::WatchGroupView>,
+    new_case_count: usize,
+    /// Watches the noise guard paused.
+    paused_watches: Vec<super::watch_text::PausedWatchView>,
+    /// The subject's start when the digest's first news is its watches'.
+    watch_subject: Option<String>,
+    casenet_watch_subject: Option<String>,
     unsubscribe_url: &'a str,
     manage_url: Option<&'a str>,
 }
@@ -605,12 +613,12 @@ impl Renderer {
             })
             .collect();
         let first_case = cases.first();
-        if first_case.is_none() && digest.dates.is_empty() {
+        if first_case.is_none() && !digest.has_news() {
             return Err(RenderError::Render {
                 name: "digest".into(),
                 source: Box::new(
                     handlebars::RenderErrorReason::Other(
-                        "a digest needs at least one case or court date".into(),
+                        "a digest needs at least one case, court date or watch notice".into(),
                     )
                     .into(),
                 ),
@@ -633,6 +641,14 @@ impl Renderer {
             dates: digest.dates.iter().map(DateView::of).collect(),
             date_subject: date_subjects.as_ref().map(|d| d.long.clone()),
             casenet_date_subject: date_subjects.as_ref().map(|d| d.casenet.clone()),
+            watch_groups: super::watch_text::groups(&digest.new_cases),
+            new_case_count: digest.new_cases.len(),
+            paused_watches: super::watch_text::paused(&digest.paused_watches),
+            watch_subject: super::watch_text::subject(&digest.new_cases, &digest.paused_watches),
+            casenet_watch_subject: super::watch_text::casenet_subject(
+                &digest.new_cases,
+                &digest.paused_watches,
+            ),
             unsubscribe_url: &links.unsubscribe_url,
             manage_url: links.manage_url.as_deref(),
         };
@@ -788,6 +804,8 @@ mod tests {
             suppressed: false,
             cases,
             dates: Vec::new(),
+            new_cases: Vec::new(),
+            paused_watches: Vec::new(),
             part: None,
         }
     }

@@ -14,10 +14,12 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
-use super::digest::{Digest, DigestGrouper};
+use super::digest::{AccountNews, Digest, DigestGrouper};
 use super::message::{BuiltPart, MessageError, MessageFactory};
 use crate::config::BatchSettings;
-use crate::hearings::{AccountDates, DateRules};
+use crate::config::WatchSettings;
+use crate::hearings::DateRules;
+use crate::store::watches::WatchStore;
 use crate::store::{
     BatchStore, DateStore, HeldDigest, QueuedMessage, RunScope, RunTotals, StoreError, EVERY_ENTRY,
 };
@@ -169,11 +171,13 @@ fn fenced(run_id: Option<i64>, error: StoreError) -> RunError {
     skip_all,
     fields(run_id = tracing::field::Empty, dry_run = options.dry_run)
 )]
-pub async fn run_batch<S: BatchStore + DateStore>(
+#[allow(clippy::too_many_arguments)]
+pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
     store: &S,
     factory: &Arc<MessageFactory>,
     settings: &BatchSettings,
     date_rules: Option<&DateRules>,
+    watch_settings: Option<&WatchSettings>,
     options: &RunOptions,
     now: DateTime<Utc>,
 ) -> Result<RunReport, RunError> {
@@ -196,11 +200,19 @@ pub async fn run_batch<S: BatchStore + DateStore>(
             range.entries,
         )
     } else {
+        let leader = options.lease.as_ref().map(|l| l.holder.as_str());
+        // Parties new on cases are matched against the watches first, so that a case a
+        // watch tracks from now on has its entries in this very run.
+        if let Some(watch_settings) = watch_settings {
+            let zone = date_rules.map_or(chrono_tz::America::Chicago, |r| r.calendar.zone());
+            crate::watches::step::match_new_parties(store, zone, watch_settings, leader, now)
+                .await
+                .map_err(|e| fenced(None, e))?;
+        }
         // Digests queued earlier that may no longer go out are cancelled first, so that what
         // else they held is queued again by this very run.
         super::withhold(store, now).await?;
         super::forgo_held(store).await?;
-        let leader = options.lease.as_ref().map(|l| l.holder.as_str());
         let run = store
             .open_run(leader, EVERY_ENTRY, now)
             .await
@@ -249,6 +261,12 @@ pub async fn run_batch<S: BatchStore + DateStore>(
         }
         None => BTreeMap::new(),
     };
+    // The new cases the account's watches found, and the pauses to tell of.
+    let waiting = match watch_settings {
+        Some(_) => store.waiting_watch_notices().await?,
+        None => Default::default(),
+    };
+    let news = AccountNews::gather(dates, waiting.notices, waiting.pauses);
     timings.filter_ms = ms_since(started);
 
     let mut gate = CommitGate {
@@ -262,7 +280,7 @@ pub async fn run_batch<S: BatchStore + DateStore>(
     let mut gatherer = Gatherer {
         rows: store.match_rows(scope),
         grouper: DigestGrouper::default(),
-        dates,
+        news,
         counts: RunTotals::default(),
         done: false,
     };
@@ -430,8 +448,8 @@ struct Rendered {
 struct Gatherer<'s> {
     rows: futures_util::stream::BoxStream<'s, Result<crate::model::MatchRow, StoreError>>,
     grouper: DigestGrouper,
-    /// The court dates of accounts whose digest is not built yet.
-    dates: BTreeMap<String, AccountDates>,
+    /// The news (court dates, new cases) of accounts whose digest is not built yet.
+    news: BTreeMap<String, AccountNews>,
     counts: RunTotals,
     done: bool,
 }
@@ -451,20 +469,18 @@ impl Gatherer<'_> {
                     std::mem::take(&mut self.grouper).finish()
                 }
             };
-            let digest = digest.map(|mut digest| {
-                if let Some(dates) = self.dates.remove(&digest.account_id) {
-                    digest.dates = dates.items;
-                }
-                digest
+            let digest = digest.map(|digest| match self.news.remove(&digest.account_id) {
+                Some(news) => digest.with_news(news),
+                None => digest,
             });
             batch.extend(digest.and_then(|digest| self.renderable(digest)));
         }
-        // Once every filing is read, the accounts with court dates alone.
+        // Once every filing is read, the accounts with news alone.
         while self.done && batch.len() < size {
-            let Some((_, dates)) = self.dates.pop_first() else {
+            let Some((_, news)) = self.news.pop_first() else {
                 break;
             };
-            batch.extend(self.renderable(Digest::of_dates(dates)));
+            batch.extend(self.renderable(Digest::of_news(news)));
         }
         Ok((!batch.is_empty()).then_some(batch))
     }

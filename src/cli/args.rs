@@ -106,6 +106,16 @@ pub enum Command {
         #[command(flatten)]
         list: RunsListArgs,
     },
+    /// List the party watches (matches, those waiting for a digest, the last match, paused
+    /// ones with why), or try a name against the stored cases with `watches test NAME`.
+    #[command(args_conflicts_with_subcommands = true)]
+    Watches {
+        #[command(subcommand)]
+        action: Option<WatchesAction>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the watermark, the queue, the service window, how late the work is, the alert
     /// conditions that hold now, and the last runs.
     Status {
@@ -273,6 +283,45 @@ pub struct RunsListArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatchesAction {
+    /// Print what a watch on NAME would match among the cases already stored, with why, under
+    /// the matching rules in the README; changes nothing.
+    Test {
+        /// The name as a watch gives it: "Last, First Middle", "First Middle Last", or an
+        /// organisation's name with --kind organisation.
+        name: String,
+        /// Whether the name is a person's or an organisation's.
+        #[arg(long, value_enum, default_value_t = WatchKindArg::Person)]
+        kind: WatchKindArg,
+        /// Let common short forms of the first name match (William and Bill).
+        #[arg(long)]
+        nicknames: bool,
+        /// Only cases in this court (CTnn); may be given more than once.
+        #[arg(long = "circuit")]
+        circuits: Vec<String>,
+        /// Only cases of this type (CV, CR...); may be given more than once.
+        #[arg(long = "case-type")]
+        case_types: Vec<String>,
+        /// Only parties in this role (Defendant...); may be given more than once.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Show at most this many matches, newest cases first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `watches test --kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchKindArg {
+    Person,
+    Organisation,
 }
 
 #[derive(Debug, Subcommand)]

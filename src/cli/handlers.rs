@@ -309,6 +309,62 @@ impl<'a> Outages<'a> {
     }
 }
 
+/// `watches`: every watch with its counts, and the totals.
+pub async fn watches(app: &App) -> anyhow::Result<WatchList> {
+    use crate::store::watches::WatchStore;
+    Ok(WatchList {
+        counts: app.store.watch_counts().await?,
+        watches: app.store.watch_summaries().await?,
+    })
+}
+
+/// What `watches` lists.
+#[derive(Debug, serde::Serialize)]
+pub struct WatchList {
+    pub counts: crate::store::watches::WatchCounts,
+    pub watches: Vec<crate::store::watches::WatchSummary>,
+}
+
+/// The watch `watches test` tries: as the feed would give it, running since ever.
+pub fn trial_watch(
+    name: String,
+    kind: super::args::WatchKindArg,
+    nicknames: bool,
+    circuits: Vec<String>,
+    case_types: Vec<String>,
+    roles: Vec<String>,
+) -> crate::model::Watch {
+    crate::model::Watch {
+        watch_id: String::new(),
+        account_id: String::new(),
+        name,
+        kind: match kind {
+            super::args::WatchKindArg::Person => crate::model::PartyKind::Person,
+            super::args::WatchKindArg::Organisation => crate::model::PartyKind::Organisation,
+        },
+        circuits,
+        case_types,
+        roles,
+        nicknames,
+        auto_track: false,
+        started_at: chrono::DateTime::<Utc>::MIN_UTC,
+        stopped_at: None,
+    }
+}
+
+/// `watches test NAME`: what the name would match among the stored cases; reads only.
+pub async fn watch_trial(
+    app: &App,
+    watch: &crate::model::Watch,
+) -> anyhow::Result<crate::watches::trial::Trial> {
+    use crate::store::watches::WatchStore;
+    // The name first: a name the rules cannot use is refused before the cases are read.
+    crate::watches::NamePattern::new(watch.kind, &watch.name, watch.nicknames)
+        .map_err(|e| CommandError::Refused(format!("`{}`: {e}", watch.name)))?;
+    let parties = app.store.parties_on_cases().await?;
+    Ok(crate::watches::trial::run_trial(watch, &parties)?)
+}
+
 /// `status`: the watermark, the queue, the window, the lateness, the alerts and the last runs.
 pub async fn status(app: &App) -> anyhow::Result<Status> {
     app.status().await

@@ -16,7 +16,7 @@ use crate::config::Settings;
 pub use args::{
     BenchAction, BounceAction, Cli, Command, OutageAction, OutboxAction, OutboxListArgs,
     RunNowArgs, RunsAction, RunsListArgs, SubscriptionsAction, SuppressionAction,
-    UnsubscribesAction,
+    UnsubscribesAction, WatchesAction,
 };
 pub use handlers::CommandError;
 pub use presenters::describe_run;
@@ -221,6 +221,23 @@ async fn run_once(app: &App, command: Command) -> anyhow::Result<()> {
             RunsAction::Show { id, json } => crate::runs::show(app, id, json).await,
         },
         Command::Status { json } => presenters::status(&handlers::status(app).await?, json),
+        Command::Watches { action, json } => match action {
+            None => presenters::watches(&handlers::watches(app).await?, json),
+            Some(WatchesAction::Test {
+                name,
+                kind,
+                nicknames,
+                circuits,
+                case_types,
+                roles,
+                limit,
+                json,
+            }) => {
+                let watch =
+                    handlers::trial_watch(name, kind, nicknames, circuits, case_types, roles);
+                presenters::watch_trial(&handlers::watch_trial(app, &watch).await?, limit, json)
+            }
+        },
         Command::Prune {
             older_than,
             dry_run,

@@ -23,6 +23,11 @@ pub(super) struct TrackStart {
     case_number: String,
     #[serde(deserialize_with = "crate::model::micros::instant")]
     tracked_at: DateTime<Utc>,
+    /// Where the tracking came from, as `subscriptions export` writes it (`watch:ID`);
+    /// informational.
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -248,6 +248,13 @@ impl watches::WatchStore for AnyStore {
         dispatch!(self, s => s.watch_counts().await)
     }
 
+    async fn auto_tracks_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<watches::AutoTrackRecord>, StoreError> {
+        dispatch!(self, s => s.auto_tracks_since(since).await)
+    }
+
     async fn parties_on_cases(&self) -> Result<Vec<watches::PartyOnCase>, StoreError> {
         dispatch!(self, s => s.parties_on_cases().await)
     }

@@ -195,6 +195,18 @@ pub struct WatchCounts {
     pub auto_tracked: u64,
 }
 
+/// A case tracked for a watch's auto_track, as the subscriptions export writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoTrackRecord {
+    pub account_id: String,
+    pub case_number: String,
+    pub tracked_at: DateTime<Utc>,
+    /// `watch:ID`.
+    pub source: String,
+    /// When the match that started it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// Party watches: the matching step's reads and its one write, the waiting notices, and the
 /// operators' views.
 pub trait WatchStore {
@@ -219,10 +231,24 @@ pub trait WatchStore {
     fn watch_summaries(&self)
         -> impl Future<Output = Result<Vec<WatchSummary>, StoreError>> + Send;
     fn watch_counts(&self) -> impl Future<Output = Result<WatchCounts, StoreError>> + Send;
+    /// The tracking periods auto_track started, recorded at or after `since`, oldest first.
+    fn auto_tracks_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Vec<AutoTrackRecord>, StoreError>> + Send;
     /// Every party of every stored case (for `watches test`; reads only).
     fn parties_on_cases(&self)
         -> impl Future<Output = Result<Vec<PartyOnCase>, StoreError>> + Send;
 }
+
+/// The tracking periods auto_track started: each with the time its match was recorded.
+pub(crate) const AUTO_TRACKS: &str = "SELECT s.account_id, s.case_number, s.tracked_at, s.source,
+        m.matched_at
+    FROM subscriptions s
+    JOIN watch_matches m ON m.account_id = s.account_id AND m.case_number = s.case_number
+        AND s.source = 'watch:' || m.watch_id AND m.auto_tracked = true
+    WHERE m.matched_at >= $1
+    ORDER BY m.matched_at, s.subscription_id";
 
 /// The counts of [`WatchCounts`], in its order; the same SQL on both backends.
 pub(crate) const WATCH_COUNTS: &str = "SELECT

@@ -5,5 +5,7 @@
 pub mod matching;
 pub mod names;
 pub mod nicknames;
+pub mod step;
+pub mod trial;
 
 pub use names::{NameError, NamePattern, PartyKind};

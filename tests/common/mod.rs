@@ -524,6 +524,9 @@ impl TestApp {
             "events",
             "event_versions",
             "date_notices",
+            "watches",
+            "party_arrivals",
+            "watch_matches",
         ] {
             let sqlite = match self.db() {
                 Db::Sqlite(pool) => pool,

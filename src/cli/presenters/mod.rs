@@ -8,12 +8,14 @@ mod calendar;
 mod delivery;
 mod runs;
 mod unsubscribes;
+mod watches;
 
 pub use bounces::{ingested_bounces, parsed_bounces, suppressions, unmatched_bounces};
 pub use calendar::{calendar, outage_time, outages};
 pub use delivery::{delivered, outbox_entry, outbox_list, raw_message};
 pub use runs::{describe_run, run_outcome};
 pub use unsubscribes::{exported_stops, ingested_unsubscribes, unsubscribes};
+pub use watches::{watch_trial, watches};
 
 use std::future::Future;
 use std::path::Path;

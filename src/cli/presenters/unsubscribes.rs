@@ -17,7 +17,10 @@ pub fn exported_stops(exported: &Exported, to_file: bool) -> anyhow::Result<()> 
         .latest
         .map(|t| format!("; the latest at {}", t.to_rfc3339()))
         .unwrap_or_default();
-    eprintln!("{} stops exported{latest}", exported.stops);
+    eprintln!(
+        "{} stops and {} starts by party watches exported{latest}",
+        exported.stops, exported.starts
+    );
     Ok(())
 }
 

@@ -368,6 +368,30 @@ impl WatchStore for PgStore {
         Ok(WatchCounts::from(row))
     }
 
+    async fn auto_tracks_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AutoTrackRecord>, StoreError> {
+        let rows: Vec<(String, String, Time, String, Time)> = sqlx::query_as(AUTO_TRACKS)
+            .bind(since.unwrap_or(DateTime::UNIX_EPOCH))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(
+                |(account_id, case_number, tracked_at, source, recorded_at)| {
+                    use crate::store::rows::StoredInstant;
+                    Ok(AutoTrackRecord {
+                        account_id,
+                        case_number,
+                        tracked_at: tracked_at.into_instant()?,
+                        source,
+                        recorded_at: recorded_at.into_instant()?,
+                    })
+                },
+            )
+            .collect()
+    }
+
     async fn parties_on_cases(&self) -> Result<Vec<PartyOnCase>, StoreError> {
         let rows: Vec<PartyOnCaseRecord<Time>> = sqlx::query_as(
             "SELECT c.case_number, c.court_id, c.case_type, c.caption, c.filed_at,

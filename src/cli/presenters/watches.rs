@@ -1,0 +1,88 @@
+//! Party watches: the operators' list, and what `watches test` found for a name.
+
+use super::{local_time, print_json};
+use crate::cli::handlers::WatchList;
+use crate::outln;
+use crate::watches::trial::Trial;
+
+pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(list);
+    }
+    let c = &list.counts;
+    outln!(
+        "{} watches running, {} paused, {} stopped; {} cases matched ({} waiting for a digest, {} tracked by auto_track)",
+        c.active, c.paused, c.stopped, c.matches, c.notices_waiting, c.auto_tracked
+    );
+    if list.watches.is_empty() {
+        outln!("no watches");
+        return Ok(());
+    }
+    outln!(
+        "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<22} STATE",
+        "WATCH",
+        "ACCOUNT",
+        "NAME",
+        "MATCHES",
+        "WAITING",
+        "LAST MATCH"
+    );
+    for w in &list.watches {
+        let state = match (&w.stopped_at, &w.paused_at) {
+            (Some(stop), _) => format!("stopped {}", local_time(*stop)),
+            (None, Some(_)) => format!(
+                "PAUSED: {}",
+                w.paused_reason.as_deref().unwrap_or("by the noise guard")
+            ),
+            (None, None) => "running".to_string(),
+        };
+        outln!(
+            "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<22} {state}",
+            w.watch_id,
+            w.account_id,
+            w.name,
+            w.matches,
+            w.waiting,
+            w.last_match_at
+                .map(local_time)
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    Ok(())
+}
+
+pub fn watch_trial(trial: &Trial, limit: usize, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(trial);
+    }
+    let told = trial.hits.iter().filter(|h| h.would_notify).count();
+    outln!(
+        "{:?} ({}) matches {} of {} parties on stored cases ({} that a watch would be told of). Nothing was changed.",
+        trial.name,
+        trial.kind.as_str(),
+        trial.hits.len(),
+        trial.parties_read,
+        told
+    );
+    for hit in trial.hits.iter().take(limit) {
+        outln!("");
+        outln!("  {}  {}", hit.case_number, hit.caption);
+        outln!(
+            "    {}, {}, filed {}{}",
+            hit.court_id,
+            hit.case_type,
+            local_time(hit.filed_at),
+            if hit.would_notify {
+                ""
+            } else {
+                "; confidential or excluded: never told"
+            }
+        );
+        outln!("    {} ({}): {}", hit.party, hit.role, hit.why);
+    }
+    if trial.hits.len() > limit {
+        outln!("");
+        outln!("  ... and {} more (--limit)", trial.hits.len() - limit);
+    }
+    Ok(())
+}
