@@ -47,6 +47,28 @@ fn realistic_digest() -> Digest {
         suppressed: false,
         part: None,
         dates: Vec::new(),
+        // A watch's new case, with a long caption and a long reason, laid out as the rest.
+        new_cases: vec![mcap_notify::store::watches::WatchNotice {
+            account_id: "U010042".into(),
+            email: "keisha.brooks.paralegal.department@whitfield-castellanos-law-offices.example.com"
+                .into(),
+            email_verified: true,
+            suppressed: false,
+            watch_id: "W1".into(),
+            watch_name: "Worthington-Smythe, Robert James".into(),
+            case_number: "2616-CV04411".into(),
+            court_id: "CT16".into(),
+            court_name: "16th Judicial Circuit (Jackson)".into(),
+            case_type: "CV".into(),
+            caption: "Midwest Credit Recovery LLC v. Robert James Worthington-Smythe and                       Maria Elena Gutierrez-Vasquez"
+                .into(),
+            filed_at: Utc.with_ymd_and_hms(2026, 3, 9, 15, 0, 0).unwrap(),
+            party_name: "WORTHINGTON-SMYTHE, ROBERT J".into(),
+            party_role: "Defendant".into(),
+            why: "same last name; same first name; initial J fits middle James".into(),
+            auto_tracked: true,
+        }],
+        paused_watches: Vec::new(),
         cases: vec![
             case(
                 "2503A-FC01177",

@@ -53,6 +53,8 @@ fn sample_digest() -> Digest {
         suppressed: false,
         part: None,
         dates: Vec::new(),
+        new_cases: Vec::new(),
+        paused_watches: Vec::new(),
         cases: vec![
             CaseChanges {
                 case_number: "2616-CR01411".into(),

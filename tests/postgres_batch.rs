@@ -224,6 +224,8 @@ fn message(account: &str, recipient: &str, key: &str, seqs: &[i64], subs: &[i64]
         scope_key: key.to_string(),
         subscription_ids: subs.to_vec(),
         date_notices: Vec::new(),
+        watch_notices: Vec::new(),
+        watch_pauses: Vec::new(),
     }
 }
 

@@ -102,6 +102,19 @@ pub struct RunReport {
     pub previews: Vec<DigestPreview>,
     /// The court-date notices this attempt queued (a dry run: would queue).
     pub date_notices: DateNoticeTotals,
+    /// What the party watches found in this attempt, and the notices it queued.
+    pub watches: WatchTotals,
+}
+
+/// Party watches in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WatchTotals {
+    /// What the matching step did (nothing for a dry run).
+    pub step: crate::watches::step::WatchStepReport,
+    /// New-case notices queued (a dry run: would queue).
+    pub new_case_notices: u64,
+    /// Pauses told to their owners.
+    pub pauses_told: u64,
 }
 
 /// Court-date notices by kind.
@@ -186,6 +199,7 @@ pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
     // What earlier attempts of a resumed run queued: its totals cover the whole run.
     let mut queued_before = RunTotals::default();
     // (scope, run id, resumed, first seq, last seq, entries)
+    let mut watch_step = crate::watches::step::WatchStepReport::default();
     let (scope, run_id, resumed, first_seq, last_seq, entries_scanned) = if options.dry_run {
         let range = store.preview_run(EVERY_ENTRY).await?;
         let scope = RunScope::Preview {
@@ -201,14 +215,6 @@ pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
         )
     } else {
         let leader = options.lease.as_ref().map(|l| l.holder.as_str());
-        // Parties new on cases are matched against the watches first, so that a case a
-        // watch tracks from now on has its entries in this very run.
-        if let Some(watch_settings) = watch_settings {
-            let zone = date_rules.map_or(chrono_tz::America::Chicago, |r| r.calendar.zone());
-            crate::watches::step::match_new_parties(store, zone, watch_settings, leader, now)
-                .await
-                .map_err(|e| fenced(None, e))?;
-        }
         // Digests queued earlier that may no longer go out are cancelled first, so that what
         // else they held is queued again by this very run.
         super::withhold(store, now).await?;
@@ -219,6 +225,15 @@ pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
             .map_err(|e| fenced(None, e))?;
         queued_before = run.queued_before;
         tracing::Span::current().record("run_id", run.run_id);
+        // Parties new on cases are matched against the watches before the run reads its
+        // pairs, so that a case a watch tracks from now on has its entries in this very run.
+        if let Some(watch_settings) = watch_settings {
+            let zone = date_rules.map_or(chrono_tz::America::Chicago, |r| r.calendar.zone());
+            watch_step =
+                crate::watches::step::match_new_parties(store, zone, watch_settings, leader, now)
+                    .await
+                    .map_err(|e| fenced(Some(run.run_id), e))?;
+        }
         tracing::info!(
             run_id = run.run_id,
             resumed = run.resumed,
@@ -247,6 +262,10 @@ pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
         timings: StageTimings::default(),
         previews: Vec::new(),
         date_notices: DateNoticeTotals::default(),
+        watches: WatchTotals {
+            step: watch_step,
+            ..WatchTotals::default()
+        },
     };
     timings.snapshot_ms = ms_since(run_clock);
 
@@ -566,6 +585,8 @@ fn take_rendered(report: &mut RunReport, rendered: Rendered, chunk: &mut Chunk) 
     };
     for BuiltPart { cases, message } in parts {
         report.totals.digests_queued += 1;
+        report.watches.new_case_notices += message.watch_notices.len() as u64;
+        report.watches.pauses_told += message.watch_pauses.len() as u64;
         for key in &message.date_notices {
             match key.notice {
                 crate::model::Notice::Reminder(_) => report.date_notices.reminders += 1,

@@ -34,6 +34,11 @@ pub fn describe_run(report: &RunReport) -> String {
         "  dates     {:>8} reminders, {} change notices of court dates\n",
         dates.reminders, dates.changes
     ));
+    let w = &report.watches;
+    out.push_str(&format!(
+        "  watches   {:>8} new-case notices ({} parties read, {} matched, {} cases auto-tracked, {} watches paused)\n",
+        w.new_case_notices, w.step.parties_read, w.step.matches, w.step.auto_tracked, w.step.paused
+    ));
     out.push_str(&format!(
         "  skipped   {:>8} accounts ({} unverified, {} suppressed)\n",
         t.skipped_unverified + t.skipped_suppressed,

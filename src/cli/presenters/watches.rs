@@ -19,7 +19,7 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     outln!(
-        "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<22} STATE",
+        "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<30} STATE",
         "WATCH",
         "ACCOUNT",
         "NAME",
@@ -37,7 +37,7 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
             (None, None) => "running".to_string(),
         };
         outln!(
-            "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<22} {state}",
+            "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<30} {state}",
             w.watch_id,
             w.account_id,
             w.name,
