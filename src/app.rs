@@ -17,6 +17,7 @@ use crate::ingest::{ingest_path_with, FeedKind, IngestSummary};
 use crate::status::Status;
 use crate::store::any::ConnectOptions;
 use crate::store::history::Job;
+use crate::store::watches::WatchStore;
 use crate::store::LeaseInfo;
 use crate::store::{
     AnyStore, BatchStore, CalendarStore, DateStore, LeaseStore, RunHistory, Schema, StatusStore,
@@ -373,6 +374,7 @@ impl App {
         // runs with work in view.
         let mut report = self.store.status(crate::status::RUNS_READ).await?;
         report.dates = self.store.date_counts(Utc::now()).await?;
+        report.watches = self.store.watch_counts().await?;
         Ok(Status(report, self.settings.database.shown_url(), health))
     }
 }

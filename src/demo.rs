@@ -21,6 +21,7 @@ use crate::circuits::CIRCUITS;
 use crate::config::{MailSettings, Secret, Settings, TransportKind, DEFAULT_CONFIG_FILE};
 use crate::ingest::FeedKind;
 use crate::model::{Account, Case, Court, CourtEvent, DocketEntry, EventKind, EventStatus, Party};
+use crate::store::watches::WatchStore;
 use crate::store::{DateStore, RunTotals};
 
 /// Marks a directory as the demo's, so a second run may clear it safely.
@@ -630,6 +631,9 @@ struct DemoFigures {
     entries: usize,
     hearings: usize,
     payments: usize,
+    watches: usize,
+    /// The plaintiff of the day's mass filing, and how many cases it filed.
+    mass_filer: (&'static str, usize),
 }
 
 /// The events feed of the court's changes after the demo's first runs.
@@ -994,6 +998,85 @@ pub(crate) fn courts() -> Vec<Court> {
     courts
 }
 
+/// The plaintiff of the demo's mass filing, which pauses the watch on its name.
+const MASS_FILER: &str = "Capitol Federal Receivables";
+
+/// Party watches of verified accounts: a defendant's name written the other way round (with
+/// auto_track), a nickname, a plaintiff company with its business form spelt out, and the
+/// mass filer, whose two dozen suits today pause its watch. They watch since before the
+/// demo's filings, so its older cases count as new to them.
+fn demo_watches(
+    g: &mut Generator,
+    cases: &[Case],
+    accounts: &[Account],
+    now: DateTime<Utc>,
+) -> Vec<serde_json::Value> {
+    let verified: Vec<&Account> = accounts.iter().filter(|a| a.email_verified).collect();
+    let since = now - Duration::days(800);
+    let defendants: Vec<&str> = cases
+        .iter()
+        .filter(|c| !c.confidential && matches!(c.case_type.as_str(), "CR" | "CV"))
+        .flat_map(|c| c.parties.iter())
+        .filter(|p| p.role == "Defendant" && p.name.split(' ').count() == 2)
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut watches = Vec::new();
+    let mut watch = |account: &Account, name: String, kind: &str, extra: serde_json::Value| {
+        let mut line = serde_json::json!({
+            "watch_id": format!("W-{}", watches.len() + 1),
+            "account_id": account.account_id,
+            "name": name,
+            "kind": kind,
+            "auto_track": false,
+            "started_at": since,
+        });
+        if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+            line.extend(extra.clone());
+        }
+        watches.push(line);
+    };
+    if let Some(name) = defendants.first() {
+        let (first, last) = name.split_once(' ').expect("two words");
+        watch(
+            verified[0],
+            format!("{}, {}", last.to_uppercase(), first.to_uppercase()),
+            "person",
+            serde_json::json!({"auto_track": true}),
+        );
+    }
+    let nicknamed = defendants.iter().find(|n| {
+        n.starts_with("William ") || n.starts_with("Robert ") || n.starts_with("Elizabeth ")
+    });
+    if let Some(name) = nicknamed {
+        let (first, last) = name.split_once(' ').expect("two words");
+        let short = match first {
+            "William" => "Bill",
+            "Robert" => "Bob",
+            _ => "Liz",
+        };
+        watch(
+            verified[1],
+            format!("{short} {last}"),
+            "person",
+            serde_json::json!({"nicknames": true, "roles": ["Defendant"]}),
+        );
+    }
+    watch(
+        verified[2],
+        "Midwest Credit Recovery, L.L.C.".into(),
+        "organisation",
+        serde_json::json!({}),
+    );
+    let attorney = verified[g.rng.gen_range(3..verified.len())];
+    watch(
+        attorney,
+        format!("The {MASS_FILER} Company"),
+        "organisation",
+        serde_json::json!({"circuits": ["CT16"]}),
+    );
+    watches
+}
+
 /// Writes the demo's feeds into `feeds` and returns their paths in ingest order.
 fn write_feeds(
     feeds: &Path,
@@ -1003,7 +1086,31 @@ fn write_feeds(
     let mut g = Generator::new(size.seed, now);
     let courts = courts();
 
-    let cases: Vec<Case> = (0..320 * size.scale as usize).map(|i| g.case(i)).collect();
+    let mut cases: Vec<Case> = (0..320 * size.scale as usize).map(|i| g.case(i)).collect();
+    // A debt buyer's mass filing today: two dozen collection suits in one court.
+    let mass_filer = MASS_FILER;
+    let mass_filing = 24;
+    for i in 0..mass_filing {
+        let mut case = g.case(cases.len() + i);
+        let defendant = g.person();
+        case.case_number = g.case_number(&format!("{}16-AC", now.format("%y")), 90_000 + i);
+        case.court_id = "CT16".into();
+        case.case_type = "AC".into();
+        case.caption = format!("{mass_filer} v. {defendant}");
+        case.filed_at = now - Duration::minutes(30 + 5 * i as i64);
+        case.confidential = false;
+        case.parties = vec![
+            Party {
+                name: format!("{}, Inc.", mass_filer.to_uppercase()),
+                role: "Plaintiff".into(),
+            },
+            Party {
+                name: defendant,
+                role: "Defendant".into(),
+            },
+        ];
+        cases.push(case);
+    }
     let trackable: Vec<&Case> = cases
         .iter()
         .filter(|c| !matches!(c.case_type.as_str(), "JU" | "MH"))
@@ -1108,6 +1215,7 @@ fn write_feeds(
         changes.push(changed);
     }
 
+    let watches = demo_watches(&mut g, &cases, &accounts, now);
     let figures = DemoFigures {
         cases: cases.len(),
         accounts: accounts.len(),
@@ -1115,6 +1223,8 @@ fn write_feeds(
         entries: entries.len(),
         hearings: hearings.len(),
         payments: events.len() - hearings.len(),
+        watches: watches.len(),
+        mass_filer: (mass_filer, mass_filing),
     };
     let files = vec![
         (FeedKind::Courts, feeds.join("courts.jsonl")),
@@ -1123,6 +1233,7 @@ fn write_feeds(
         (FeedKind::Subscriptions, feeds.join("subscriptions.jsonl")),
         (FeedKind::Entries, feeds.join("entries.jsonl")),
         (FeedKind::Events, feeds.join("events.jsonl")),
+        (FeedKind::Watches, feeds.join("watches.jsonl")),
     ];
     write_jsonl(&files[0].1, &courts)?;
     write_jsonl(&files[1].1, &cases)?;
@@ -1130,6 +1241,7 @@ fn write_feeds(
     write_jsonl(&files[3].1, &subscriptions)?;
     write_jsonl(&files[4].1, &entry_lines)?;
     write_jsonl(&files[5].1, &events)?;
+    write_jsonl(&files[6].1, &watches)?;
     write_jsonl(&feeds.join(CHANGES_FILE), &changes)?;
     Ok((files, figures))
 }
@@ -1263,6 +1375,17 @@ pub async fn run(dir: &Path, size: DemoSize, mut settings: Settings) -> anyhow::
         changes.display(),
         notices("reminder"),
         notices("change"),
+    );
+    let watches = app.store.watch_counts().await?;
+    crate::outln!(
+        "  watches    {} party watches ({}): {} new cases matched, {} tracked by auto_track; {} paused by the noise guard after {} filed {} suits today",
+        figures.watches,
+        dir.join("feeds").join("watches.jsonl").display(),
+        watches.matches,
+        watches.auto_tracked,
+        watches.paused,
+        figures.mass_filer.0,
+        figures.mass_filer.1,
     );
     crate::outln!(
         "  digests    {} queued, one per account per run; {} unverified accounts skipped",

@@ -145,6 +145,12 @@ impl fmt::Display for Status {
                 .join(", ")
         };
         writeln!(f, "court dates      {} ahead; {notices}", s.dates.ahead)?;
+        let w = &s.watches;
+        writeln!(
+            f,
+            "party watches    {} running, {} paused, {} stopped; {} cases matched ({} told or queued, {} waiting, {} auto-tracked)",
+            w.active, w.paused, w.stopped, w.matches, w.notices_queued, w.notices_waiting, w.auto_tracked
+        )?;
         write_health(f, &self.2)?;
         if !s.held.is_empty() {
             writeln!(

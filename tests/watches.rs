@@ -146,7 +146,8 @@ async fn a_party_added_to_an_existing_case_is_matched_when_it_arrives() {
         "2026-10-01T09:00:00-06:00",
         &[("Acme Co", "Plaintiff")],
     );
-    t.ingest(FeedKind::Cases, &[before.clone()]).await;
+    t.ingest(FeedKind::Cases, std::slice::from_ref(&before))
+        .await;
     let mut w = watch("w1", "bob", "Robert Hill");
     w["nicknames"] = json!(true);
     w["roles"] = json!(["Defendant"]);
@@ -390,7 +391,7 @@ async fn a_sealed_case_never_matches_and_one_sealed_after_its_match_waits_until_
         "2026-11-21T09:00:00-06:00",
         &[("DOE, JANE", "Defendant")],
     );
-    t.ingest(FeedKind::Cases, &[open.clone()]).await;
+    t.ingest(FeedKind::Cases, std::slice::from_ref(&open)).await;
     mcap_notify::watches::step::match_new_parties(
         &t.app.store,
         chrono_tz::America::Chicago,
@@ -476,4 +477,35 @@ async fn bad_watch_lines_are_refused_with_the_reason_and_change_nothing() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_notice_queued_before_its_case_is_sealed_is_withheld_and_told_once_unsealed() {
+    let t = with_accounts(|_| {}).await;
+    t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
+        .await;
+    let open = filed(
+        "2622-CV01240",
+        "2026-11-21T09:00:00-06:00",
+        &[("DOE, JANE", "Defendant")],
+    );
+    t.ingest(FeedKind::Cases, std::slice::from_ref(&open)).await;
+    assert_eq!(run_at(&t, RUN_AT).await.len(), 1, "queued");
+    let mut sealed = open.clone();
+    sealed["confidential"] = json!(true);
+    t.ingest(FeedKind::Cases, &[sealed]).await;
+    let report = t.app.deliver(true).await.unwrap();
+    assert_eq!(report.sent, 0, "{report:?}");
+    let (state, error): (String, Option<String>) =
+        t.db().row("SELECT state, last_error FROM outbox").await;
+    assert_eq!(state, "cancelled");
+    assert!(error
+        .unwrap_or_default()
+        .contains("new case: case confidential"));
+    // Open again: told once, by the next run.
+    t.ingest(FeedKind::Cases, &[open]).await;
+    let mails = run_at(&t, "2026-11-24T11:00:00-06:00").await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].2.contains("2622-CV01240"));
+    assert!(run_at(&t, "2026-11-24T12:00:00-06:00").await.is_empty());
 }

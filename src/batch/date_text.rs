@@ -148,7 +148,7 @@ pub fn short_subject(item: &DateItem) -> String {
 /// municipal ordinance and traffic cases.
 fn warrant_may_follow(case_type: &str) -> bool {
     let t = case_type.trim().to_ascii_uppercase();
-    t.starts_with("CR") || t == "MU" || t == "TR" || t == "AC"
+    t.starts_with("CR") || t == "MU" || t == "TR"
 }
 
 /// What to do, and what can happen if the date is missed.
@@ -239,5 +239,21 @@ pub fn calendar_duration(item: &DateItem) -> Duration {
     match item.event.kind {
         EventKind::Hearing => Duration::hours(1),
         EventKind::PaymentDue => Duration::zero(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warrant_may_follow;
+
+    #[test]
+    fn only_criminal_municipal_and_traffic_cases_warn_of_a_warrant() {
+        for t in ["CR", "cr", "CR-F", "MU", "TR"] {
+            assert!(warrant_may_follow(t), "{t}");
+        }
+        // Associate civil (AC) is a civil case: a missed date may lose it, not bring a warrant.
+        for t in ["AC", "CV", "FC", "PR", "JU"] {
+            assert!(!warrant_may_follow(t), "{t}");
+        }
     }
 }

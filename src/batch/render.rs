@@ -157,6 +157,7 @@ struct DigestView<'a> {
     /// New cases naming the parties the account watches, one group per watch.
     watch_groups: Vec<super::watch_text::WatchGroupView>,
     new_case_count: usize,
+    plural_new_cases: bool,
     /// Watches the noise guard paused.
     paused_watches: Vec<super::watch_text::PausedWatchView>,
     /// The subject's start when the digest's first news is its watches'.
@@ -643,6 +644,7 @@ impl Renderer {
             casenet_date_subject: date_subjects.as_ref().map(|d| d.casenet.clone()),
             watch_groups: super::watch_text::groups(&digest.new_cases),
             new_case_count: digest.new_cases.len(),
+            plural_new_cases: digest.new_cases.len() > 1,
             paused_watches: super::watch_text::paused(&digest.paused_watches),
             watch_subject: super::watch_text::subject(&digest.new_cases, &digest.paused_watches),
             casenet_watch_subject: super::watch_text::casenet_subject(

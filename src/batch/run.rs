@@ -102,8 +102,9 @@ pub struct RunReport {
     pub previews: Vec<DigestPreview>,
     /// The court-date notices this attempt queued (a dry run: would queue).
     pub date_notices: DateNoticeTotals,
-    /// What the party watches found in this attempt, and the notices it queued.
-    pub watches: WatchTotals,
+    /// What the party watches found in this attempt, and the notices it queued (boxed: a
+    /// report travels in every run's outcome).
+    pub watches: Box<WatchTotals>,
 }
 
 /// Party watches in a run.
@@ -262,10 +263,10 @@ pub async fn run_batch<S: BatchStore + DateStore + WatchStore>(
         timings: StageTimings::default(),
         previews: Vec::new(),
         date_notices: DateNoticeTotals::default(),
-        watches: WatchTotals {
+        watches: Box::new(WatchTotals {
             step: watch_step,
             ..WatchTotals::default()
-        },
+        }),
     };
     timings.snapshot_ms = ms_since(run_clock);
 

@@ -195,6 +195,21 @@ fn describe() {
         "Reminders and change notices of court dates, by kind and by the state of their message (withheld apart)."
     );
     describe_gauge!(
+        "mcap_notify_watches",
+        Unit::Count,
+        "Party watches by state: running, paused (by the noise guard), stopped."
+    );
+    describe_gauge!(
+        "mcap_notify_watch_matches",
+        Unit::Count,
+        "Cases party watches matched, by whether their notice is queued (or sent) or still waiting for a digest."
+    );
+    describe_gauge!(
+        "mcap_notify_watch_auto_tracked",
+        Unit::Count,
+        "Cases tracked because a party watch with auto_track matched them."
+    );
+    describe_gauge!(
         "mcap_notify_service_open",
         Unit::Count,
         "1 while the service window is open, 0 while closed."
@@ -292,6 +307,18 @@ fn gauges(s: &MetricsSnapshot, service_open: bool, now: DateTime<Utc>) {
     }
     gauge!("mcap_notify_service_open").set(if service_open { 1.0 } else { 0.0 });
     gauge!("mcap_notify_court_dates_ahead").set(s.dates.ahead as f64);
+    let w = &s.watches;
+    for (state, n) in [
+        ("running", w.active),
+        ("paused", w.paused),
+        ("stopped", w.stopped),
+    ] {
+        gauge!("mcap_notify_watches", "state" => state).set(n as f64);
+    }
+    for (state, n) in [("queued", w.notices_queued), ("waiting", w.notices_waiting)] {
+        gauge!("mcap_notify_watch_matches", "state" => state).set(n as f64);
+    }
+    gauge!("mcap_notify_watch_auto_tracked").set(w.auto_tracked as f64);
     for notice in ["reminder", "change"] {
         for state in OUTBOX_STATES.iter().copied().chain(["withheld"]) {
             gauge!("mcap_notify_date_notices", "notice" => notice, "state" => state).set(0.0);

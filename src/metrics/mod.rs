@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::calendar::Calendar;
+use crate::store::watches::WatchStore;
 use crate::store::{CalendarStore, DateStore, StatusStore, StoreError};
 
 pub use families::render;
@@ -24,6 +25,7 @@ pub enum MetricsError {
 pub async fn gather(app: &App, now: DateTime<Utc>) -> Result<String, MetricsError> {
     let mut snapshot = app.store.metrics_snapshot(now).await?;
     snapshot.dates = app.store.date_counts(now).await?;
+    snapshot.watches = app.store.watch_counts().await?;
     let calendar =
         Calendar::from_settings(&app.settings.calendar).with_outages(app.store.outages().await?);
     Ok(render(&snapshot, calendar.state_at(now).is_open(), now))

@@ -526,6 +526,7 @@ impl<I: StoredInstant> TryFrom<MetricsRows<I>> for MetricsSnapshot {
                 .map(|(job, at)| Ok((job, at.into_instant()?)))
                 .collect::<Result<_, StoreError>>()?,
             dates: crate::store::DateCounts::default(),
+            watches: crate::store::watches::WatchCounts::default(),
         })
     }
 }

@@ -310,6 +310,8 @@ pub struct StatusReport {
     pub held: Vec<HeldAccount>,
     /// Court dates and their notices.
     pub dates: DateCounts,
+    /// Party watches and their matches.
+    pub watches: super::watches::WatchCounts,
 }
 
 /// Court dates for operators: how many are ahead, and the date notices by kind and state.
@@ -361,6 +363,8 @@ pub struct MetricsSnapshot {
     pub last_success: Vec<(String, DateTime<Utc>)>,
     /// Court dates and their notices.
     pub dates: DateCounts,
+    /// Party watches and their matches.
+    pub watches: super::watches::WatchCounts,
 }
 
 /// A batch attempt that did not finish, as the report shows it.

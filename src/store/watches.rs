@@ -318,3 +318,12 @@ pub(crate) fn check_told_once(marked: u64, key: &WatchNoticeKey) -> Result<(), S
         key.case_number, key.account_id, key.watch_id
     )))
 }
+
+/// The reasons the new-case notices `found` give for withholding message `outbox_id`.
+pub(crate) fn withheld_reasons(found: &[(i64, String)], outbox_id: i64) -> Vec<String> {
+    found
+        .iter()
+        .filter(|(id, _)| *id == outbox_id)
+        .map(|(_, reason)| format!("new case: {reason}"))
+        .collect()
+}

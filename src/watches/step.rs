@@ -47,7 +47,7 @@ pub async fn match_new_parties<S: WatchStore>(
         report.auto_tracked += decisions.tracks.len() as u64;
         report.paused += decisions.pauses.len() as u64;
         for pause in &decisions.pauses {
-            tracing::warn!(watch_id = %pause.watch_id, reason = %pause.reason, "watch paused");
+            tracing::info!(watch_id = %pause.watch_id, reason = %pause.reason, "watch paused");
         }
         if (input.arrivals.len() as u32) < ARRIVALS_PER_PAGE {
             break;

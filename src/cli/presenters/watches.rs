@@ -18,8 +18,14 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
         outln!("no watches");
         return Ok(());
     }
+    let width = |f: fn(&crate::store::watches::WatchSummary) -> usize, least: usize| {
+        list.watches.iter().map(f).max().unwrap_or(0).max(least)
+    };
+    let id_w = width(|w| w.watch_id.chars().count(), 5);
+    let account_w = width(|w| w.account_id.chars().count(), 7);
+    let name_w = width(|w| w.name.chars().count(), 4).min(40);
     outln!(
-        "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<30} STATE",
+        "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:>7}  {:>7}  {:<30} STATE",
         "WATCH",
         "ACCOUNT",
         "NAME",
@@ -37,7 +43,7 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
             (None, None) => "running".to_string(),
         };
         outln!(
-            "{:<14} {:<14} {:<28} {:>7} {:>7}  {:<30} {state}",
+            "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:>7}  {:>7}  {:<30} {state}",
             w.watch_id,
             w.account_id,
             w.name,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::withhold::{has_unsendable_dates, withhold_in};
+use super::withhold::{has_unsendable_dates, has_unsendable_watch_notices, withhold_in};
 use super::{CounterBumps, PgStore};
 use crate::model::SendOutcome;
 use crate::store::rows::ClaimRow;
@@ -62,7 +62,9 @@ impl DeliveryStore for PgStore {
         // The update locks the row: a worker taking the message over waits for this
         // transaction, and then finds the lease live and not its own.
         // A court date it tells of may have been sealed, moved or passed since it was queued.
-        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?;
+        // So may a new case a watch found.
+        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?
+            || has_unsendable_watch_notices(&mut tx, now, outbox_id).await?;
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = $1
              WHERE outbox_id = $2 AND state = 'queued' AND lease_owner = $3 AND lease_until > $4

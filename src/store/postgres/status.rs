@@ -59,6 +59,7 @@ impl StatusStore for PgStore {
                 .collect::<Result<_, _>>()?,
             // Filled by the caller, which knows the time.
             dates: crate::store::DateCounts::default(),
+            watches: crate::store::watches::WatchCounts::default(),
         })
     }
 

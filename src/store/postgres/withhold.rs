@@ -14,6 +14,9 @@ const UNNOTIFIABLE_PAIRS: &str =
 const UNNOTIFIABLE_DATES: &str =
     include_str!("../../../sql/postgres/queries/unnotifiable_dates.sql");
 
+const UNNOTIFIABLE_WATCH_NOTICES: &str =
+    include_str!("../../../sql/postgres/queries/unnotifiable_watch_notices.sql");
+
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/postgres/queries/forgo_held_pairs.sql");
 
 /// Deletes the held pairs no run would queue again (see `forgo_held_pairs.sql`), counted
@@ -61,6 +64,12 @@ pub(super) async fn withhold_in(
             .iter()
             .map(|d| d.outbox_id),
     );
+    candidates.extend(
+        unnotifiable_watch_notices(tx, now, only)
+            .await?
+            .iter()
+            .map(|(id, _)| *id),
+    );
     candidates.sort_unstable();
     candidates.dedup();
     if candidates.is_empty() {
@@ -91,9 +100,15 @@ pub(super) async fn withhold_in(
         .into_iter()
         .filter(|d| outbox_ids.binary_search(&d.outbox_id).is_ok())
         .collect();
+    let watch_notices: Vec<(i64, String)> = unnotifiable_watch_notices(tx, now, only)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| outbox_ids.binary_search(id).is_ok())
+        .collect();
     let mut done = Withheld::default();
     let mut withheld_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
     withheld_ids.extend(dates.iter().map(|d| d.outbox_id));
+    withheld_ids.extend(watch_notices.iter().map(|(id, _)| *id));
     withheld_ids.sort_unstable();
     withheld_ids.dedup();
     for date in &dates {
@@ -126,7 +141,7 @@ pub(super) async fn withhold_in(
         done.pairs += 1;
     }
     for outbox_id in withheld_ids {
-        let reasons: Vec<String> = sqlx::query_scalar(
+        let mut reasons: Vec<String> = sqlx::query_scalar(
             "SELECT withheld_reason FROM notification_ledger
              WHERE outbox_id = $1 AND withheld_reason IS NOT NULL
              UNION
@@ -137,6 +152,12 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .fetch_all(&mut **tx)
         .await?;
+        reasons.extend(crate::store::watches::withheld_reasons(
+            &watch_notices,
+            outbox_id,
+        ));
+        reasons.sort();
+        reasons.dedup();
         sqlx::query(
             "UPDATE outbox SET state = 'cancelled', finished_at = $1, lease_owner = NULL,
                 lease_until = NULL, last_error = $2
@@ -165,6 +186,16 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .execute(&mut **tx)
         .await?;
+        // Its new-case notices and pauses wait for a digest again (a sealed case's until it
+        // is open again).
+        sqlx::query("UPDATE watch_matches SET outbox_id = NULL WHERE outbox_id = $1")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE watches SET pause_outbox_id = NULL WHERE pause_outbox_id = $1")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
         // The message's other date notices are decided again by the next run.
         sqlx::query("DELETE FROM date_notices WHERE outbox_id = $1 AND withheld_reason IS NULL")
             .bind(outbox_id)
@@ -186,6 +217,30 @@ async fn unnotifiable_dates(
         .bind(only)
         .fetch_all(&mut **tx)
         .await?)
+}
+
+async fn unnotifiable_watch_notices(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    only: Option<&[i64]>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(UNNOTIFIABLE_WATCH_NOTICES)
+        .bind(now)
+        .bind(only)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
+/// Whether a new-case notice of the queued message `outbox_id` may no longer be sent (its
+/// case sealed or no longer tracked; see unnotifiable_watch_notices.sql).
+pub(super) async fn has_unsendable_watch_notices(
+    tx: &mut Transaction<'static, Postgres>,
+    now: DateTime<Utc>,
+    outbox_id: i64,
+) -> Result<bool, StoreError> {
+    Ok(!unnotifiable_watch_notices(tx, now, Some(&[outbox_id]))
+        .await?
+        .is_empty())
 }
 
 async fn unnotifiable_pairs(

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::bump_counter;
 use super::rows::{micros, ClaimRow};
-use super::withhold::{has_unsendable_dates, withhold_in};
+use super::withhold::{has_unsendable_dates, has_unsendable_watch_notices, withhold_in};
 use super::SqliteStore;
 use crate::model::SendOutcome;
 use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, StoreError};
@@ -64,7 +64,9 @@ impl DeliveryStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         // A court date it tells of may have been sealed, moved or passed since it was queued.
-        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?;
+        // So may a new case a watch found.
+        let dates_unsendable = has_unsendable_dates(&mut tx, now, outbox_id).await?
+            || has_unsendable_watch_notices(&mut tx, now, outbox_id).await?;
         let done = sqlx::query(
             "UPDATE outbox SET lease_until = ?1
              WHERE outbox_id = ?2 AND state = 'queued' AND lease_owner = ?3 AND lease_until > ?4

@@ -55,6 +55,7 @@ impl StatusStore for SqliteStore {
                 .collect::<Result<_, _>>()?,
             // Filled by the caller, which knows the time.
             dates: crate::store::DateCounts::default(),
+            watches: crate::store::watches::WatchCounts::default(),
         })
     }
 

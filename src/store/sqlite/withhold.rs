@@ -12,6 +12,9 @@ const UNNOTIFIABLE_PAIRS: &str = include_str!("../../../sql/sqlite/queries/unnot
 
 const UNNOTIFIABLE_DATES: &str = include_str!("../../../sql/sqlite/queries/unnotifiable_dates.sql");
 
+const UNNOTIFIABLE_WATCH_NOTICES: &str =
+    include_str!("../../../sql/sqlite/queries/unnotifiable_watch_notices.sql");
+
 const FORGO_HELD_PAIRS: &str = include_str!("../../../sql/sqlite/queries/forgo_held_pairs.sql");
 
 /// Deletes the held pairs no run would queue again (see `forgo_held_pairs.sql`), counted
@@ -42,6 +45,21 @@ pub(super) async fn has_unsendable_dates(
     Ok(!dates.is_empty())
 }
 
+/// Whether a new-case notice of the queued message `outbox_id` may no longer be sent (its
+/// case sealed or no longer tracked; see unnotifiable_watch_notices.sql).
+pub(super) async fn has_unsendable_watch_notices(
+    tx: &mut Transaction<'static, Sqlite>,
+    now: DateTime<Utc>,
+    outbox_id: i64,
+) -> Result<bool, StoreError> {
+    let found: Vec<(i64, String)> = sqlx::query_as(UNNOTIFIABLE_WATCH_NOTICES)
+        .bind(micros(now))
+        .bind(format!("[{outbox_id}]"))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(!found.is_empty())
+}
+
 /// Withholds what may no longer be sent from queued messages not under a live lease, or from
 /// the messages `only` (their worker's check before sending found them).
 pub(super) async fn withhold_in(
@@ -60,9 +78,15 @@ pub(super) async fn withhold_in(
         .bind(&only)
         .fetch_all(&mut **tx)
         .await?;
+    let watch_notices: Vec<(i64, String)> = sqlx::query_as(UNNOTIFIABLE_WATCH_NOTICES)
+        .bind(micros(now))
+        .bind(&only)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut done = Withheld::default();
     let mut outbox_ids: Vec<i64> = pairs.iter().map(|(id, _, _)| *id).collect();
     outbox_ids.extend(dates.iter().map(|d| d.outbox_id));
+    outbox_ids.extend(watch_notices.iter().map(|(id, _)| *id));
     outbox_ids.sort_unstable();
     outbox_ids.dedup();
     for date in &dates {
@@ -95,7 +119,7 @@ pub(super) async fn withhold_in(
         done.pairs += 1;
     }
     for outbox_id in outbox_ids {
-        let reasons: Vec<String> = sqlx::query_scalar(
+        let mut reasons: Vec<String> = sqlx::query_scalar(
             "SELECT withheld_reason FROM notification_ledger
                  WHERE outbox_id = ?1 AND withheld_reason IS NOT NULL
              UNION
@@ -106,6 +130,12 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .fetch_all(&mut **tx)
         .await?;
+        reasons.extend(crate::store::watches::withheld_reasons(
+            &watch_notices,
+            outbox_id,
+        ));
+        reasons.sort();
+        reasons.dedup();
         sqlx::query(
             "UPDATE outbox SET state = 'cancelled', finished_at = ?, lease_owner = NULL,
                     lease_until = NULL, last_error = ?
@@ -134,6 +164,16 @@ pub(super) async fn withhold_in(
         .bind(outbox_id)
         .execute(&mut **tx)
         .await?;
+        // Its new-case notices and pauses wait for a digest again (a sealed case's until it
+        // is open again).
+        sqlx::query("UPDATE watch_matches SET outbox_id = NULL WHERE outbox_id = ?")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("UPDATE watches SET pause_outbox_id = NULL WHERE pause_outbox_id = ?")
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await?;
         // The message's other date notices are decided again by the next run.
         sqlx::query("DELETE FROM date_notices WHERE outbox_id = ? AND withheld_reason IS NULL")
             .bind(outbox_id)
