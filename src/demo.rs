@@ -1156,11 +1156,19 @@ fn write_feeds(
             } else {
                 case.filed_at + Duration::hours(g.rng.gen_range(1..600))
             };
+            // A case filed today (the mass filing) has no later entries yet.
+            if i > 0 && posted >= now {
+                continue;
+            }
             entries.push(g.entry(case, next_id, posted, i == 0));
             next_id += 1;
         }
         for _ in 0..g.rng.gen_range(0..4) {
             let posted = now - Duration::minutes(g.rng.gen_range(5..(24 * 60)));
+            // Nothing before the filing that opens the case.
+            if posted <= case.filed_at + Duration::hours(1) {
+                continue;
+            }
             entries.push(g.entry(case, next_id, posted, false));
             next_id += 1;
         }
