@@ -1097,7 +1097,7 @@ fn write_feeds(
         case.court_id = "CT16".into();
         case.case_type = "AC".into();
         case.caption = format!("{mass_filer} v. {defendant}");
-        case.filed_at = now - Duration::minutes(30 + 5 * i as i64);
+        case.filed_at = now - Duration::minutes(150 - 5 * i as i64);
         case.confidential = false;
         case.parties = vec![
             Party {

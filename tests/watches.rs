@@ -116,7 +116,7 @@ async fn a_new_case_naming_a_watched_person_is_told_once_and_says_why() {
     assert_eq!(subject, "New case naming Jane Q. Doe: 2622-CV01234");
     let text = flat(text);
     for expected in [
-        "New cases naming Jane Q. Doe",
+        "New case naming Jane Q. Doe",
         "2622-CV01234 Midwest Credit Recovery LLC v. Doe",
         "; Civil (CV); filed Fri Nov 20, 2026",
         "Named: DOE, JANE QUINN (Defendant)",
@@ -508,4 +508,42 @@ async fn a_notice_queued_before_its_case_is_sealed_is_withheld_and_told_once_uns
     assert_eq!(mails.len(), 1);
     assert!(mails[0].2.contains("2622-CV01240"));
     assert!(run_at(&t, "2026-11-24T12:00:00-06:00").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_account_no_longer_verified_keeps_its_matches_until_it_is_verified_again() {
+    let t = with_accounts(|_| {}).await;
+    t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
+        .await;
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", false)],
+    )
+    .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(
+            "2622-CV01234",
+            "2026-11-20T09:00:00-06:00",
+            &[("DOE, JANE", "Defendant")],
+        )],
+    )
+    .await;
+    assert!(
+        run_at(&t, RUN_AT).await.is_empty(),
+        "nothing to an unverified address"
+    );
+    let waiting: i64 = t
+        .db()
+        .value("SELECT COUNT(*) FROM watch_matches WHERE outbox_id IS NULL")
+        .await;
+    assert_eq!(waiting, 1, "the match is kept");
+    t.ingest(
+        FeedKind::Accounts,
+        &[account("ann", "ann@example.org", true)],
+    )
+    .await;
+    let mails = run_at(&t, "2026-11-24T11:00:00-06:00").await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].2.contains("2622-CV01234"));
 }

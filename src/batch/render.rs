@@ -643,8 +643,8 @@ impl Renderer {
             date_subject: date_subjects.as_ref().map(|d| d.long.clone()),
             casenet_date_subject: date_subjects.as_ref().map(|d| d.casenet.clone()),
             watch_groups: super::watch_text::groups(&digest.new_cases),
-            new_case_count: digest.new_cases.len(),
-            plural_new_cases: digest.new_cases.len() > 1,
+            new_case_count: super::watch_text::distinct_cases(&digest.new_cases),
+            plural_new_cases: super::watch_text::distinct_cases(&digest.new_cases) > 1,
             paused_watches: super::watch_text::paused(&digest.paused_watches),
             watch_subject: super::watch_text::subject(&digest.new_cases, &digest.paused_watches),
             casenet_watch_subject: super::watch_text::casenet_subject(

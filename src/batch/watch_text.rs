@@ -53,13 +53,24 @@ pub fn groups(notices: &[WatchNotice]) -> Vec<WatchGroupView> {
             None => groups.push((
                 notice.watch_id.clone(),
                 WatchGroupView {
-                    heading: format!("New cases naming {}", single_line(&notice.watch_name)),
+                    heading: single_line(&notice.watch_name),
                     cases: vec![view],
                 },
             )),
         }
     }
-    groups.into_iter().map(|(_, group)| group).collect()
+    groups
+        .into_iter()
+        .map(|(_, mut group)| {
+            let what = if group.cases.len() == 1 {
+                "New case"
+            } else {
+                "New cases"
+            };
+            group.heading = format!("{what} naming {}", group.heading);
+            group
+        })
+        .collect()
 }
 
 pub fn paused(pauses: &[PauseNotice]) -> Vec<PausedWatchView> {
@@ -84,23 +95,38 @@ pub fn subject(notices: &[WatchNotice], pauses: &[PauseNotice]) -> Option<String
             single_line(&one.case_number)
         )),
         [first, ..] => {
-            let names = notices
-                .iter()
-                .filter(|n| n.watch_id != first.watch_id)
-                .count();
-            let others = if names > 0 { " and others" } else { "" };
-            Some(format!(
-                "{} new cases naming {}{others}",
-                notices.len(),
-                single_line(&first.watch_name)
-            ))
+            let cases = distinct_cases(notices);
+            let others = if notices.iter().any(|n| n.watch_name != first.watch_name) {
+                " and others"
+            } else {
+                ""
+            };
+            Some(match cases {
+                1 => format!(
+                    "New case naming {}{others}: {}",
+                    single_line(&first.watch_name),
+                    single_line(&first.case_number)
+                ),
+                n => format!(
+                    "{n} new cases naming {}{others}",
+                    single_line(&first.watch_name)
+                ),
+            })
         }
     }
 }
 
+/// How many cases the notices name (two watches may name one case).
+pub fn distinct_cases(notices: &[WatchNotice]) -> usize {
+    let mut cases: Vec<&str> = notices.iter().map(|n| n.case_number.as_str()).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    cases.len()
+}
+
 /// The same in the `casenet` style: the case numbers' count only.
 pub fn casenet_subject(notices: &[WatchNotice], pauses: &[PauseNotice]) -> Option<String> {
-    match notices.len() {
+    match distinct_cases(notices) {
         0 => (!pauses.is_empty()).then(|| "a name watch paused".to_string()),
         1 => Some(format!("new case {}", single_line(&notices[0].case_number))),
         n => Some(format!("{n} new cases")),

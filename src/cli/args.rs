@@ -14,10 +14,11 @@ use crate::ingest::FeedKind;
     version,
     about = "Turns court docket entries into one e-mail digest per tracking account",
     long_about = "Turns court docket entries into one e-mail digest per tracking account.\n\n\
-        Feeds of courts, cases, docket entries, court dates (events), accounts and subscriptions \
-        are ingested from JSON Lines files; `run-now` takes the entries that are new since the \
-        last run and the court-date reminders and change notices that are due, groups them into \
-        one digest per account and queues the messages; `deliver` sends the queue.\n\n\
+        Feeds of courts, cases, docket entries, court dates (events), accounts, subscriptions \
+        and party watches are ingested from JSON Lines files; `run-now` takes the entries that \
+        are new since the last run, the court-date reminders and change notices that are due \
+        and the new cases naming a watched party, groups them into one digest per account and \
+        queues the messages; `deliver` sends the queue.\n\n\
         Configuration: built-in defaults, then the TOML file given by --config (or \
         ./mcap-notify.toml if present), then MCAP_NOTIFY__SECTION__KEY environment variables.\n\n\
         Exit codes: 0 success (a run skipped because the service is closed is a success), \
@@ -154,7 +155,8 @@ pub enum Command {
     /// Serve the unsubscribe links of the digests on http.listen until SIGTERM: a GET shows
     /// what a link stops and changes nothing; a POST of List-Unsubscribe=One-Click stops it.
     Serve,
-    /// Write the stops recipients asked for as a subscriptions feed for the system of record.
+    /// Write the tracking changes made here (stops recipients asked for, cases party watches
+    /// started tracking) as a subscriptions feed for the system of record.
     Subscriptions {
         #[command(subcommand)]
         action: SubscriptionsAction,
@@ -299,8 +301,8 @@ pub enum WatchesAction {
         /// Let common short forms of the first name match (William and Bill).
         #[arg(long)]
         nicknames: bool,
-        /// Only cases in this court (CTnn); may be given more than once.
-        #[arg(long = "circuit")]
+        /// Only cases in this court (CT01 to CT46); may be given more than once.
+        #[arg(long = "circuit", value_parser = parse_circuit)]
         circuits: Vec<String>,
         /// Only cases of this type (CV, CR...); may be given more than once.
         #[arg(long = "case-type")]
@@ -308,9 +310,9 @@ pub enum WatchesAction {
         /// Only parties in this role (Defendant...); may be given more than once.
         #[arg(long = "role")]
         roles: Vec<String>,
-        /// Show at most this many matches, newest cases first.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// Show at most this many matches, newest cases first (JSON too; its totals count all).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -321,6 +323,7 @@ pub enum WatchesAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatchKindArg {
     Person,
+    #[value(alias = "organization")]
     Organisation,
 }
 
@@ -395,10 +398,12 @@ pub enum BounceAction {
 #[derive(Debug, Subcommand)]
 pub enum SubscriptionsAction {
     /// Print the stops recipients asked for (one-click, the link's page, or mail) as
-    /// subscriptions feed lines {"account_id", "case_number", "stopped_at"}, oldest first; the
-    /// lines are what `ingest subscriptions` takes, and taking them back changes nothing.
+    /// subscriptions feed lines {"account_id", "case_number", "stopped_at"}, and the cases a
+    /// party watch's auto_track started tracking as {"account_id", "case_number",
+    /// "tracked_at", "source"}, oldest first; the lines are what `ingest subscriptions` takes,
+    /// and taking them back changes nothing.
     Export {
-        /// Only stops at or after this instant (RFC 3339, or `YYYY-MM-DD HH:MM` in the
+        /// Only changes at or after this instant (RFC 3339, or `YYYY-MM-DD HH:MM` in the
         /// calendar's zone); the summary on standard error says the latest one written, the
         /// --since of the next export.
         #[arg(long, value_name = "TIME")]
@@ -451,6 +456,16 @@ pub struct RunNowArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `watches test --circuit`: a court id of the 46 circuits, `CT01` to `CT46`.
+fn parse_circuit(text: &str) -> Result<String, String> {
+    let id = text.trim().to_ascii_uppercase();
+    if crate::circuits::CIRCUITS.iter().any(|c| c.court_id() == id) {
+        Ok(id)
+    } else {
+        Err(format!("`{text}` is not a circuit court id (CT01 to CT46)"))
+    }
 }
 
 /// `--at`: an RFC 3339 instant with its offset.

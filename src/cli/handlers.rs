@@ -356,13 +356,14 @@ pub fn trial_watch(
 pub async fn watch_trial(
     app: &App,
     watch: &crate::model::Watch,
+    limit: usize,
 ) -> anyhow::Result<crate::watches::trial::Trial> {
     use crate::store::watches::WatchStore;
     // The name first: a name the rules cannot use is refused before the cases are read.
     crate::watches::NamePattern::new(watch.kind, &watch.name, watch.nicknames)
         .map_err(|e| CommandError::Refused(format!("`{}`: {e}", watch.name)))?;
     let parties = app.store.parties_on_cases().await?;
-    Ok(crate::watches::trial::run_trial(watch, &parties)?)
+    Ok(crate::watches::trial::run_trial(watch, &parties, limit)?)
 }
 
 /// `status`: the watermark, the queue, the window, the lateness, the alerts and the last runs.

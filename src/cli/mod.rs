@@ -235,7 +235,8 @@ async fn run_once(app: &App, command: Command) -> anyhow::Result<()> {
             }) => {
                 let watch =
                     handlers::trial_watch(name, kind, nicknames, circuits, case_types, roles);
-                presenters::watch_trial(&handlers::watch_trial(app, &watch).await?, limit, json)
+                let trial = handlers::watch_trial(app, &watch, limit as usize).await?;
+                presenters::watch_trial(&trial, json)
             }
         },
         Command::Prune {

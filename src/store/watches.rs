@@ -56,7 +56,8 @@ pub struct ArrivalRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WatchInput {
     pub arrivals: Vec<ArrivalRow>,
-    /// Watches not stopped and not paused, of accounts whose address is verified.
+    /// Watches not paused (stopped ones too: they matched until they stopped). An account
+    /// that is no longer verified keeps its matches, which wait until it is verified again.
     pub watches: Vec<Watch>,
     /// (watch id, local day `YYYY-MM-DD`) to the cases matched on that day.
     pub day_counts: HashMap<(String, String), u32>,

@@ -69,12 +69,15 @@ fn watching_at(watch: &Watch, at: DateTime<Utc>) -> bool {
 /// `max_per_day` is `watches.max_matches_per_day`.
 pub fn decide(input: &WatchInput, zone: Tz, max_per_day: u32) -> WatchDecisions {
     let index = WatchIndex::new(&input.watches);
+    // In the order the parties arrived: the noise guard tells the first of a day's cases.
+    let mut arrivals: Vec<&ArrivalRow> = input.arrivals.iter().collect();
+    arrivals.sort_by_key(|a| (a.arrived_at, a.seq));
     let mut decisions = WatchDecisions::default();
     let mut day_counts = input.day_counts.clone();
     let mut matched: HashSet<(String, String)> = input.matched.clone();
     let mut tracked = input.tracked.clone();
     let mut paused: HashSet<String> = HashSet::new();
-    for arrival in &input.arrivals {
+    for arrival in arrivals {
         decisions.arrivals_done.push(arrival.seq);
         // Confidential cases, courts outside MCAP and excluded case types never match.
         if !arrival.notifiable {
@@ -99,7 +102,7 @@ pub fn decide(input: &WatchInput, zone: Tz, max_per_day: u32) -> WatchDecisions 
                 paused.insert(watch.watch_id.clone());
                 decisions.pauses.push(WatchPause {
                     watch_id: watch.watch_id.clone(),
-                    reason: pause_reason(max_per_day, day),
+                    reason: pause_reason(watch, max_per_day, day),
                 });
                 continue;
             }
@@ -140,11 +143,26 @@ fn new_match(watch: &Watch, arrival: &ArrivalRow, why: String, day: &str) -> New
     }
 }
 
-/// Why the noise guard paused a watch, as its owner and operators read it.
-pub fn pause_reason(max_per_day: u32, day: chrono::NaiveDate) -> String {
+/// Why the noise guard paused a watch, as its owner and operators read it: with the limits
+/// the watch does not use yet.
+pub fn pause_reason(watch: &Watch, max_per_day: u32, day: chrono::NaiveDate) -> String {
+    let unused: Vec<&str> = [
+        (watch.circuits.is_empty(), "court"),
+        (watch.case_types.is_empty(), "case type"),
+        (watch.roles.is_empty(), "role"),
+    ]
+    .into_iter()
+    .filter_map(|(unused, what)| unused.then_some(what))
+    .collect();
+    let narrow = match unused.as_slice() {
+        [] => "a narrower name".to_string(),
+        [one] => format!("a {one}"),
+        [a, b] => format!("a {a} or {b}"),
+        [a, b, c, ..] => format!("a {a}, {b} or {c}"),
+    };
     format!(
-        "it matched more than {max_per_day} new cases filed on {}; a name this common needs \
-         narrowing by circuits, case types or roles. Change the watch to resume it.",
+        "it matched more than {max_per_day} new cases filed on {}, so it stopped before it \
+         flooded your inbox. A watch narrowed to {narrow} resumes it.",
         day.format("%a %b %-d, %Y")
     )
 }
@@ -230,9 +248,15 @@ mod tests {
         let decisions = decide(&input, chrono_tz::America::Chicago, 3);
         assert_eq!(decisions.matches.len(), 3);
         assert_eq!(decisions.pauses.len(), 1);
-        assert!(decisions.pauses[0]
-            .reason
-            .starts_with("it matched more than 3 new cases"));
+        let reason = &decisions.pauses[0].reason;
+        assert!(
+            reason.starts_with("it matched more than 3 new cases"),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with("narrowed to a court, case type or role resumes it."),
+            "{reason}"
+        );
         assert_eq!(decisions.arrivals_done.len(), 5);
     }
 

@@ -21,7 +21,7 @@ pub enum NameError {
     NoFirstName,
     #[error("the first name `{0}` is an initial; a watch needs the whole first name, or it would match everyone who shares the initial")]
     InitialOnly(String),
-    #[error("an organisation's name needs more than `The` and a business form")]
+    #[error("an organisation's name needs more than `The`, `&` and a business form")]
     OnlyForms,
 }
 
@@ -93,6 +93,18 @@ impl PersonName {
     /// Reads "Last, First Middle [Suffix]" (a comma) or "First Middle Last [Suffix]". None when
     /// there is not both a first and a last name.
     pub fn read(text: &str) -> Option<PersonName> {
+        // "William Smith, Jr.": the comma sets off a suffix, not the given names.
+        let suffix_after_comma = text.split_once(',').and_then(|(name, rest)| {
+            let rest = fold(rest);
+            let only_suffixes =
+                !rest.is_empty() && rest.iter().all(|w| SUFFIXES.contains(&w.as_str()));
+            only_suffixes.then(|| (name, rest[0].clone()))
+        });
+        if let Some((name, suffix)) = suffix_after_comma {
+            let mut person = PersonName::read(name)?;
+            person.suffix.get_or_insert(suffix);
+            return Some(person);
+        }
         let (last, mut given, suffix) = match text.split_once(',') {
             Some((last, given)) => {
                 let mut last = fold(last);
@@ -202,7 +214,10 @@ impl NamePattern {
             }
             PartyKind::Organisation => {
                 let words = organisation_words(name);
-                if words.is_empty() || BUSINESS_FORMS.iter().any(|(_, c)| words == [*c]) {
+                let only_filler = words.iter().all(|w| {
+                    w == "the" || w == "and" || BUSINESS_FORMS.iter().any(|(_, c)| c == w)
+                });
+                if words.is_empty() || only_filler {
                     return Err(NameError::OnlyForms);
                 }
                 Ok(NamePattern {
@@ -484,6 +499,20 @@ mod tests {
             "John Smith III",
             false,
         ),
+        (
+            PartyKind::Person,
+            "William Smith",
+            false,
+            "William Smith, Jr.",
+            true,
+        ),
+        (
+            PartyKind::Person,
+            "William Smith Sr",
+            false,
+            "SMITH, WILLIAM, JR",
+            false,
+        ),
         // Nicknames, on and off.
         (
             PartyKind::Person,
@@ -633,10 +662,13 @@ mod tests {
             NamePattern::new(PartyKind::Person, "J. Smith", false),
             Err(NameError::InitialOnly("j".into()))
         );
-        assert_eq!(
-            NamePattern::new(PartyKind::Organisation, "The LLC", false),
-            Err(NameError::OnlyForms)
-        );
+        for name in ["The LLC", "The", "&", "The & Co."] {
+            assert_eq!(
+                NamePattern::new(PartyKind::Organisation, name, false),
+                Err(NameError::OnlyForms),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -31,13 +31,19 @@ pub struct Trial {
     pub name: String,
     pub kind: PartyKind,
     pub parties_read: usize,
+    /// Every party the name matches.
+    pub matches: usize,
+    /// Those on cases a watch may be told of (not confidential, not excluded).
+    pub notifiable: usize,
+    /// The first `limit` matches, newest cases first.
     pub hits: Vec<TrialHit>,
 }
 
-/// Compares `watch`'s name (and limits) with every party given.
-pub fn run_trial(watch: &Watch, parties: &[PartyOnCase]) -> Result<Trial, NameError> {
+/// Compares `watch`'s name (and limits) with every party given (newest cases first), keeping
+/// the first `limit` matches.
+pub fn run_trial(watch: &Watch, parties: &[PartyOnCase], limit: usize) -> Result<Trial, NameError> {
     let pattern = NamePattern::new(watch.kind, &watch.name, watch.nicknames)?;
-    let hits = parties
+    let hits: Vec<TrialHit> = parties
         .iter()
         .filter(|p| within_limits(watch, &p.court_id, &p.case_type, &p.role))
         .filter_map(|p| {
@@ -58,6 +64,8 @@ pub fn run_trial(watch: &Watch, parties: &[PartyOnCase]) -> Result<Trial, NameEr
         name: watch.name.clone(),
         kind: watch.kind,
         parties_read: parties.len(),
-        hits,
+        matches: hits.len(),
+        notifiable: hits.iter().filter(|h| h.would_notify).count(),
+        hits: hits.into_iter().take(limit).collect(),
     })
 }

@@ -35,9 +35,25 @@ pub fn describe_run(report: &RunReport) -> String {
         dates.reminders, dates.changes
     ));
     let w = &report.watches;
+    let n = |count: u64, one: &str, many: &str| {
+        format!("{count} {}", if count == 1 { one } else { many })
+    };
     out.push_str(&format!(
-        "  watches   {:>8} new-case notices ({} parties read, {} matched, {} cases auto-tracked, {} watches paused)\n",
-        w.new_case_notices, w.step.parties_read, w.step.matches, w.step.auto_tracked, w.step.paused
+        "  watches   {:>8} {} ({}, {}, {}, {})\n",
+        w.new_case_notices,
+        if w.new_case_notices == 1 {
+            "new-case notice"
+        } else {
+            "new-case notices"
+        },
+        n(w.step.parties_read, "party read", "parties read"),
+        n(w.step.matches, "match", "matches"),
+        n(
+            w.step.auto_tracked,
+            "case auto-tracked",
+            "cases auto-tracked"
+        ),
+        n(w.step.paused, "watch paused", "watches paused"),
     ));
     out.push_str(&format!(
         "  skipped   {:>8} accounts ({} unverified, {} suppressed)\n",

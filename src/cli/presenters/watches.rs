@@ -57,20 +57,19 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn watch_trial(trial: &Trial, limit: usize, json: bool) -> anyhow::Result<()> {
+pub fn watch_trial(trial: &Trial, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(trial);
     }
-    let told = trial.hits.iter().filter(|h| h.would_notify).count();
     outln!(
-        "{:?} ({}) matches {} of {} parties on stored cases ({} that a watch would be told of). Nothing was changed.",
+        "{:?} ({}) matches {} of {} parties on stored cases, {} of them on cases a watch may be told of. A watch sees only parties that arrive after it starts. Nothing was changed.",
         trial.name,
         trial.kind.as_str(),
-        trial.hits.len(),
+        trial.matches,
         trial.parties_read,
-        told
+        trial.notifiable
     );
-    for hit in trial.hits.iter().take(limit) {
+    for hit in &trial.hits {
         outln!("");
         outln!("  {}  {}", hit.case_number, hit.caption);
         outln!(
@@ -86,9 +85,12 @@ pub fn watch_trial(trial: &Trial, limit: usize, json: bool) -> anyhow::Result<()
         );
         outln!("    {} ({}): {}", hit.party, hit.role, hit.why);
     }
-    if trial.hits.len() > limit {
+    if trial.matches > trial.hits.len() {
         outln!("");
-        outln!("  ... and {} more (--limit)", trial.hits.len() - limit);
+        outln!(
+            "  ... and {} more (--limit)",
+            trial.matches - trial.hits.len()
+        );
     }
     Ok(())
 }

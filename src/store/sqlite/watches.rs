@@ -188,8 +188,7 @@ impl WatchStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await?;
         let watches: Vec<WatchRecord<i64>> = sqlx::query_as(&format!(
-            "SELECT {WATCH_COLUMNS} FROM watches w JOIN accounts a ON a.account_id = w.account_id
-             WHERE w.paused_at IS NULL AND a.email_verified = 1 ORDER BY w.watch_id"
+            "SELECT {WATCH_COLUMNS} FROM watches w WHERE w.paused_at IS NULL ORDER BY w.watch_id"
         ))
         .fetch_all(&mut *tx)
         .await?;
