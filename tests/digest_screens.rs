@@ -67,6 +67,7 @@ fn realistic_digest() -> Digest {
             party_role: "Defendant".into(),
             why: "same last name; same first name; initial J fits middle James".into(),
             auto_tracked: true,
+            auto_subscription_id: Some(77),
         }],
         paused_watches: Vec::new(),
         cases: vec![

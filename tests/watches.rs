@@ -234,6 +234,16 @@ async fn auto_track_tracks_the_case_from_its_filing_so_its_entries_follow() {
         ))
         .await;
     assert_eq!(since, at("2026-11-20T09:00:00-06:00").timestamp_micros());
+    // The message's unsubscribe link stops the tracking auto_track started.
+    let scoped: Vec<i64> = t
+        .db()
+        .column("SELECT subscription_id FROM unsubscribe_scopes")
+        .await;
+    let tracked_id: i64 = t
+        .db()
+        .value("SELECT subscription_id FROM subscriptions")
+        .await;
+    assert_eq!(scoped, vec![tracked_id]);
     // The export of tracking changes carries the start, with its source.
     let out = t
         .command()

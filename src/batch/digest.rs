@@ -63,12 +63,18 @@ impl Digest {
         self.cases.iter().map(|c| c.entries.len()).sum()
     }
 
-    /// The subscriptions the message reports on: its cases', then its dates' (each once).
+    /// The subscriptions the message reports on: its cases', its dates', then the cases its
+    /// watches started tracking (each once).
     pub fn subscription_ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.cases.iter().map(|c| c.subscription_id).collect();
         for item in &self.dates {
             if !ids.contains(&item.subscription_id) {
                 ids.push(item.subscription_id);
+            }
+        }
+        for id in self.new_cases.iter().filter_map(|n| n.auto_subscription_id) {
+            if !ids.contains(&id) {
+                ids.push(id);
             }
         }
         ids

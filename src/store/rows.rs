@@ -842,6 +842,7 @@ pub struct WatchNoticeRecord<I> {
     pub party_role: String,
     pub why: String,
     pub auto_tracked: bool,
+    pub auto_subscription_id: Option<i64>,
 }
 
 impl<I: StoredInstant> TryFrom<WatchNoticeRecord<I>> for crate::store::watches::WatchNotice {
@@ -865,6 +866,7 @@ impl<I: StoredInstant> TryFrom<WatchNoticeRecord<I>> for crate::store::watches::
             party_role: r.party_role,
             why: r.why,
             auto_tracked: r.auto_tracked,
+            auto_subscription_id: r.auto_subscription_id,
         })
     }
 }

@@ -126,6 +126,9 @@ pub struct WatchNotice {
     pub party_role: String,
     pub why: String,
     pub auto_tracked: bool,
+    /// The tracking period auto_track started for it, which the message's unsubscribe link
+    /// stops too.
+    pub auto_subscription_id: Option<i64>,
 }
 
 /// A pause whose owner has not been told yet.

@@ -17,12 +17,16 @@ SELECT m.account_id,
        m.party_name,
        m.party_role,
        m.why,
-       m.auto_tracked
+       m.auto_tracked,
+       s.subscription_id AS auto_subscription_id
 FROM watch_matches m
 JOIN watches w ON w.watch_id = m.watch_id
 JOIN accounts a ON a.account_id = m.account_id
 JOIN cases c ON c.case_number = m.case_number
 JOIN courts ct ON ct.court_id = c.court_id
+-- The tracking period auto_track started, which the message's unsubscribe link stops too.
+LEFT JOIN subscriptions s ON m.auto_tracked AND s.account_id = m.account_id
+    AND s.case_number = m.case_number AND s.source = 'watch:' || m.watch_id
 WHERE m.outbox_id IS NULL
   AND c.confidential = 0
   AND ct.mcap = 1
