@@ -42,8 +42,6 @@ struct Answers {
     events: HashMap<String, Option<Box<StoredEvent>>>,
     accounts: HashMap<String, bool>,
     subscriptions: HashMap<SubscriptionKey, Vec<SubscriptionRow>>,
-    /// Each case's party names (None: no such case).
-    parties: HashMap<String, Option<Vec<String>>>,
     watches: HashMap<String, Option<Box<StoredWatch>>>,
     owners: HashMap<String, Option<WatchOwner>>,
 }
@@ -167,13 +165,6 @@ impl Answers {
                 return changed(format!("tracking of `{case_number}` by `{account_id}`"));
             }
         }
-        let keys: Vec<&str> = self.parties.keys().map(String::as_str).collect();
-        let now = super::watches::load_parties(db, &keys).await?;
-        for (case_number, answer) in &self.parties {
-            if now.get(case_number) != answer.as_ref() {
-                return changed(format!("the parties of case `{case_number}`"));
-            }
-        }
         let keys: Vec<&str> = self.watches.keys().map(String::as_str).collect();
         let now = super::watches::load_watches(db, &keys).await?;
         for (watch_id, answer) in &self.watches {
@@ -197,13 +188,9 @@ impl IngestSession for SqliteIngest {
         &mut self,
         case_numbers: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
-        let found = super::watches::load_parties(self.reader()?, case_numbers).await?;
-        for number in case_numbers {
-            self.answers
-                .parties
-                .insert(number.to_string(), found.get(*number).cloned());
-        }
-        Ok(found)
+        // Not asked again under the write lock: a party another file added meanwhile is at
+        // worst recorded as arriving twice, which the watches' ledger tells once.
+        super::watches::load_parties(self.reader()?, case_numbers).await
     }
 
     async fn stored_watches(
