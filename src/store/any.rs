@@ -236,6 +236,14 @@ impl watches::WatchStore for AnyStore {
         dispatch!(self, s => s.record_watch_decisions(leader, decisions, now).await)
     }
 
+    async fn pass_arrivals(
+        &self,
+        leader: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.pass_arrivals(leader, now).await)
+    }
+
     async fn waiting_watch_notices(&self) -> Result<watches::WaitingWatchNotices, StoreError> {
         dispatch!(self, s => s.waiting_watch_notices().await)
     }

@@ -228,6 +228,13 @@ pub trait WatchStore {
         decisions: &WatchDecisions,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks every arrival not matched yet as matched, when there is no watch to match them
+    /// against (fenced by `leader`); returns how many.
+    fn pass_arrivals(
+        &self,
+        leader: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// New-case notices and pauses not yet put in a message, of cases that can be told of now.
     fn waiting_watch_notices(
         &self,

@@ -218,15 +218,20 @@ pub(super) async fn mark_told(
 impl WatchStore for PgStore {
     async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
         let mut tx = self.begin_snapshot().await?;
-        let arrivals: Vec<ArrivalRecord<Time>> = sqlx::query_as(ARRIVALS)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
         let watches: Vec<WatchRecord<Time>> = sqlx::query_as(&format!(
             "SELECT {WATCH_COLUMNS} FROM watches w WHERE w.paused_at IS NULL ORDER BY w.watch_id"
         ))
         .fetch_all(&mut *tx)
         .await?;
+        if watches.is_empty() {
+            // Nothing to match against: the step passes the arrivals in one statement.
+            tx.commit().await?;
+            return Ok(WatchInput::default());
+        }
+        let arrivals: Vec<ArrivalRecord<Time>> = sqlx::query_as(ARRIVALS)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= $1
              GROUP BY watch_id, match_day",
@@ -329,6 +334,23 @@ impl WatchStore for PgStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn pass_arrivals(
+        &self,
+        leader: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        check_leader(&mut tx, leader).await?;
+        let passed =
+            sqlx::query("UPDATE party_arrivals SET matched_at = $1 WHERE matched_at IS NULL")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(passed)
     }
 
     async fn waiting_watch_notices(&self) -> Result<WaitingWatchNotices, StoreError> {

@@ -183,15 +183,20 @@ pub(super) async fn mark_told(
 impl WatchStore for SqliteStore {
     async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let arrivals: Vec<ArrivalRecord<i64>> = sqlx::query_as(ARRIVALS)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
         let watches: Vec<WatchRecord<i64>> = sqlx::query_as(&format!(
             "SELECT {WATCH_COLUMNS} FROM watches w WHERE w.paused_at IS NULL ORDER BY w.watch_id"
         ))
         .fetch_all(&mut *tx)
         .await?;
+        if watches.is_empty() {
+            // Nothing to match against: the step passes the arrivals in one statement.
+            tx.commit().await?;
+            return Ok(WatchInput::default());
+        }
+        let arrivals: Vec<ArrivalRecord<i64>> = sqlx::query_as(ARRIVALS)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= ?
              GROUP BY watch_id, match_day",
@@ -300,6 +305,23 @@ impl WatchStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn pass_arrivals(
+        &self,
+        leader: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_leader(&mut tx, leader).await?;
+        let passed =
+            sqlx::query("UPDATE party_arrivals SET matched_at = ? WHERE matched_at IS NULL")
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(passed)
     }
 
     async fn waiting_watch_notices(&self) -> Result<WaitingWatchNotices, StoreError> {
