@@ -27,16 +27,21 @@ pub(super) struct CasesFeed {
 
 impl CasesFeed {
     /// The parties that arrive with the file's cases: all of a new case's, at its filing time;
-    /// those an existing case did not have before (by name), at `now`.
+    /// those an existing case did not have before, at `now`. Names are compared as the
+    /// watches compare them (case, accents, punctuation), so a name only corrected or
+    /// re-cased is no new party.
     fn arrivals(&self, now: DateTime<Utc>) -> Vec<PartyArrival> {
         let mut arrivals = Vec::new();
         for case in &self.rows {
             let before = self.stored_parties.get(&case.case_number);
             let arrived_at = if before.is_some() { now } else { case.filed_at };
-            let mut seen: HashSet<&str> = HashSet::new();
+            let mut seen: HashSet<Vec<String>> = before
+                .into_iter()
+                .flatten()
+                .map(|name| crate::watches::names::fold(name))
+                .collect();
             for party in &case.parties {
-                let known = before.is_some_and(|names| names.iter().any(|n| n == &party.name));
-                if known || !seen.insert(party.name.as_str()) {
+                if !seen.insert(crate::watches::names::fold(&party.name)) {
                     continue;
                 }
                 arrivals.push(PartyArrival {

@@ -33,6 +33,47 @@ const PARTICLES: &[&str] = &[
 /// Generational suffixes: ignored when one side lacks them, a conflict when both differ.
 const SUFFIXES: &[&str] = &["jr", "sr", "ii", "iii", "iv", "2nd", "3rd"];
 
+/// A suffix as compared: `2nd` is `II`, `3rd` is `III`.
+fn canonical_suffix(suffix: String) -> String {
+    match suffix.as_str() {
+        "2nd" => "ii".into(),
+        "3rd" => "iii".into(),
+        _ => suffix,
+    }
+}
+
+/// Words a court adds after a person's name that are not part of it.
+const TRAILERS: &[&[&str]] = &[&["et", "al"], &["deceased"], &["decd"]];
+
+/// Takes the trailing words of [`TRAILERS`] off a name's words.
+fn take_trailers(words: &mut Vec<String>) {
+    while let Some(trailer) = TRAILERS
+        .iter()
+        .find(|t| words.len() > t.len() && words[words.len() - t.len()..].iter().eq(t.iter()))
+    {
+        words.truncate(words.len() - trailer.len());
+    }
+}
+
+/// Words that make a filed name an organisation's, never a person's.
+fn names_an_organisation(words: &[String]) -> bool {
+    words.iter().any(|w| {
+        w == "and"
+            || [
+                "llc",
+                "pllc",
+                "inc",
+                "incorporated",
+                "corp",
+                "corporation",
+                "ltd",
+                "llp",
+                "lp",
+            ]
+            .contains(&w.as_str())
+    })
+}
+
 /// Business forms, each with the one form it is compared as.
 const BUSINESS_FORMS: &[(&str, &str)] = &[
     ("llc", "llc"),
@@ -49,6 +90,7 @@ const BUSINESS_FORMS: &[(&str, &str)] = &[
     ("llp", "lp"),
     ("pc", "pc"),
     ("plc", "plc"),
+    ("na", "na"),
 ];
 
 /// Folds text for comparison: compatibility decomposition without combining marks, lower
@@ -61,7 +103,15 @@ pub fn fold(text: &str) -> Vec<String> {
         match c {
             '&' => folded.push_str(" and "),
             '\'' | '\u{2019}' | '\u{2018}' | '\u{02bc}' | '`' | '.' | '-' | '\u{2010}'
-            | '\u{2011}' => {}
+            | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' => {}
+            // Letters with no decomposition of their own.
+            'ø' | 'Ø' => folded.push('o'),
+            'ł' | 'Ł' => folded.push('l'),
+            'đ' | 'Đ' => folded.push('d'),
+            'ß' => folded.push_str("ss"),
+            'æ' | 'Æ' => folded.push_str("ae"),
+            'œ' | 'Œ' => folded.push_str("oe"),
+            'ı' => folded.push('i'),
             c if c.is_alphanumeric() => folded.extend(c.to_lowercase()),
             _ => folded.push(' '),
         }
@@ -93,6 +143,15 @@ impl PersonName {
     /// Reads "Last, First Middle [Suffix]" (a comma) or "First Middle Last [Suffix]". None when
     /// there is not both a first and a last name.
     pub fn read(text: &str) -> Option<PersonName> {
+        if names_an_organisation(&fold(text)) {
+            return None;
+        }
+        let mut person = PersonName::read_words(text)?;
+        person.suffix = person.suffix.map(canonical_suffix);
+        Some(person)
+    }
+
+    fn read_words(text: &str) -> Option<PersonName> {
         // "William Smith, Jr.": the comma sets off a suffix, not the given names.
         let suffix_after_comma = text.split_once(',').and_then(|(name, rest)| {
             let rest = fold(rest);
@@ -101,7 +160,7 @@ impl PersonName {
             only_suffixes.then(|| (name, rest[0].clone()))
         });
         if let Some((name, suffix)) = suffix_after_comma {
-            let mut person = PersonName::read(name)?;
+            let mut person = PersonName::read_words(name)?;
             person.suffix.get_or_insert(suffix);
             return Some(person);
         }
@@ -109,6 +168,7 @@ impl PersonName {
             Some((last, given)) => {
                 let mut last = fold(last);
                 let mut given = fold(given);
+                take_trailers(&mut given);
                 let mut suffix = take_suffix(&mut last);
                 // "Doe, Jr., John" or "Doe, John, Jr."
                 if given.len() > 1 && SUFFIXES.contains(&given[0].as_str()) {
@@ -119,6 +179,7 @@ impl PersonName {
             }
             None => {
                 let mut words = fold(text);
+                take_trailers(&mut words);
                 let suffix = take_suffix(&mut words);
                 if words.len() < 2 {
                     return None;
@@ -247,7 +308,14 @@ impl NamePattern {
             }
             None => {
                 let words = organisation_words(filed);
-                (words.concat() == self.organisation.concat()).then(|| {
+                // "Show-Me" and "SHOW ME" are one name; "Pen Island" and "Penis Land" are
+                // not: run together only when the words do not line up one for one.
+                let same = if words.len() == self.organisation.len() {
+                    words == self.organisation
+                } else {
+                    words.concat() == self.organisation.concat()
+                };
+                same.then(|| {
                     if fold(filed) == self.organisation {
                         "the same organisation name".to_string()
                     } else {
@@ -512,6 +580,69 @@ mod tests {
             false,
             "SMITH, WILLIAM, JR",
             false,
+        ),
+        (
+            PartyKind::Person,
+            "Søren Sørensen",
+            false,
+            "SORENSEN, SOREN",
+            true,
+        ),
+        (
+            PartyKind::Person,
+            "John Smith II",
+            false,
+            "SMITH, JOHN 2ND",
+            true,
+        ),
+        (
+            PartyKind::Person,
+            "Jane Doe",
+            false,
+            "DOE, JANE Q, ET AL",
+            true,
+        ),
+        (
+            PartyKind::Person,
+            "Jane Q. Doe",
+            false,
+            "DOE, JANE QUINN, DECEASED",
+            true,
+        ),
+        (
+            PartyKind::Person,
+            "John Smith",
+            false,
+            "SMITH, JOHN LLC",
+            false,
+        ),
+        (
+            PartyKind::Person,
+            "John Smith",
+            false,
+            "JONES, SMITH & ASSOCIATES",
+            false,
+        ),
+        (
+            PartyKind::Person,
+            "Mary Smith–Jones",
+            false,
+            "JONES, MARY",
+            false,
+        ),
+        (
+            PartyKind::Organisation,
+            "Pen Island",
+            false,
+            "Penis Land",
+            false,
+        ),
+        (
+            PartyKind::Organisation,
+            "Wells Fargo Bank",
+            false,
+            "WELLS FARGO BANK, N.A.",
+            true,
         ),
         // Nicknames, on and off.
         (

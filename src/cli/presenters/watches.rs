@@ -1,6 +1,7 @@
 //! Party watches: the operators' list, and what `watches test` found for a name.
 
 use super::{local_time, print_json};
+use crate::batch::render::single_line as shown;
 use crate::cli::handlers::WatchList;
 use crate::outln;
 use crate::watches::trial::Trial;
@@ -38,15 +39,15 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
             (Some(stop), _) => format!("stopped {}", local_time(*stop)),
             (None, Some(_)) => format!(
                 "PAUSED: {}",
-                w.paused_reason.as_deref().unwrap_or("by the noise guard")
+                shown(w.paused_reason.as_deref().unwrap_or("by the noise guard"))
             ),
             (None, None) => "running".to_string(),
         };
         outln!(
             "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:>7}  {:>7}  {:<30} {state}",
-            w.watch_id,
-            w.account_id,
-            w.name,
+            shown(&w.watch_id),
+            shown(&w.account_id),
+            shown(&w.name),
             w.matches,
             w.waiting,
             w.last_match_at
@@ -63,7 +64,7 @@ pub fn watch_trial(trial: &Trial, json: bool) -> anyhow::Result<()> {
     }
     outln!(
         "{:?} ({}) matches {} of {} parties on stored cases, {} of them on cases a watch may be told of. A watch sees only parties that arrive after it starts. Nothing was changed.",
-        trial.name,
+        shown(&trial.name),
         trial.kind.as_str(),
         trial.matches,
         trial.parties_read,
@@ -71,11 +72,11 @@ pub fn watch_trial(trial: &Trial, json: bool) -> anyhow::Result<()> {
     );
     for hit in &trial.hits {
         outln!("");
-        outln!("  {}  {}", hit.case_number, hit.caption);
+        outln!("  {}  {}", shown(&hit.case_number), shown(&hit.caption));
         outln!(
             "    {}, {}, filed {}{}",
-            hit.court_id,
-            hit.case_type,
+            shown(&hit.court_id),
+            shown(&hit.case_type),
             local_time(hit.filed_at),
             if hit.would_notify {
                 ""
@@ -83,7 +84,12 @@ pub fn watch_trial(trial: &Trial, json: bool) -> anyhow::Result<()> {
                 "; confidential or excluded: never told"
             }
         );
-        outln!("    {} ({}): {}", hit.party, hit.role, hit.why);
+        outln!(
+            "    {} ({}): {}",
+            shown(&hit.party),
+            shown(&hit.role),
+            hit.why
+        );
     }
     if trial.matches > trial.hits.len() {
         outln!("");

@@ -232,6 +232,8 @@ impl WatchStore for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
+        // The cases of this page's arrivals (the first unmatched ones, up to this seq).
+        let last_seq = arrivals.last().map_or(0, |a| a.seq);
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= $1
              GROUP BY watch_id, match_day",
@@ -242,15 +244,17 @@ impl WatchStore for PgStore {
         let tracked: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT s.account_id, s.case_number FROM subscriptions s
              WHERE s.case_number IN (SELECT case_number FROM party_arrivals
-                                     WHERE matched_at IS NULL)",
+                                     WHERE matched_at IS NULL AND seq <= $1)",
         )
+        .bind(last_seq)
         .fetch_all(&mut *tx)
         .await?;
         let matched: Vec<(String, String)> = sqlx::query_as(
             "SELECT watch_id, case_number FROM watch_matches
              WHERE case_number IN (SELECT case_number FROM party_arrivals
-                                   WHERE matched_at IS NULL)",
+                                   WHERE matched_at IS NULL AND seq <= $1)",
         )
+        .bind(last_seq)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -303,6 +307,12 @@ impl WatchStore for PgStore {
             .await?;
         }
         for track in &decisions.tracks {
+            // The account row, as the subscriptions feed locks it: a file starting the same
+            // pair meanwhile is waited for, and then seen by the check below.
+            sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE")
+                .bind(&track.account_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO subscriptions (account_id, case_number, tracked_at, source)
                  SELECT $1, $2, $3, $4

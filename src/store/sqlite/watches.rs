@@ -197,6 +197,8 @@ impl WatchStore for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
+        // The cases of this page's arrivals (the first unmatched ones, up to this seq).
+        let last_seq = arrivals.last().map_or(0, |a| a.seq);
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= ?
              GROUP BY watch_id, match_day",
@@ -207,15 +209,17 @@ impl WatchStore for SqliteStore {
         let tracked: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT s.account_id, s.case_number FROM subscriptions s
              WHERE s.case_number IN (SELECT case_number FROM party_arrivals
-                                     WHERE matched_at IS NULL)",
+                                     WHERE matched_at IS NULL AND seq <= ?)",
         )
+        .bind(last_seq)
         .fetch_all(&mut *tx)
         .await?;
         let matched: Vec<(String, String)> = sqlx::query_as(
             "SELECT watch_id, case_number FROM watch_matches
              WHERE case_number IN (SELECT case_number FROM party_arrivals
-                                   WHERE matched_at IS NULL)",
+                                   WHERE matched_at IS NULL AND seq <= ?)",
         )
+        .bind(last_seq)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
