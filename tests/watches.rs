@@ -557,3 +557,71 @@ async fn an_account_no_longer_verified_keeps_its_matches_until_it_is_verified_ag
     assert_eq!(mails.len(), 1);
     assert!(mails[0].2.contains("2622-CV01234"));
 }
+
+#[tokio::test]
+async fn the_unsubscribe_link_of_a_watch_notice_stops_the_watch() {
+    let t = with_accounts(|_| {}).await;
+    t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
+        .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(
+            "2622-CV01234",
+            "2026-11-20T09:00:00-06:00",
+            &[("DOE, JANE", "Defendant")],
+        )],
+    )
+    .await;
+    assert_eq!(run_at(&t, RUN_AT).await.len(), 1);
+    // The one-click link of that message, which told only of the watch's new case.
+    let raw = t.outbox_raw().await.pop().unwrap();
+    let parsed = MessageParser::default().parse(&raw[..]).unwrap();
+    let header = parsed
+        .header_raw("List-Unsubscribe")
+        .unwrap()
+        .trim()
+        .to_string();
+    let token = header
+        .split(['<', '>'])
+        .find(|p| p.starts_with("https://"))
+        .and_then(|link| link.split("token=").nth(1))
+        .expect("a web link")
+        .to_string();
+    let keys = mcap_notify::unsubscribe::token::TokenKeys::from_settings(&t.app.settings.mail);
+    let request = mcap_notify::unsubscribe::resolve(&t.app.store, &keys, &token, Utc::now())
+        .await
+        .expect("the link names the watch");
+    assert_eq!(request.watches.len(), 1);
+    assert_eq!(request.watches[0].name, "Jane Doe");
+    let done = mcap_notify::unsubscribe::stop(
+        &t.app.store,
+        &request,
+        mcap_notify::store::StopSource::OneClick,
+        "test",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.stopped, 1);
+    // The watch matches nothing more.
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(
+            "2622-CV01299",
+            "2026-11-23T09:00:00-06:00",
+            &[("DOE, JANE", "Defendant")],
+        )],
+    )
+    .await;
+    assert!(run_at(&t, "2026-11-24T11:00:00-06:00").await.is_empty());
+    let stopped: i64 = t
+        .db()
+        .value("SELECT COUNT(*) FROM watches WHERE unsubscribed_at IS NOT NULL")
+        .await;
+    assert_eq!(stopped, 1);
+    // The same link again stops nothing more.
+    let again = mcap_notify::unsubscribe::resolve(&t.app.store, &keys, &token, Utc::now())
+        .await
+        .unwrap();
+    assert!(again.all_stopped());
+}

@@ -20,7 +20,10 @@ CREATE TABLE watches (
     paused_at     timestamptz,
     paused_reason text,
     -- The message that told the owner of the pause.
-    pause_outbox_id bigint REFERENCES outbox (outbox_id)
+    pause_outbox_id bigint REFERENCES outbox (outbox_id),
+    -- Stopped by its owner from a message's unsubscribe link: it matches nothing more and
+    -- what it matched is not told.
+    unsubscribed_at timestamptz
 );
 CREATE INDEX watches_by_account ON watches (account_id);
 
@@ -58,4 +61,13 @@ CREATE INDEX watch_matches_by_day ON watch_matches (watch_id, match_day);
 
 -- Where a tracking period came from: NULL for the subscriptions feed, `watch:ID` for a party
 -- watch's auto_track.
+-- The watches each queued message's unsubscribe link stops (its scope key, as for
+-- unsubscribe_scopes).
+CREATE TABLE unsubscribe_watch_scopes (
+    scope_key  text NOT NULL,
+    watch_id   text NOT NULL REFERENCES watches (watch_id),
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (scope_key, watch_id)
+);
+
 ALTER TABLE subscriptions ADD COLUMN source text;

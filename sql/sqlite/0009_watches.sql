@@ -20,7 +20,10 @@ CREATE TABLE watches (
     paused_at     INTEGER,
     paused_reason TEXT,
     -- The message that told the owner of the pause.
-    pause_outbox_id INTEGER REFERENCES outbox (outbox_id)
+    pause_outbox_id INTEGER REFERENCES outbox (outbox_id),
+    -- Stopped by its owner from a message's unsubscribe link: it matches nothing more and
+    -- what it matched is not told.
+    unsubscribed_at INTEGER
 );
 CREATE INDEX watches_by_account ON watches (account_id);
 
@@ -55,6 +58,15 @@ CREATE TABLE watch_matches (
 );
 CREATE INDEX watch_matches_waiting ON watch_matches (account_id) WHERE outbox_id IS NULL;
 CREATE INDEX watch_matches_by_day ON watch_matches (watch_id, match_day);
+
+-- The watches each queued message's unsubscribe link stops (its scope key, as for
+-- unsubscribe_scopes).
+CREATE TABLE unsubscribe_watch_scopes (
+    scope_key  TEXT NOT NULL,
+    watch_id   TEXT NOT NULL REFERENCES watches (watch_id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (scope_key, watch_id)
+);
 
 -- Where a tracking period came from: NULL for the subscriptions feed, `watch:ID` for a party
 -- watch's auto_track.

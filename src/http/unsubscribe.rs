@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use crate::app::App;
 use crate::mask;
-use crate::store::{StopSource, UnsubscribeTarget, Unsubscribed};
+use crate::store::{StopSource, Unsubscribed};
 use crate::unsubscribe::token::{TokenError, TokenKeys};
 use crate::unsubscribe::{self, Request, UnsubscribeError};
 use handlebars::html_escape as escape;
@@ -52,7 +52,7 @@ pub async fn page(State(app): State<Arc<App>>, uri: Uri) -> Response {
         Ok(request) => request,
         Err(response) => return response,
     };
-    let cases = case_list(&request.targets);
+    let cases = case_list(&request);
     let body = if request.all_stopped() {
         format!(
             "<h1>These alerts are already stopped</h1>\
@@ -181,7 +181,7 @@ fn stopped_page(app: &App, request: &Request, done: &Unsubscribed) -> Response {
     let body = format!(
         "<h1>{heading}</h1><p>{} will get no more e-mail about:</p>{}{}",
         recipient(request),
-        case_list(&request.targets),
+        case_list(request),
         track_again(app)
     );
     html(StatusCode::OK, heading, &body)
@@ -189,14 +189,20 @@ fn stopped_page(app: &App, request: &Request, done: &Unsubscribed) -> Response {
 
 fn recipient(request: &Request) -> String {
     request
-        .targets
-        .first()
-        .map(|t| format!("<strong>{}</strong>", escape(&mask::address(&t.email))))
+        .email()
+        .map(|email| format!("<strong>{}</strong>", escape(&mask::address(email))))
         .unwrap_or_else(|| "This address".into())
 }
 
-fn case_list(targets: &[UnsubscribeTarget]) -> String {
-    let items: String = targets
+fn case_list(request: &Request) -> String {
+    let watches = request.watches.iter().map(|w| {
+        format!(
+            "<li>new cases naming <strong>{}</strong> (a name you watch)</li>",
+            escape(&w.name)
+        )
+    });
+    let items: String = request
+        .targets
         .iter()
         .map(|t| {
             format!(
@@ -206,6 +212,7 @@ fn case_list(targets: &[UnsubscribeTarget]) -> String {
                 escape(&t.court_name)
             )
         })
+        .chain(watches)
         .collect();
     format!("<ul>{items}</ul>")
 }

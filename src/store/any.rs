@@ -236,6 +236,21 @@ impl watches::WatchStore for AnyStore {
         dispatch!(self, s => s.record_watch_decisions(leader, decisions, now).await)
     }
 
+    async fn message_watch_scope(
+        &self,
+        scope_key: &str,
+    ) -> Result<Vec<watches::WatchTarget>, StoreError> {
+        dispatch!(self, s => s.message_watch_scope(scope_key).await)
+    }
+
+    async fn stop_watches(
+        &self,
+        watch_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<watches::WatchesStopped, StoreError> {
+        dispatch!(self, s => s.stop_watches(watch_ids, now).await)
+    }
+
     async fn pass_arrivals(
         &self,
         leader: Option<&str>,

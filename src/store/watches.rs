@@ -169,6 +169,8 @@ pub struct WatchSummary {
     pub stopped_at: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
     pub paused_reason: Option<String>,
+    /// When its owner stopped it from a message's unsubscribe link.
+    pub unsubscribed_at: Option<DateTime<Utc>>,
     pub matches: u64,
     pub waiting: u64,
     pub last_match_at: Option<DateTime<Utc>>,
@@ -197,6 +199,37 @@ pub struct WatchCounts {
     pub notices_waiting: u64,
     pub notices_queued: u64,
     pub auto_tracked: u64,
+}
+
+/// A watch a message's unsubscribe link stops, described for the page behind the link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WatchTarget {
+    pub watch_id: String,
+    pub name: String,
+    pub email: String,
+    /// When its owner stopped it from a link, if they have.
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+/// What stopping watches from a link did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WatchesStopped {
+    pub stopped: u64,
+    pub already: u64,
+    /// Queued messages that told of them, cancelled.
+    pub messages_withheld: u64,
+}
+
+/// The watches each message's unsubscribe link stops: those of its new-case notices and the
+/// pauses it tells of.
+pub fn watch_scope(message: &super::QueuedMessage) -> Vec<&str> {
+    let mut ids: Vec<&str> = (message.watch_notices.iter())
+        .map(|k| k.watch_id.as_str())
+        .chain(message.watch_pauses.iter().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// A case tracked for a watch's auto_track, as the subscriptions export writes it.
@@ -235,6 +268,18 @@ pub trait WatchStore {
         leader: Option<&str>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The watches the unsubscribe link of the message `scope_key` stops.
+    fn message_watch_scope(
+        &self,
+        scope_key: &str,
+    ) -> impl Future<Output = Result<Vec<WatchTarget>, StoreError>> + Send;
+    /// Stops watches at their owner's request, in one transaction: they match nothing more,
+    /// what they matched is not told, and queued messages telling of them are withheld.
+    fn stop_watches(
+        &self,
+        watch_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<WatchesStopped, StoreError>> + Send;
     /// New-case notices and pauses not yet put in a message, of cases that can be told of now.
     fn waiting_watch_notices(
         &self,
@@ -263,9 +308,11 @@ pub(crate) const AUTO_TRACKS: &str = "SELECT s.account_id, s.case_number, s.trac
 
 /// The counts of [`WatchCounts`], in its order; the same SQL on both backends.
 pub(crate) const WATCH_COUNTS: &str = "SELECT
-    (SELECT COUNT(*) FROM watches WHERE stopped_at IS NULL AND paused_at IS NULL),
-    (SELECT COUNT(*) FROM watches WHERE stopped_at IS NULL AND paused_at IS NOT NULL),
-    (SELECT COUNT(*) FROM watches WHERE stopped_at IS NOT NULL),
+    (SELECT COUNT(*) FROM watches
+     WHERE stopped_at IS NULL AND unsubscribed_at IS NULL AND paused_at IS NULL),
+    (SELECT COUNT(*) FROM watches
+     WHERE stopped_at IS NULL AND unsubscribed_at IS NULL AND paused_at IS NOT NULL),
+    (SELECT COUNT(*) FROM watches WHERE stopped_at IS NOT NULL OR unsubscribed_at IS NOT NULL),
     (SELECT COUNT(*) FROM watch_matches),
     (SELECT COUNT(*) FROM watch_matches WHERE outbox_id IS NULL),
     (SELECT COUNT(*) FROM watch_matches WHERE outbox_id IS NOT NULL),

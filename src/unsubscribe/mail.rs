@@ -44,7 +44,7 @@ pub struct MailReport {
 }
 
 /// Honours the unsubscribe requests among `mails`.
-pub async fn ingest_mails<S: UnsubscribeStore>(
+pub async fn ingest_mails<S: UnsubscribeStore + crate::store::watches::WatchStore>(
     store: &S,
     keys: &TokenKeys,
     mails: Vec<SourceMail>,
@@ -88,7 +88,7 @@ impl From<UnsubscribeError> for Refusal {
     }
 }
 
-async fn honour<S: UnsubscribeStore>(
+async fn honour<S: UnsubscribeStore + crate::store::watches::WatchStore>(
     store: &S,
     keys: &TokenKeys,
     mail: &SourceMail,

@@ -1,7 +1,7 @@
 -- The new-case notices of queued messages that may no longer be sent, with why: of the same
 -- messages as unnotifiable_pairs.sql (?1 = now, ?2 = a JSON array of ids or NULL). A notice
--- may not go once its case is sealed, its court leaves MCAP or its case type is excluded; it
--- waits for the case to be open again.
+-- may not go once its case is sealed, its court leaves MCAP or its case type is excluded (it
+-- waits for the case to be open again), or once its owner stopped the watch.
 WITH messages (outbox_id) AS (
     SELECT value FROM json_each(?2)
     UNION ALL
@@ -10,6 +10,7 @@ WITH messages (outbox_id) AS (
 )
 SELECT w.outbox_id,
        CASE
+           WHEN wa.unsubscribed_at IS NOT NULL THEN 'watch stopped by its owner'
            WHEN c.confidential = 1 THEN 'case confidential'
            WHEN ct.mcap = 0 THEN 'court left MCAP'
            ELSE 'case type excluded from tracking'
@@ -17,10 +18,12 @@ SELECT w.outbox_id,
 FROM messages m
 JOIN outbox o ON o.outbox_id = m.outbox_id
 JOIN watch_matches w ON w.outbox_id = o.outbox_id
+JOIN watches wa ON wa.watch_id = w.watch_id
 JOIN cases c ON c.case_number = w.case_number
 JOIN courts ct ON ct.court_id = c.court_id
 WHERE o.state = 'queued'
-  AND (c.confidential = 1
+  AND (wa.unsubscribed_at IS NOT NULL
+       OR c.confidential = 1
        OR ct.mcap = 0
        OR EXISTS (SELECT 1 FROM court_excluded_case_types x
                   WHERE x.court_id = c.court_id AND x.case_type = c.case_type))

@@ -7,11 +7,12 @@ SELECT w.watch_id,
        w.stopped_at,
        w.paused_at,
        w.paused_reason,
+       w.unsubscribed_at,
        COUNT(m.case_number) AS matches,
        COUNT(m.case_number) - COUNT(m.outbox_id) AS waiting,
        MAX(m.matched_at) AS last_match_at
 FROM watches w
 LEFT JOIN watch_matches m ON m.watch_id = w.watch_id
 GROUP BY w.watch_id, w.account_id, w.name, w.kind, w.started_at, w.stopped_at, w.paused_at,
-         w.paused_reason
+         w.paused_reason, w.unsubscribed_at
 ORDER BY w.account_id, w.watch_id

@@ -28,6 +28,7 @@ JOIN courts ct ON ct.court_id = c.court_id
 LEFT JOIN subscriptions s ON m.auto_tracked AND s.account_id = m.account_id
     AND s.case_number = m.case_number AND s.source = 'watch:' || m.watch_id
 WHERE m.outbox_id IS NULL
+  AND w.unsubscribed_at IS NULL
   AND c.confidential = 0
   AND ct.mcap = 1
   AND NOT EXISTS (SELECT 1 FROM court_excluded_case_types x

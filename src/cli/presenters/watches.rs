@@ -36,6 +36,10 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
     );
     for w in &list.watches {
         let state = match (&w.stopped_at, &w.paused_at) {
+            _ if w.unsubscribed_at.is_some() => format!(
+                "stopped by its owner's unsubscribe {}",
+                local_time(w.unsubscribed_at.unwrap_or_default())
+            ),
             (Some(stop), _) => format!("stopped {}", local_time(*stop)),
             (None, Some(_)) => format!(
                 "PAUSED: {}",

@@ -381,7 +381,7 @@ impl BatchStore for PgStore {
             .rows_affected();
             crate::store::check_date_notices_written(written, dates.len())?;
         }
-        super::watches::mark_told(&mut tx, messages, &outbox_ids).await?;
+        super::watches::mark_told(&mut tx, messages, &outbox_ids, now).await?;
         for digest in held {
             sqlx::query(
                 "INSERT INTO held_pairs (account_id, entry_seq, run_id, reason, held_at)

@@ -34,6 +34,10 @@ impl RetentionStore for PgStore {
         .bind(cutoff)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM unsubscribe_watch_scopes WHERE created_at < $1")
+            .bind(links_cutoff)
+            .execute(&mut *tx)
+            .await?;
         let scopes = sqlx::query("DELETE FROM unsubscribe_scopes WHERE created_at < $1")
             .bind(links_cutoff)
             .execute(&mut *tx)

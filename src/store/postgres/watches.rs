@@ -184,8 +184,20 @@ pub(super) async fn mark_told(
     db: &mut PgConnection,
     messages: &[QueuedMessage],
     outbox_ids: &[i64],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for (message, outbox_id) in messages.iter().zip(outbox_ids) {
+        for watch_id in watch_scope(message) {
+            sqlx::query(
+                "INSERT INTO unsubscribe_watch_scopes (scope_key, watch_id, created_at)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&message.scope_key)
+            .bind(watch_id)
+            .bind(now)
+            .execute(&mut *db)
+            .await?;
+        }
         for key in &message.watch_notices {
             let marked = sqlx::query(
                 "UPDATE watch_matches SET outbox_id = $1
@@ -219,7 +231,8 @@ impl WatchStore for PgStore {
     async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
         let mut tx = self.begin_snapshot().await?;
         let watches: Vec<WatchRecord<Time>> = sqlx::query_as(&format!(
-            "SELECT {WATCH_COLUMNS} FROM watches w WHERE w.paused_at IS NULL ORDER BY w.watch_id"
+            "SELECT {WATCH_COLUMNS} FROM watches w
+             WHERE w.paused_at IS NULL AND w.unsubscribed_at IS NULL ORDER BY w.watch_id"
         ))
         .fetch_all(&mut *tx)
         .await?;
@@ -363,6 +376,61 @@ impl WatchStore for PgStore {
         Ok(passed)
     }
 
+    async fn message_watch_scope(&self, scope_key: &str) -> Result<Vec<WatchTarget>, StoreError> {
+        let rows: Vec<(String, String, String, Option<Time>)> = sqlx::query_as(
+            "SELECT w.watch_id, w.name, a.email, w.unsubscribed_at
+             FROM unsubscribe_watch_scopes s
+             JOIN watches w ON w.watch_id = s.watch_id
+             JOIN accounts a ON a.account_id = w.account_id
+             WHERE s.scope_key = $1 ORDER BY w.name, w.watch_id",
+        )
+        .bind(scope_key)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(watch_id, name, email, unsubscribed_at)| {
+                Ok(WatchTarget {
+                    watch_id,
+                    name,
+                    email,
+                    unsubscribed_at: crate::store::rows::opt(unsubscribed_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn stop_watches(
+        &self,
+        watch_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<WatchesStopped, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut done = WatchesStopped::default();
+        for id in watch_ids {
+            let stopped = sqlx::query(
+                "UPDATE watches SET unsubscribed_at = $1
+                 WHERE watch_id = $2 AND unsubscribed_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if stopped == 1 {
+                done.stopped += 1;
+            } else {
+                done.already += 1;
+            }
+        }
+        if done.stopped > 0 {
+            done.messages_withheld = super::withhold::withhold_in(&mut tx, now, None)
+                .await?
+                .messages;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn waiting_watch_notices(&self) -> Result<WaitingWatchNotices, StoreError> {
         let mut tx = self.begin_snapshot().await?;
         let notices: Vec<WatchNoticeRecord<Time>> =
@@ -373,6 +441,7 @@ impl WatchStore for PgStore {
                     w.watch_id, w.name, COALESCE(w.paused_reason, '')
              FROM watches w JOIN accounts a ON a.account_id = w.account_id
              WHERE w.paused_at IS NOT NULL AND w.pause_outbox_id IS NULL
+               AND w.unsubscribed_at IS NULL
              ORDER BY w.account_id, w.watch_id",
         )
         .fetch_all(&mut *tx)

@@ -363,7 +363,7 @@ impl BatchStore for SqliteStore {
             let written = insert.build().execute(&mut *tx).await?.rows_affected();
             crate::store::check_date_notices_written(written, chunk.len())?;
         }
-        super::watches::mark_told(&mut tx, &numbered).await?;
+        super::watches::mark_told(&mut tx, &numbered, now).await?;
         // Pairs held aside by an earlier run are released once queued; there are seldom any.
         let any_held: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM held_pairs)")
             .fetch_one(&mut *tx)

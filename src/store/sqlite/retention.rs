@@ -29,6 +29,10 @@ impl RetentionStore for SqliteStore {
         .bind(micros(cutoff))
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM unsubscribe_watch_scopes WHERE created_at < ?1")
+            .bind(micros(links_cutoff))
+            .execute(&mut *tx)
+            .await?;
         let scopes = sqlx::query("DELETE FROM unsubscribe_scopes WHERE created_at < ?1")
             .bind(micros(links_cutoff))
             .execute(&mut *tx)

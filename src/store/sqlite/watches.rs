@@ -150,8 +150,20 @@ pub(super) async fn upsert_watches(
 pub(super) async fn mark_told(
     db: &mut SqliteConnection,
     numbered: &[(i64, &QueuedMessage)],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for (outbox_id, message) in numbered {
+        for watch_id in watch_scope(message) {
+            sqlx::query(
+                "INSERT OR IGNORE INTO unsubscribe_watch_scopes (scope_key, watch_id, created_at)
+                 VALUES (?, ?, ?)",
+            )
+            .bind(&message.scope_key)
+            .bind(watch_id)
+            .bind(micros(now))
+            .execute(&mut *db)
+            .await?;
+        }
         for key in &message.watch_notices {
             let marked = sqlx::query(
                 "UPDATE watch_matches SET outbox_id = ?
@@ -184,7 +196,8 @@ impl WatchStore for SqliteStore {
     async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
         let mut tx = self.pool.begin().await?;
         let watches: Vec<WatchRecord<i64>> = sqlx::query_as(&format!(
-            "SELECT {WATCH_COLUMNS} FROM watches w WHERE w.paused_at IS NULL ORDER BY w.watch_id"
+            "SELECT {WATCH_COLUMNS} FROM watches w
+             WHERE w.paused_at IS NULL AND w.unsubscribed_at IS NULL ORDER BY w.watch_id"
         ))
         .fetch_all(&mut *tx)
         .await?;
@@ -328,6 +341,61 @@ impl WatchStore for SqliteStore {
         Ok(passed)
     }
 
+    async fn message_watch_scope(&self, scope_key: &str) -> Result<Vec<WatchTarget>, StoreError> {
+        let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT w.watch_id, w.name, a.email, w.unsubscribed_at
+             FROM unsubscribe_watch_scopes s
+             JOIN watches w ON w.watch_id = s.watch_id
+             JOIN accounts a ON a.account_id = w.account_id
+             WHERE s.scope_key = ? ORDER BY w.name, w.watch_id",
+        )
+        .bind(scope_key)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(watch_id, name, email, unsubscribed_at)| {
+                Ok(WatchTarget {
+                    watch_id,
+                    name,
+                    email,
+                    unsubscribed_at: crate::store::rows::opt(unsubscribed_at)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn stop_watches(
+        &self,
+        watch_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<WatchesStopped, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut done = WatchesStopped::default();
+        for id in watch_ids {
+            let stopped = sqlx::query(
+                "UPDATE watches SET unsubscribed_at = ?
+                 WHERE watch_id = ? AND unsubscribed_at IS NULL",
+            )
+            .bind(micros(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if stopped == 1 {
+                done.stopped += 1;
+            } else {
+                done.already += 1;
+            }
+        }
+        if done.stopped > 0 {
+            done.messages_withheld = super::withhold::withhold_in(&mut tx, now, None)
+                .await?
+                .messages;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn waiting_watch_notices(&self) -> Result<WaitingWatchNotices, StoreError> {
         let mut tx = self.pool.begin().await?;
         let notices: Vec<WatchNoticeRecord<i64>> =
@@ -338,6 +406,7 @@ impl WatchStore for SqliteStore {
                     w.watch_id, w.name, COALESCE(w.paused_reason, '')
              FROM watches w JOIN accounts a ON a.account_id = w.account_id
              WHERE w.paused_at IS NOT NULL AND w.pause_outbox_id IS NULL
+               AND w.unsubscribed_at IS NULL
              ORDER BY w.account_id, w.watch_id",
         )
         .fetch_all(&mut *tx)
