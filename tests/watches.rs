@@ -431,6 +431,9 @@ async fn bad_watch_lines_are_refused_with_the_reason_and_change_nothing() {
     bad_circuit["circuits"] = json!(["CT99"]);
     let mut bad_kind = watch("w2", "ann", "Jane Doe");
     bad_kind["kind"] = json!("robot");
+    // A stop still ahead has not stopped the watch: it counts.
+    let mut stops_later = watch("w3", "ann", "Jim Doe");
+    stops_later["stopped_at"] = json!("2099-01-01T00:00:00Z");
     let mut stops_early = watch("w2", "ann", "Jane Doe");
     stops_early["stopped_at"] = json!("2026-10-01T00:00:00Z");
     for (lines, expected) in [
@@ -465,6 +468,10 @@ async fn bad_watch_lines_are_refused_with_the_reason_and_change_nothing() {
                 line(watch("w2", "ann", "John Doe")),
                 line(watch("w3", "ann", "Jim Doe")),
             ],
+            "at most 2 may run at once",
+        ),
+        (
+            vec![line(watch("w2", "ann", "John Doe")), line(stops_later)],
             "at most 2 may run at once",
         ),
     ] {

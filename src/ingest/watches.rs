@@ -81,8 +81,8 @@ impl WatchesFeed {
     }
 
     /// The account's watches that are not stopped once this file's lines so far (and `watch`)
-    /// are applied.
-    fn active_after(&self, watch: &Watch) -> usize {
+    /// are applied (a stop still ahead has not stopped a watch yet).
+    fn active_after(&self, watch: &Watch, now: DateTime<Utc>) -> usize {
         let mut active: HashSet<&str> = self
             .owners
             .get(&watch.account_id)
@@ -92,7 +92,7 @@ impl WatchesFeed {
             if w.account_id != watch.account_id {
                 continue;
             }
-            if w.stopped_at.is_none() {
+            if w.stopped_at.is_none_or(|stop| stop > now) {
                 active.insert(&w.watch_id);
             } else {
                 active.remove(w.watch_id.as_str());
@@ -231,8 +231,9 @@ impl Feed for WatchesFeed {
         if before.as_ref() == Some(&watch) {
             return Ok(Applied::Unchanged);
         }
-        let active = self.active_after(&watch);
-        if watch.stopped_at.is_none() && active > self.per_account as usize {
+        let active = self.active_after(&watch, now);
+        let running = watch.stopped_at.is_none_or(|stop| stop > now);
+        if running && active > self.per_account as usize {
             return reject(format!(
                 "account `{}` would have {active} watches; at most {} may run at once \
                  (watches.per_account): stop one first",

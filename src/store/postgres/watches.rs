@@ -89,7 +89,9 @@ pub(super) async fn load_owners(
     .await?;
     let rows: Vec<(String, bool, Option<String>)> = sqlx::query_as(
         "SELECT a.account_id, a.email_verified, w.watch_id FROM accounts a
-         LEFT JOIN watches w ON w.account_id = a.account_id AND w.stopped_at IS NULL
+         LEFT JOIN watches w ON w.account_id = a.account_id
+             AND (w.stopped_at IS NULL OR w.stopped_at > now())
+             AND w.unsubscribed_at IS NULL
          WHERE a.account_id = ANY($1::text[])",
     )
     .bind(&keys)

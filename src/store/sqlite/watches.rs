@@ -68,11 +68,17 @@ pub(super) async fn load_owners(
     db: &mut SqliteConnection,
     account_ids: &[&str],
 ) -> Result<HashMap<String, WatchOwner>, StoreError> {
+    // A stop still ahead has not stopped the watch yet.
     let rows: Vec<(String, bool, Option<String>)> = select_in(
         db,
-        "SELECT a.account_id, a.email_verified, w.watch_id FROM accounts a
-         LEFT JOIN watches w ON w.account_id = a.account_id AND w.stopped_at IS NULL
-         WHERE a.account_id",
+        &format!(
+            "SELECT a.account_id, a.email_verified, w.watch_id FROM accounts a
+             LEFT JOIN watches w ON w.account_id = a.account_id
+                 AND (w.stopped_at IS NULL OR w.stopped_at > {})
+                 AND w.unsubscribed_at IS NULL
+             WHERE a.account_id",
+            micros(Utc::now())
+        ),
         account_ids,
     )
     .await?;
