@@ -219,12 +219,8 @@ impl IngestStore for AnyStore {
 }
 
 impl watches::WatchStore for AnyStore {
-    async fn watch_input(
-        &self,
-        limit: u32,
-        first_day: &str,
-    ) -> Result<watches::WatchInput, StoreError> {
-        dispatch!(self, s => s.watch_input(limit, first_day).await)
+    async fn watch_input(&self, limit: u32) -> Result<watches::WatchInput, StoreError> {
+        dispatch!(self, s => s.watch_input(limit).await)
     }
 
     async fn record_watch_decisions(

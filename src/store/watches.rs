@@ -251,7 +251,6 @@ pub trait WatchStore {
     fn watch_input(
         &self,
         limit: u32,
-        first_day: &str,
     ) -> impl Future<Output = Result<WatchInput, StoreError>> + Send;
     /// Writes a matching step's decisions and marks its arrivals matched, in one transaction
     /// fenced by `leader`. A match already recorded is left as it was.

@@ -34,7 +34,7 @@ pub async fn match_new_parties<S: WatchStore>(
 ) -> Result<WatchStepReport, StoreError> {
     let mut report = WatchStepReport::default();
     loop {
-        let input = store.watch_input(ARRIVALS_PER_PAGE, "").await?;
+        let input = store.watch_input(ARRIVALS_PER_PAGE).await?;
         if input.watches.is_empty() {
             // No watch runs: the arrivals so far can match nothing, now or later.
             report.parties_read += store.pass_arrivals(leader, now).await?;

@@ -230,7 +230,7 @@ pub(super) async fn mark_told(
 }
 
 impl WatchStore for PgStore {
-    async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
+    async fn watch_input(&self, limit: u32) -> Result<WatchInput, StoreError> {
         let mut tx = self.begin_snapshot().await?;
         let watches: Vec<WatchRecord<Time>> = sqlx::query_as(&format!(
             "SELECT {WATCH_COLUMNS} FROM watches w
@@ -250,10 +250,8 @@ impl WatchStore for PgStore {
         // The cases of this page's arrivals (the first unmatched ones, up to this seq).
         let last_seq = arrivals.last().map_or(0, |a| a.seq);
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= $1
-             GROUP BY watch_id, match_day",
+            "SELECT watch_id, match_day, COUNT(*) FROM watch_matches GROUP BY watch_id, match_day",
         )
-        .bind(first_day)
         .fetch_all(&mut *tx)
         .await?;
         let tracked: Vec<(String, String)> = sqlx::query_as(

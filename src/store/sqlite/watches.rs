@@ -199,7 +199,7 @@ pub(super) async fn mark_told(
 }
 
 impl WatchStore for SqliteStore {
-    async fn watch_input(&self, limit: u32, first_day: &str) -> Result<WatchInput, StoreError> {
+    async fn watch_input(&self, limit: u32) -> Result<WatchInput, StoreError> {
         let mut tx = self.pool.begin().await?;
         let watches: Vec<WatchRecord<i64>> = sqlx::query_as(&format!(
             "SELECT {WATCH_COLUMNS} FROM watches w
@@ -219,10 +219,8 @@ impl WatchStore for SqliteStore {
         // The cases of this page's arrivals (the first unmatched ones, up to this seq).
         let last_seq = arrivals.last().map_or(0, |a| a.seq);
         let counts: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT watch_id, match_day, COUNT(*) FROM watch_matches WHERE match_day >= ?
-             GROUP BY watch_id, match_day",
+            "SELECT watch_id, match_day, COUNT(*) FROM watch_matches GROUP BY watch_id, match_day",
         )
-        .bind(first_day)
         .fetch_all(&mut *tx)
         .await?;
         let tracked: Vec<(String, String)> = sqlx::query_as(
