@@ -632,3 +632,41 @@ async fn the_unsubscribe_link_of_a_watch_notice_stops_the_watch() {
         .unwrap();
     assert!(again.all_stopped());
 }
+
+#[tokio::test]
+async fn prune_removes_parties_matched_before_the_cutoff_and_keeps_the_matches() {
+    use mcap_notify::store::RetentionStore;
+    let t = with_accounts(|_| {}).await;
+    t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
+        .await;
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(
+            "2622-CV01234",
+            "2026-11-20T09:00:00-06:00",
+            &[("DOE, JANE", "Defendant")],
+        )],
+    )
+    .await;
+    run_at(&t, RUN_AT).await;
+    // A party arriving after the cutoff is kept, matched or not.
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(
+            "2622-CV01235",
+            "2026-11-22T09:00:00-06:00",
+            &[("ROE, RICHARD", "Defendant")],
+        )],
+    )
+    .await;
+    let cutoff = at("2026-11-25T00:00:00Z");
+    let pruned = t.app.store.prune(cutoff, cutoff, false).await.unwrap();
+    assert_eq!(pruned.party_arrivals, 1);
+    let left: Vec<String> = t
+        .db()
+        .column("SELECT case_number FROM party_arrivals")
+        .await;
+    assert_eq!(left, vec!["2622-CV01235".to_string()]);
+    let matches: i64 = t.db().value("SELECT COUNT(*) FROM watch_matches").await;
+    assert_eq!(matches, 1, "the ledger stays");
+}

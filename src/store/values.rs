@@ -217,6 +217,8 @@ pub struct PruneCounts {
     pub unsubscribe_scopes: u64,
     pub delivery_attempts: u64,
     pub bounce_mail_bodies: u64,
+    /// Parties that arrived on cases and were matched against the watches long ago.
+    pub party_arrivals: u64,
 }
 
 /// A bounce to record: at send time, or read from a bounce mail.

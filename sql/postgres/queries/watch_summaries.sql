@@ -3,6 +3,11 @@ SELECT w.watch_id,
        w.account_id,
        w.name,
        w.kind,
+       w.circuits,
+       w.case_types,
+       w.roles,
+       w.nicknames,
+       w.auto_track,
        w.started_at,
        w.stopped_at,
        w.paused_at,
@@ -13,6 +18,7 @@ SELECT w.watch_id,
        MAX(m.matched_at) AS last_match_at
 FROM watches w
 LEFT JOIN watch_matches m ON m.watch_id = w.watch_id
-GROUP BY w.watch_id, w.account_id, w.name, w.kind, w.started_at, w.stopped_at, w.paused_at,
+GROUP BY w.watch_id, w.account_id, w.name, w.kind, w.circuits, w.case_types, w.roles,
+         w.nicknames, w.auto_track, w.started_at, w.stopped_at, w.paused_at,
          w.paused_reason, w.unsubscribed_at
 ORDER BY w.account_id, w.watch_id

@@ -122,13 +122,14 @@ pub fn pruned(report: &PruneReport, json: bool) -> anyhow::Result<()> {
     }
     let c = &report.counts;
     outln!(
-        "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies, {} unsubscribe link records",
+        "{} from before {}: {} message bodies, {} delivery attempts, {} bounce mail bodies, {} unsubscribe link records, {} matched party arrivals",
         if report.dry_run { "would prune" } else { "pruned" },
         local_time(report.cutoff),
         c.message_bodies,
         c.delivery_attempts,
         c.bounce_mail_bodies,
-        c.unsubscribe_scopes
+        c.unsubscribe_scopes,
+        c.party_arrivals
     );
     Ok(())
 }

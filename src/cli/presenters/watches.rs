@@ -25,16 +25,24 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
     let id_w = width(|w| w.watch_id.chars().count(), 5);
     let account_w = width(|w| w.account_id.chars().count(), 7);
     let name_w = width(|w| w.name.chars().count(), 4).min(40);
+    let limits: Vec<String> = list.watches.iter().map(limits).collect();
+    let limits_w = limits
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 40);
     outln!(
-        "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:>7}  {:>7}  {:<30} STATE",
+        "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:<limits_w$}  {:>7}  {:>7}  {:<30} STATE",
         "WATCH",
         "ACCOUNT",
         "NAME",
+        "LIMITS",
         "MATCHES",
         "WAITING",
         "LAST MATCH"
     );
-    for w in &list.watches {
+    for (w, limits) in list.watches.iter().zip(&limits) {
         let state = match (&w.stopped_at, &w.paused_at) {
             _ if w.unsubscribed_at.is_some() => format!(
                 "stopped by its owner's unsubscribe {}",
@@ -48,10 +56,11 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
             (None, None) => "running".to_string(),
         };
         outln!(
-            "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:>7}  {:>7}  {:<30} {state}",
+            "{:<id_w$}  {:<account_w$}  {:<name_w$}  {:<limits_w$}  {:>7}  {:>7}  {:<30} {state}",
             shown(&w.watch_id),
             shown(&w.account_id),
             shown(&w.name),
+            shown(limits),
             w.matches,
             w.waiting,
             w.last_match_at
@@ -60,6 +69,24 @@ pub fn watches(list: &WatchList, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A watch's kind and limits in a few words: `person; CT22; CV; Defendant; nicknames;
+/// auto_track`.
+fn limits(w: &crate::store::watches::WatchSummary) -> String {
+    let mut parts = vec![w.kind.clone()];
+    for list in [&w.circuits, &w.case_types, &w.roles] {
+        if !list.is_empty() {
+            parts.push(list.join(","));
+        }
+    }
+    if w.nicknames {
+        parts.push("nicknames".into());
+    }
+    if w.auto_track {
+        parts.push("auto_track".into());
+    }
+    parts.join("; ")
 }
 
 pub fn watch_trial(trial: &Trial, json: bool) -> anyhow::Result<()> {

@@ -29,6 +29,12 @@ impl RetentionStore for SqliteStore {
         .bind(micros(cutoff))
         .execute(&mut *tx)
         .await?;
+        let arrivals = sqlx::query(
+            "DELETE FROM party_arrivals WHERE matched_at IS NOT NULL AND matched_at < ?1",
+        )
+        .bind(micros(cutoff))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM unsubscribe_watch_scopes WHERE created_at < ?1")
             .bind(micros(links_cutoff))
             .execute(&mut *tx)
@@ -46,6 +52,7 @@ impl RetentionStore for SqliteStore {
         let counts = PruneCounts {
             message_bodies: bodies.rows_affected(),
             unsubscribe_scopes: scopes.rows_affected(),
+            party_arrivals: arrivals.rows_affected(),
             delivery_attempts: attempts.rows_affected(),
             bounce_mail_bodies: bounce_mails.rows_affected(),
         };
