@@ -58,6 +58,8 @@ CREATE TABLE watch_matches (
 );
 CREATE INDEX watch_matches_waiting ON watch_matches (account_id) WHERE outbox_id IS NULL;
 CREATE INDEX watch_matches_by_day ON watch_matches (watch_id, match_day);
+-- Withholding and the check before each send look a message's notices up by it.
+CREATE INDEX watch_matches_by_outbox ON watch_matches (outbox_id);
 
 -- Where a tracking period came from: NULL for the subscriptions feed, `watch:ID` for a party
 -- watch's auto_track.

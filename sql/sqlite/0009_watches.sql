@@ -58,6 +58,8 @@ CREATE TABLE watch_matches (
 );
 CREATE INDEX watch_matches_waiting ON watch_matches (account_id) WHERE outbox_id IS NULL;
 CREATE INDEX watch_matches_by_day ON watch_matches (watch_id, match_day);
+-- Withholding and the check before each send look a message's notices up by it.
+CREATE INDEX watch_matches_by_outbox ON watch_matches (outbox_id);
 
 -- The watches each queued message's unsubscribe link stops (its scope key, as for
 -- unsubscribe_scopes).
