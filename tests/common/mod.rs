@@ -622,7 +622,8 @@ pub fn void(id: &str, at: &str) -> Value {
 /// slowness, and only a bound on how long a broken test hangs.
 pub const SAYING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// A program stopped at a point of its work by [`start_paused`].
+/// A program started by [`start_paused`] (stopped at a point of its work) or [`start_talking`],
+/// whose standard error is read a line at a time.
 pub struct Paused {
     pub child: std::process::Child,
     /// What it says on standard error after the pause, a line at a time, until it ends.
@@ -688,23 +689,8 @@ impl Paused {
 /// `mcap_notify::hooks::process_pause`) and returns once it says it is there: the caller then
 /// kills or signals it where it wants, and lets it go on with [`Paused::resume`].
 pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
-    use std::io::BufRead;
-    // What it says at info (a stop taken in, say) is what [`Paused::wait_for`] waits on; the
-    // default level of warn would leave it silent.
-    let level_set = command.get_envs().any(|(key, value)| {
-        value.is_some() && (key == "MCAP_NOTIFY__LOG__LEVEL" || key == "RUST_LOG")
-    });
-    if !level_set {
-        command.env("MCAP_NOTIFY__LOG__LEVEL", "info");
-    }
-    let mut child = command
-        .env(mcap_notify::hooks::PAUSE_VARIABLE, point)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the program starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
+    command.env(mcap_notify::hooks::PAUSE_VARIABLE, point);
+    let (child, mut lines) = spawn_saying(command);
     let mut seen = Vec::new();
     loop {
         match lines.next() {
@@ -716,6 +702,39 @@ pub fn start_paused(mut command: std::process::Command, point: &str) -> Paused {
             ),
         }
     }
+    keep_reading(child, lines)
+}
+
+/// Starts `command` with what it says on standard error read a line at a time, for
+/// [`Paused::wait_for`] to wait on.
+pub fn start_talking(command: std::process::Command) -> Paused {
+    let (child, lines) = spawn_saying(command);
+    keep_reading(child, lines)
+}
+
+type StderrLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// Spawns `command` at log level info (unless the test set one), its stdin and stderr piped.
+fn spawn_saying(mut command: std::process::Command) -> (std::process::Child, StderrLines) {
+    use std::io::BufRead;
+    // What it says at info (a stop taken in, a message sent) is what [`Paused::wait_for`]
+    // waits on; the default level of warn would leave it silent.
+    let level_set = command.get_envs().any(|(key, value)| {
+        value.is_some() && (key == "MCAP_NOTIFY__LOG__LEVEL" || key == "RUST_LOG")
+    });
+    if !level_set {
+        command.env("MCAP_NOTIFY__LOG__LEVEL", "info");
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let stderr = child.stderr.take().unwrap();
+    (child, std::io::BufReader::new(stderr).lines())
+}
+
+fn keep_reading(child: std::process::Child, lines: StderrLines) -> Paused {
     // Keep reading what it says, so that it never blocks on a full pipe.
     let (send, said) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
