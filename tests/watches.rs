@@ -39,6 +39,15 @@ fn filed(number: &str, filed_at: &str, parties: &[(&str, &str)]) -> Value {
     c
 }
 
+/// Files civil case `number` at `filed_at` with `defendant` its one party.
+async fn file_case(t: &TestApp, number: &str, filed_at: &str, defendant: &str) {
+    t.ingest(
+        FeedKind::Cases,
+        &[filed(number, filed_at, &[(defendant, "Defendant")])],
+    )
+    .await;
+}
+
 async fn with_accounts(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> TestApp {
     let t = TestApp::with(adjust).await;
     t.ingest(
@@ -183,15 +192,7 @@ async fn auto_track_tracks_the_case_from_its_filing_so_its_entries_follow() {
     let mut w = watch("w1", "ann", "Jane Doe");
     w["auto_track"] = json!(true);
     t.ingest(FeedKind::Watches, &[w]).await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01234",
-            "2026-11-20T09:00:00-06:00",
-            &[("Doe, Jane", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01234", "2026-11-20T09:00:00-06:00", "Doe, Jane").await;
     t.ingest(
         FeedKind::Entries,
         &[entry(
@@ -289,13 +290,11 @@ async fn a_watch_matching_too_many_cases_in_a_day_is_paused_and_its_owner_told()
     let told: i64 = t.db().value("SELECT COUNT(*) FROM watch_matches").await;
     assert_eq!(told, 3, "the cases up to the limit are told");
     // Paused, it matches nothing more; operators see it.
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV02010",
-            "2026-11-23T09:00:00-06:00",
-            &[("SMITH, JOHN", "Defendant")],
-        )],
+    file_case(
+        &t,
+        "2622-CV02010",
+        "2026-11-23T09:00:00-06:00",
+        "SMITH, JOHN",
     )
     .await;
     assert!(run_at(&t, "2026-11-24T11:00:00-06:00").await.is_empty());
@@ -313,13 +312,11 @@ async fn a_watch_matching_too_many_cases_in_a_day_is_paused_and_its_owner_told()
     let mut narrowed = watch("w1", "ann", "John Smith");
     narrowed["circuits"] = json!(["CT22"]);
     t.ingest(FeedKind::Watches, &[narrowed]).await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV02011",
-            "2026-11-24T08:00:00-06:00",
-            &[("SMITH, JOHN", "Defendant")],
-        )],
+    file_case(
+        &t,
+        "2622-CV02011",
+        "2026-11-24T08:00:00-06:00",
+        "SMITH, JOHN",
     )
     .await;
     let mails = run_at(&t, "2026-11-24T12:00:00-06:00").await;
@@ -338,15 +335,7 @@ async fn each_new_case_is_told_exactly_once_across_a_crash() {
         .map(|i| watch(&format!("w{i}"), &format!("a{i}"), "Jane Doe"))
         .collect();
     t.ingest(FeedKind::Watches, &watches).await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01234",
-            "2026-11-20T09:00:00-06:00",
-            &[("DOE, JANE", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01234", "2026-11-20T09:00:00-06:00", "DOE, JANE").await;
     let now = at(RUN_AT);
     let crashed =
         mcap_notify::hooks::crash_after_commits(2, t.app.run_at(&RunOptions::default(), now)).await;
@@ -537,15 +526,7 @@ async fn an_account_no_longer_verified_keeps_its_matches_until_it_is_verified_ag
         &[account("ann", "ann@example.org", false)],
     )
     .await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01234",
-            "2026-11-20T09:00:00-06:00",
-            &[("DOE, JANE", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01234", "2026-11-20T09:00:00-06:00", "DOE, JANE").await;
     assert!(
         run_at(&t, RUN_AT).await.is_empty(),
         "nothing to an unverified address"
@@ -570,15 +551,7 @@ async fn the_unsubscribe_link_of_a_watch_notice_stops_the_watch() {
     let t = with_accounts(|_| {}).await;
     t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
         .await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01234",
-            "2026-11-20T09:00:00-06:00",
-            &[("DOE, JANE", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01234", "2026-11-20T09:00:00-06:00", "DOE, JANE").await;
     assert_eq!(run_at(&t, RUN_AT).await.len(), 1);
     // The one-click link of that message, which told only of the watch's new case.
     let raw = t.outbox_raw().await.pop().unwrap();
@@ -611,15 +584,7 @@ async fn the_unsubscribe_link_of_a_watch_notice_stops_the_watch() {
     .unwrap();
     assert_eq!(done.stopped, 1);
     // The watch matches nothing more.
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01299",
-            "2026-11-23T09:00:00-06:00",
-            &[("DOE, JANE", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01299", "2026-11-23T09:00:00-06:00", "DOE, JANE").await;
     assert!(run_at(&t, "2026-11-24T11:00:00-06:00").await.is_empty());
     let stopped: i64 = t
         .db()
@@ -639,24 +604,14 @@ async fn prune_removes_parties_matched_before_the_cutoff_and_keeps_the_matches()
     let t = with_accounts(|_| {}).await;
     t.ingest(FeedKind::Watches, &[watch("w1", "ann", "Jane Doe")])
         .await;
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01234",
-            "2026-11-20T09:00:00-06:00",
-            &[("DOE, JANE", "Defendant")],
-        )],
-    )
-    .await;
+    file_case(&t, "2622-CV01234", "2026-11-20T09:00:00-06:00", "DOE, JANE").await;
     run_at(&t, RUN_AT).await;
     // A party arriving after the cutoff is kept, matched or not.
-    t.ingest(
-        FeedKind::Cases,
-        &[filed(
-            "2622-CV01235",
-            "2026-11-22T09:00:00-06:00",
-            &[("ROE, RICHARD", "Defendant")],
-        )],
+    file_case(
+        &t,
+        "2622-CV01235",
+        "2026-11-22T09:00:00-06:00",
+        "ROE, RICHARD",
     )
     .await;
     let cutoff = at("2026-11-25T00:00:00Z");
