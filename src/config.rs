@@ -44,7 +44,21 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
     #[error("configuration key {0}")]
     Calendar(String),
+    #[error("configuration key `{key}`{origin}: {value} is not a whole number; this key takes whole numbers only")]
+    NotWhole {
+        key: String,
+        origin: String,
+        value: f64,
+    },
 }
+
+/// The keys that take a fraction; every other number in the settings is whole, and a fraction
+/// given for one is refused rather than rounded.
+const FRACTIONAL_KEYS: [&str; 3] = [
+    "alerts.bounce_rate",
+    "delivery.rate_per_second",
+    "retry.jitter",
+];
 
 /// A string that never shows itself in logs or `Debug` output (passwords, signing keys).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -590,6 +604,7 @@ impl Settings {
                     source,
                 })?;
             reject_unknown_keys(&file_only, &format!(" in {}", path.display()))?;
+            reject_fractions(&file_only, &format!(" in {}", path.display()))?;
             builder = builder.add_source(file_only);
         }
         let env: config::Map<String, String> = env
@@ -607,6 +622,7 @@ impl Settings {
             .build()
             .map_err(ConfigError::Value)?;
         reject_unknown_keys(&env_only, " (from the environment)")?;
+        reject_fractions(&env_only, " (from the environment)")?;
         let merged = builder
             .add_source(env_only)
             .build()
@@ -1109,6 +1125,41 @@ fn collect_config_keys(
     }
 }
 
+/// Refuses a fraction given for a key that takes whole numbers (`hearing_days = [2.5]`): the
+/// config crate would round it without a word.
+fn reject_fractions(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
+    let table: config::Map<String, config::Value> = source
+        .clone()
+        .try_deserialize()
+        .map_err(ConfigError::Value)?;
+    let mut present = Vec::new();
+    collect_config_keys(&table, "", &mut present);
+    for key in present {
+        if FRACTIONAL_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let Ok(value) = source.get::<config::Value>(&key) else {
+            continue;
+        };
+        let values = match value.kind {
+            config::ValueKind::Array(items) => items.into_iter().map(|v| v.kind).collect(),
+            kind => vec![kind],
+        };
+        for kind in values {
+            if let config::ValueKind::Float(value) = kind {
+                if value.fract() != 0.0 || !value.is_finite() {
+                    return Err(ConfigError::NotWhole {
+                        key,
+                        origin: origin.to_string(),
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
     let known = Settings::known_keys();
     let table: config::Map<String, config::Value> = source
@@ -1157,6 +1208,40 @@ mod tests {
             refused.contains("batch.accounts_per_commit") && refused.contains("at most 100000"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_fraction_for_a_whole_number_is_refused_not_rounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let load_file = |text: &str| {
+            let path = dir.path().join("mcap-notify.toml");
+            std::fs::write(&path, text).unwrap();
+            Settings::load_from(Some(&path), []).map_err(|e| e.to_string())
+        };
+        let refused = load_file("[reminders]\nhearing_days = [10, 2.5]\n").unwrap_err();
+        assert!(
+            refused.contains("`reminders.hearing_days`")
+                && refused.contains("2.5 is not a whole number")
+                && refused.contains("mcap-notify.toml"),
+            "{refused}"
+        );
+        let whole = load_file("[reminders]\nhearing_days = [10.0, 2]\n").unwrap();
+        assert_eq!(whole.reminders.hearing_days, vec![10, 2]);
+        // The keys that take fractions still do.
+        let jitter = load_file("[retry]\njitter = 0.3\n").unwrap();
+        assert_eq!(jitter.retry.jitter, 0.3);
+        let env = [(
+            "MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT".to_string(),
+            "7.5".to_string(),
+        )];
+        let refused = Settings::load_from(None, env).unwrap_err().to_string();
+        assert!(
+            refused.contains("`batch.accounts_per_commit` (from the environment): 7.5"),
+            "{refused}"
+        );
+        for key in FRACTIONAL_KEYS {
+            assert!(Settings::known_keys().contains(key), "{key}");
+        }
     }
 
     #[test]

@@ -430,20 +430,34 @@ mod tests {
 /// Feed instants as the store keeps them: to the microsecond. A feed that writes nanoseconds
 /// sends the same instant again when it re-sends a line, and must be seen to.
 pub mod micros {
-    use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+    use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Utc};
     use serde::{Deserialize, Deserializer};
 
-    fn truncate(t: DateTime<Utc>) -> DateTime<Utc> {
-        t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+    /// The years a feed's time may fall in. A court's records and dates lie well inside them;
+    /// a time outside is a slip (`9999`, `+12026`) that would print and calendar as nonsense.
+    pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
+    fn checked<E: serde::de::Error>(t: DateTime<Utc>) -> Result<DateTime<Utc>, E> {
+        if !YEARS.contains(&t.year()) {
+            return Err(E::custom(format!(
+                "the year {} is out of range: a time here falls in the years {} to {}",
+                t.year(),
+                YEARS.start(),
+                YEARS.end()
+            )));
+        }
+        Ok(t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t))
     }
 
     pub fn instant<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        DateTime::<Utc>::deserialize(d).map(truncate)
+        checked(DateTime::<Utc>::deserialize(d)?)
     }
 
     pub fn optional_instant<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Option::<DateTime<Utc>>::deserialize(d).map(|t| t.map(truncate))
+        Option::<DateTime<Utc>>::deserialize(d)?
+            .map(checked)
+            .transpose()
     }
 }

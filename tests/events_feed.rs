@@ -133,7 +133,7 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
     no_title["title"] = json!(" ");
     let mut long_place = hearing("h3", C1, "Plea", "2026-12-08T09:00:00-06:00");
     long_place["location"] = json!("x".repeat(501));
-    let cases: [(String, &str); 11] = [
+    let cases: [(String, &str); 13] = [
         (
             hearing("h3", "2622-CR09999", "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "unknown case `2622-CR09999`",
@@ -168,6 +168,15 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         (
             hearing("h3\u{7}", C1, "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "field `event_id` holds a control character",
+        ),
+        (
+            hearing("h3", C1, "Plea", "9999-12-08T09:00:00-06:00").to_string(),
+            "field `starts_at`: the year 9999 is out of range: a time here falls in the years \
+             1900 to 2199",
+        ),
+        (
+            hearing("h3", C1, "Plea", "+12026-12-08T09:00:00-06:00").to_string(),
+            "the year 12026 is out of range",
         ),
     ];
     for (line, expected) in cases {

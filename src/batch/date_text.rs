@@ -2,7 +2,7 @@
 //! when and where in plain words (weekday, Central time), what changed, what to do, and what
 //! can happen if the date is missed.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, TimeZone, Utc};
 use chrono_tz::America::Chicago;
 
 use super::render::{central_time, single_line};
@@ -10,20 +10,61 @@ use crate::hearings::DateItem;
 use crate::model::{EventKind, EventStatus};
 use crate::store::EventVersion;
 
-/// The long form, for the body: `Thursday, December 17, 2026 at 1:30 PM Central time`.
+/// The long form, for the body: `Thursday, December 17, 2026 at 1:30 PM Central time`. In the
+/// hour the clocks go back, which comes twice, it says which of the two it is.
 pub fn long_when(t: DateTime<Utc>) -> String {
     let local = t.with_timezone(&Chicago);
-    format!(
-        "{} Central time",
-        local.format("%A, %B %-d, %Y at %-I:%M %p")
-    )
+    let day_and_time = local.format("%A, %B %-d, %Y at %-I:%M %p");
+    match repeated_hour(t) {
+        None => format!("{day_and_time} Central time"),
+        Some(Observance::Daylight) => {
+            format!("{day_and_time} Central daylight time (CDT), before the clocks go back")
+        }
+        Some(Observance::Standard) => {
+            format!("{day_and_time} Central standard time (CST), after the clocks go back")
+        }
+    }
 }
 
-/// The short form, for subjects and changes: `Thu Dec 17, 1:30 PM`.
-pub fn short_when(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Chicago)
-        .format("%a %b %-d, %-I:%M %p")
-        .to_string()
+/// The short form, for subjects and changes: `Thu Dec 17, 1:30 PM`, with the year when it is
+/// not `this_year` (`Fri Jan 1, 2027, 9:00 AM`), and `CDT` or `CST` in the hour that comes
+/// twice.
+pub fn short_when(t: DateTime<Utc>, this_year: i32) -> String {
+    let local = t.with_timezone(&Chicago);
+    let day = if local.year() == this_year {
+        local.format("%a %b %-d").to_string()
+    } else {
+        local.format("%a %b %-d, %Y").to_string()
+    };
+    let zone = if repeated_hour(t).is_some() {
+        local.format(" %Z").to_string()
+    } else {
+        String::new()
+    };
+    format!("{day}, {}{zone}", local.format("%-I:%M %p"))
+}
+
+/// Which side of the clock change a time is on, when its local time comes twice.
+enum Observance {
+    Daylight,
+    Standard,
+}
+
+/// For a time whose local wall-clock reading comes twice (the hour the clocks go back), which of
+/// the two it is; None for any other time.
+fn repeated_hour(t: DateTime<Utc>) -> Option<Observance> {
+    let local = t.with_timezone(&Chicago);
+    match Chicago.from_local_datetime(&local.naive_local()) {
+        LocalResult::Ambiguous(first, _) if first == local => Some(Observance::Daylight),
+        LocalResult::Ambiguous(..) => Some(Observance::Standard),
+        _ => None,
+    }
+}
+
+/// The local year of the run that tells of `item`: its date's year less the days ahead.
+fn run_year(item: &DateItem) -> i32 {
+    let day = item.event.starts_at.with_timezone(&Chicago).date_naive();
+    (day - Duration::days(item.days_ahead.max(0))).year()
 }
 
 /// What the date is, in a word: `hearing`, `payment`.
@@ -58,6 +99,8 @@ fn at_place(location: &str) -> String {
 pub fn change_line(item: &DateItem) -> Option<String> {
     let was: &EventVersion = item.was.as_ref()?;
     let now = &item.event;
+    let year = run_year(item);
+    let short_when = |t| short_when(t, year);
     let then = format!("{}{}", short_when(was.starts_at), at_place(&was.location));
     let line = if now.status == EventStatus::Cancelled {
         format!("Cancelled. It was set for {then}.")
@@ -114,7 +157,7 @@ pub fn headline(item: &DateItem) -> String {
 /// The subject a message of this item alone would have.
 pub fn subject(item: &DateItem) -> String {
     let case = single_line(&item.case_number);
-    let when = short_when(item.event.starts_at);
+    let when = short_when(item.event.starts_at, run_year(item));
     let noun = noun(item);
     if item.event.status == EventStatus::Cancelled {
         return format!("Cancelled: {noun} in {case} on {when}");
@@ -244,7 +287,53 @@ pub fn calendar_duration(item: &DateItem) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::warrant_may_follow;
+    use super::{long_when, short_when, warrant_may_follow};
+    use chrono::{DateTime, Utc};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().expect("a test instant")
+    }
+
+    #[test]
+    fn the_hour_that_comes_twice_says_which_of_the_two_it_is() {
+        // Sun Nov 1, 2026: 1:30 AM comes at 06:30 UTC (CDT) and again at 07:30 UTC (CST).
+        let first = utc("2026-11-01T06:30:00Z");
+        let second = utc("2026-11-01T07:30:00Z");
+        assert_eq!(
+            long_when(first),
+            "Sunday, November 1, 2026 at 1:30 AM Central daylight time (CDT), before the \
+             clocks go back"
+        );
+        assert_eq!(
+            long_when(second),
+            "Sunday, November 1, 2026 at 1:30 AM Central standard time (CST), after the clocks \
+             go back"
+        );
+        assert_eq!(short_when(first, 2026), "Sun Nov 1, 1:30 AM CDT");
+        assert_eq!(short_when(second, 2026), "Sun Nov 1, 1:30 AM CST");
+        // The hour before and after are said as usual.
+        let before = utc("2026-11-01T05:30:00Z");
+        assert_eq!(
+            long_when(before),
+            "Sunday, November 1, 2026 at 12:30 AM Central time"
+        );
+        assert_eq!(
+            short_when(utc("2026-11-01T08:30:00Z"), 2026),
+            "Sun Nov 1, 2:30 AM"
+        );
+    }
+
+    #[test]
+    fn a_date_in_another_year_carries_its_year() {
+        let new_year = utc("2027-01-01T15:00:00Z");
+        assert_eq!(short_when(new_year, 2026), "Fri Jan 1, 2027, 9:00 AM");
+        assert_eq!(short_when(new_year, 2027), "Fri Jan 1, 9:00 AM");
+        // Local time decides the year: 03:00 UTC on Jan 1 is still Dec 31 in Chicago.
+        assert_eq!(
+            short_when(utc("2027-01-01T03:00:00Z"), 2026),
+            "Thu Dec 31, 9:00 PM"
+        );
+    }
 
     #[test]
     fn only_criminal_municipal_and_traffic_cases_warn_of_a_warrant() {

@@ -25,6 +25,8 @@ use chrono::{
     TimeZone, Utc,
 };
 use chrono_tz::{OffsetComponents, OffsetName, Tz};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// `PRODID` of every calendar object this module writes.
 pub const PRODID: &str = "-//mcap-notify//hearings//EN";
@@ -274,13 +276,25 @@ fn transitions(zone: Tz, from: NaiveDateTime, until: NaiveDateTime) -> Vec<Trans
     found
 }
 
+/// The observance changes of `zone` from January 1st of the year before `year` to the end of the
+/// year after it. Finding them scans three years hour by hour, so each zone and year is scanned
+/// once per process: a run writes many entries in the same few years.
+fn transitions_around(zone: Tz, year: i32) -> Arc<Vec<Transition>> {
+    type Scanned = HashMap<(Tz, i32), Arc<Vec<Transition>>>;
+    static SCANNED: LazyLock<Mutex<Scanned>> = LazyLock::new(Mutex::default);
+    let mut scanned = SCANNED.lock().unwrap_or_else(PoisonError::into_inner);
+    scanned
+        .entry((zone, year))
+        .or_insert_with(|| Arc::new(transitions(zone, jan_first(year - 1), jan_first(year + 2))))
+        .clone()
+}
+
 /// Writes the `VTIMEZONE` for `zone`, covering the year of `event` (local)
 /// and the years before and after it.
 fn write_vtimezone(w: &mut Writer, zone: Tz, event: DateTime<Utc>) {
     let year = event.with_timezone(&zone).year();
     let window_start = jan_first(year - 1);
-    let window_end = jan_first(year + 2);
-    let changes = transitions(zone, window_start, window_end);
+    let changes = transitions_around(zone, year);
 
     w.line("BEGIN:VTIMEZONE");
     w.text("TZID", zone.name());
@@ -291,7 +305,7 @@ fn write_vtimezone(w: &mut Writer, zone: Tz, event: DateTime<Utc>) {
         let initial = observance_at(zone, window_start);
         write_observance(w, window_start, &initial, &initial);
     }
-    for change in &changes {
+    for change in changes.iter() {
         write_observance(w, change.at, &change.from, &change.to);
     }
     w.line("END:VTIMEZONE");
