@@ -615,6 +615,41 @@ async fn a_reminder_still_queued_when_its_date_has_passed_is_not_sent() {
 }
 
 #[tokio::test]
+async fn a_reminder_still_queued_after_its_day_is_not_sent_late() {
+    let t = world().await;
+    schedule_arraignment(&t).await;
+    // The 2-day reminder of the Thursday hearing is due Tuesday and queued then.
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    // The mail server was down all Tuesday; on Wednesday the reminder would say "in 2 days"
+    // of a hearing the next day, after its day: it is withheld, at delivery and before it.
+    let report = t
+        .app
+        .deliver_at(&At(at("2026-12-16T00:00:00-06:00")), true)
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.withheld), (0, 1));
+    assert_eq!(
+        date_notices(&t).await,
+        vec![("reminder".into(), 2, Some("reminder day passed".into()))]
+    );
+    // Nor is it queued again: its day has passed.
+    assert!(run_at(&t, "2026-12-16T08:00:00-06:00").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reminder_delivered_late_on_its_own_day_still_goes() {
+    let t = world().await;
+    schedule_arraignment(&t).await;
+    assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+    let report = t
+        .app
+        .deliver_at(&At(at("2026-12-15T23:59:00-06:00")), true)
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.withheld), (1, 0));
+}
+
+#[tokio::test]
 async fn a_reminder_withheld_while_the_case_was_sealed_goes_once_it_is_unsealed() {
     let t = world().await;
     schedule_arraignment(&t).await;

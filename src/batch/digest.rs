@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::hearings::{AccountDates, DateItem};
 use crate::model::MatchRow;
 use crate::store::watches::{PauseNotice, WatchNotice, WatchNoticeKey};
-use crate::store::DateNoticeKey;
+use crate::store::{DateNoticeKey, QueuedDateNotice};
 
 /// Everything one account hears of in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,14 @@ impl Digest {
         self.dates
             .iter()
             .flat_map(|item| item.keys(&self.account_id))
+            .collect()
+    }
+
+    /// The date notices the digest carries, as its message queues them.
+    pub fn queued_date_notices(&self) -> Vec<QueuedDateNotice> {
+        self.dates
+            .iter()
+            .flat_map(|item| item.queued(&self.account_id))
             .collect()
     }
 

@@ -416,7 +416,7 @@ impl MessageFactory {
             entry_seqs: digest.entry_seqs(),
             scope_key: message_key,
             subscription_ids: digest.subscription_ids(),
-            date_notices: digest.date_keys(),
+            date_notices: digest.queued_date_notices(),
             watch_notices: digest.watch_keys(),
             watch_pauses: digest.paused_watch_ids(),
         })

@@ -588,8 +588,8 @@ fn take_rendered(report: &mut RunReport, rendered: Rendered, chunk: &mut Chunk) 
         report.totals.digests_queued += 1;
         report.watches.new_case_notices += message.watch_notices.len() as u64;
         report.watches.pauses_told += message.watch_pauses.len() as u64;
-        for key in &message.date_notices {
-            match key.notice {
+        for notice in &message.date_notices {
+            match notice.key.notice {
                 crate::model::Notice::Reminder(_) => report.date_notices.reminders += 1,
                 crate::model::Notice::Change => report.date_notices.changes += 1,
             }

@@ -57,6 +57,20 @@ pub fn reminders_due(
     due
 }
 
+/// When reminder `d` of a date at `starts_at` is late: the start of the local day after its
+/// own. A message still queued then with that reminder is not sent: its "in 2 days" no longer
+/// holds, and a reminder never goes out after its day.
+pub fn reminder_late_at(calendar: &Calendar, starts_at: DateTime<Utc>, d: u32) -> DateTime<Utc> {
+    let day_after = calendar
+        .date_of(starts_at)
+        .checked_sub_days(chrono::Days::new(u64::from(d)))
+        .and_then(|day| day.succ_opt());
+    match day_after {
+        Some(day) => calendar.start_of_day(day),
+        None => starts_at,
+    }
+}
+
 /// Whether a tracker is told of the change that made the event's current version: only once
 /// it changed (version 2 on), while the date is still ahead (or it was cancelled before it),
 /// and only to an account that was tracking the case when it changed.
@@ -307,5 +321,32 @@ mod tests {
             t("2026-11-01T00:00:00Z"),
             event.starts_at
         ));
+    }
+
+    #[test]
+    fn a_reminder_is_late_from_the_start_of_the_day_after_its_own() {
+        let calendar = calendar(&[], vec![]);
+        // Thursday Dec 17, 1:30 PM: the 2-day reminder's day is Tuesday; late from Wednesday.
+        let starts = t("2026-12-17T13:30:00-06:00");
+        assert_eq!(
+            reminder_late_at(&calendar, starts, 2),
+            t("2026-12-16T00:00:00-06:00")
+        );
+        assert_eq!(
+            reminder_late_at(&calendar, starts, 0),
+            t("2026-12-18T00:00:00-06:00")
+        );
+        // Across the fall-back change: a Tuesday Nov 3 hearing's 3-day reminder (Saturday
+        // Oct 31) is late from Sunday Nov 1, 00:00 CDT.
+        let starts = t("2026-11-03T09:00:00-06:00");
+        assert_eq!(
+            reminder_late_at(&calendar, starts, 3),
+            t("2026-11-01T00:00:00-05:00")
+        );
+        // Its 2-day reminder (Sunday) is late from Monday 00:00 CST, 25 hours later.
+        assert_eq!(
+            reminder_late_at(&calendar, starts, 2),
+            t("2026-11-02T00:00:00-06:00")
+        );
     }
 }

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::due::{change_due, offsets, reminders_due};
+use super::due::{change_due, offsets, reminder_late_at, reminders_due};
 use crate::calendar::Calendar;
 use crate::config::{ReminderSettings, MAX_REMINDER_DAYS};
 use crate::model::{to_the_minute, CourtEvent, Notice};
-use crate::store::{DateCandidates, DateNoticeKey, EventVersion};
+use crate::store::{DateCandidates, DateNoticeKey, EventVersion, QueuedDateNotice};
 
 /// What one account is told about one court date in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,9 +30,22 @@ pub struct DateItem {
     pub reminders: Vec<u32>,
     /// Calendar days from the run's day to the date's (0: today).
     pub days_ahead: i64,
+    /// The first instant one of its reminders is late (`due::reminder_late_at`): a message
+    /// still queued then is not sent. None for a change notice alone.
+    pub late_at: Option<DateTime<Utc>>,
 }
 
 impl DateItem {
+    /// The ledger rows the item records for `account_id`, each with when it is late.
+    pub fn queued(&self, account_id: &str) -> Vec<QueuedDateNotice> {
+        (self.keys(account_id).into_iter())
+            .map(|key| QueuedDateNotice {
+                key,
+                late_at: self.late_at,
+            })
+            .collect()
+    }
+
     /// The ledger keys the item records for `account_id`.
     pub fn keys(&self, account_id: &str) -> Vec<DateNoticeKey> {
         let change = self.was.as_ref().map(|_| Notice::Change);
@@ -189,8 +202,11 @@ pub fn plan(
             event: tracker.event.clone(),
             version: tracker.version,
             was,
-            reminders,
             days_ahead: super::due::days_until(calendar, now, tracker.event.starts_at),
+            late_at: (reminders.iter())
+                .map(|&d| reminder_late_at(calendar, tracker.event.starts_at, d))
+                .min(),
+            reminders,
         };
         accounts
             .entry(tracker.account_id.clone())

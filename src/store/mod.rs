@@ -53,7 +53,8 @@ pub enum StoreError {
 /// row stays as it is, and the count of rows written says so.
 pub(crate) const DATE_NOTICE_AGAIN: &str =
     " ON CONFLICT (account_id, event_id, version, notice, days)
-    DO UPDATE SET outbox_id = excluded.outbox_id, withheld_reason = NULL
+    DO UPDATE SET outbox_id = excluded.outbox_id, late_at = excluded.late_at,
+        withheld_reason = NULL
     WHERE date_notices.withheld_reason IS NOT NULL";
 
 /// Fails the commit when a date notice was already given (the ledger's guarantee).

@@ -92,7 +92,7 @@ pub struct QueuedMessage {
     pub scope_key: String,
     pub subscription_ids: Vec<i64>,
     /// The date notices it carries (the ledger of date notices' keys).
-    pub date_notices: Vec<DateNoticeKey>,
+    pub date_notices: Vec<QueuedDateNotice>,
     /// The new-case notices of party watches it carries.
     pub watch_notices: Vec<super::watches::WatchNoticeKey>,
     /// The watches whose pause it tells their owner of.
@@ -529,6 +529,14 @@ pub struct DateNoticeKey {
     pub event_id: String,
     pub version: i64,
     pub notice: crate::model::Notice,
+}
+
+/// A date notice as a message queues it: its key, and when it is late (a reminder still
+/// queued then is withheld, never sent after its day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedDateNotice {
+    pub key: DateNoticeKey,
+    pub late_at: Option<DateTime<Utc>>,
 }
 
 /// What a run reads to decide its date notices (see [`super::DateStore::date_candidates`]).

@@ -2,8 +2,8 @@
 -- messages as unnotifiable_pairs.sql ($1 = now, $2 = an array of ids or NULL). A notice
 -- may not go once its case is sealed, its court leaves MCAP or its case type is excluded, once
 -- its recipient stopped tracking the case, or once the date changed again: it would tell a time,
--- place or status that no longer holds (the next run tells the change instead), or once the
--- date has passed.
+-- place or status that no longer holds (the next run tells the change instead), once the
+-- date has passed, or once a reminder it carries is late (its day has passed).
 WITH messages (outbox_id) AS (
     SELECT unnest($2::bigint[])
     UNION ALL
@@ -20,6 +20,7 @@ SELECT d.outbox_id,
                THEN 'case type excluded from tracking'
            WHEN e.version <> d.version THEN 'court date changed'
            WHEN e.starts_at <= $1 THEN 'court date passed'
+           WHEN d.late_at <= $1 THEN 'reminder day passed'
            ELSE 'no longer tracked'
        END AS reason,
        d.account_id,
@@ -41,6 +42,7 @@ WHERE o.state = 'queued'
                   WHERE x.court_id = c.court_id AND x.case_type = c.case_type)
        OR e.version <> d.version
        OR e.starts_at <= $1
+       OR d.late_at <= $1
        -- Tracking as date_trackers.sql reads it, so that what a run queues is not withheld.
        OR NOT EXISTS (SELECT 1 FROM subscriptions s
                       WHERE s.account_id = d.account_id AND s.case_number = e.case_number

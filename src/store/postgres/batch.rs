@@ -351,23 +351,25 @@ impl BatchStore for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        let dates: Vec<(&crate::store::DateNoticeKey, i64)> = messages
+        let dates: Vec<(&crate::store::DateNoticeKey, Option<DateTime<Utc>>, i64)> = messages
             .iter()
             .zip(&outbox_ids)
-            .flat_map(|(m, &id)| m.date_notices.iter().map(move |key| (key, id)))
+            .flat_map(|(m, &id)| (m.date_notices.iter()).map(move |n| (&n.key, n.late_at, id)))
             .collect();
         if !dates.is_empty() {
-            let accounts: Vec<&str> = dates.iter().map(|(k, _)| k.account_id.as_str()).collect();
-            let events: Vec<&str> = dates.iter().map(|(k, _)| k.event_id.as_str()).collect();
-            let versions: Vec<i64> = dates.iter().map(|(k, _)| k.version).collect();
-            let notices: Vec<&str> = dates.iter().map(|(k, _)| k.notice.columns().0).collect();
-            let days: Vec<i64> = dates.iter().map(|(k, _)| k.notice.columns().1).collect();
-            let ids: Vec<i64> = dates.iter().map(|(_, id)| *id).collect();
+            let accounts: Vec<&str> = dates.iter().map(|(k, ..)| k.account_id.as_str()).collect();
+            let events: Vec<&str> = dates.iter().map(|(k, ..)| k.event_id.as_str()).collect();
+            let versions: Vec<i64> = dates.iter().map(|(k, ..)| k.version).collect();
+            let notices: Vec<&str> = dates.iter().map(|(k, ..)| k.notice.columns().0).collect();
+            let days: Vec<i64> = dates.iter().map(|(k, ..)| k.notice.columns().1).collect();
+            let ids: Vec<i64> = dates.iter().map(|(.., id)| *id).collect();
+            let late: Vec<Option<DateTime<Utc>>> = dates.iter().map(|(_, late, _)| *late).collect();
             // Its primary key makes each date notice once, as the ledger does for entries.
             let written = sqlx::query(&format!(
-                "INSERT INTO date_notices (account_id, event_id, version, notice, days, outbox_id)
+                "INSERT INTO date_notices
+                     (account_id, event_id, version, notice, days, outbox_id, late_at)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
-                                      $5::bigint[], $6::bigint[]){}",
+                                      $5::bigint[], $6::bigint[], $7::timestamptz[]){}",
                 crate::store::DATE_NOTICE_AGAIN
             ))
             .bind(&accounts)
@@ -376,6 +378,7 @@ impl BatchStore for PgStore {
             .bind(&notices)
             .bind(&days)
             .bind(&ids)
+            .bind(&late)
             .execute(&mut *tx)
             .await?
             .rows_affected();

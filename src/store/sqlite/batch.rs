@@ -342,22 +342,25 @@ impl BatchStore for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
-        let dates: Vec<(&crate::store::DateNoticeKey, i64)> = numbered
+        let dates: Vec<(&crate::store::QueuedDateNotice, i64)> = numbered
             .iter()
-            .flat_map(|(id, m)| m.date_notices.iter().map(move |key| (key, *id)))
+            .flat_map(|(id, m)| m.date_notices.iter().map(move |notice| (notice, *id)))
             .collect();
-        for chunk in dates.chunks(per_statement(6)) {
+        for chunk in dates.chunks(per_statement(7)) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO date_notices (account_id, event_id, version, notice, days, outbox_id) ",
+                "INSERT INTO date_notices \
+                 (account_id, event_id, version, notice, days, outbox_id, late_at) ",
             );
-            insert.push_values(chunk, |mut row, (key, outbox_id)| {
+            insert.push_values(chunk, |mut row, (queued, outbox_id)| {
+                let key = &queued.key;
                 let (notice, days) = key.notice.columns();
                 row.push_bind(&key.account_id)
                     .push_bind(&key.event_id)
                     .push_bind(key.version)
                     .push_bind(notice)
                     .push_bind(days)
-                    .push_bind(*outbox_id);
+                    .push_bind(*outbox_id)
+                    .push_bind(queued.late_at.map(micros));
             });
             insert.push(crate::store::DATE_NOTICE_AGAIN);
             let written = insert.build().execute(&mut *tx).await?.rows_affected();
