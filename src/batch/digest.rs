@@ -144,33 +144,39 @@ impl Digest {
         self
     }
 
-    /// The digest cut in two at the middle entry, each half keeping its cases' headings.
-    /// None for a digest of one entry.
+    /// The digest cut in two at its middle item, counting each court date, new case, pause and
+    /// entry as one item, in the order a message shows them (dates first, entries last); each
+    /// half keeps its cases' headings. None for a digest of one item.
     pub fn split_in_two(&self) -> Option<(Digest, Digest)> {
-        let total = self.entry_count();
+        let news = self.dates.len() + self.new_cases.len() + self.paused_watches.len();
+        let total = news + self.entry_count();
         if total < 2 {
             return None;
         }
+        let half = total / 2;
+        let mut taken = 0;
+        let (dates, later_dates) = divide(&self.dates, half, &mut taken);
+        let (new_cases, later_new_cases) = divide(&self.new_cases, half, &mut taken);
+        let (paused, later_paused) = divide(&self.paused_watches, half, &mut taken);
         let mut first = Digest {
             cases: Vec::new(),
+            dates,
+            new_cases,
+            paused_watches: paused,
             ..self.clone()
         };
-        // The dates and new cases go with the first part.
         let mut second = Digest {
-            dates: Vec::new(),
-            new_cases: Vec::new(),
-            paused_watches: Vec::new(),
+            dates: later_dates,
+            new_cases: later_new_cases,
+            paused_watches: later_paused,
             ..first.clone()
         };
-        let mut taken = 0;
         for case in &self.cases {
-            let room = (total / 2).saturating_sub(taken);
-            let (head, tail) = case.entries.split_at(room.min(case.entries.len()));
-            taken += head.len();
-            for (half, entries) in [(&mut first, head), (&mut second, tail)] {
+            let (head, tail) = divide(&case.entries, half, &mut taken);
+            for (part, entries) in [(&mut first, head), (&mut second, tail)] {
                 if !entries.is_empty() {
-                    half.cases.push(CaseChanges {
-                        entries: entries.to_vec(),
+                    part.cases.push(CaseChanges {
+                        entries,
                         ..case.clone()
                     });
                 }
@@ -313,6 +319,14 @@ impl DigestGrouper {
     pub fn finish(self) -> Option<Digest> {
         self.current
     }
+}
+
+/// `items` cut where the first half of a split (`half` items in all) is full: what goes in it,
+/// and what goes after; `taken` counts the items placed in the first half so far.
+fn divide<T: Clone>(items: &[T], half: usize, taken: &mut usize) -> (Vec<T>, Vec<T>) {
+    let room = half.saturating_sub(*taken).min(items.len());
+    *taken += room;
+    (items[..room].to_vec(), items[room..].to_vec())
 }
 
 #[cfg(test)]
