@@ -23,7 +23,11 @@ fn at(text: &str) -> DateTime<Utc> {
 
 /// A criminal case tracked by `ann`.
 async fn world() -> TestApp {
-    let t = TestApp::with(|_| {}).await;
+    world_with(|_| {}).await
+}
+
+async fn world_with(adjust: impl FnOnce(&mut mcap_notify::config::Settings)) -> TestApp {
+    let t = TestApp::with(adjust).await;
     t.ingest(
         FeedKind::Cases,
         &[case(CR, "CT22", "CR", "State of Missouri v. Pat Doe")],
@@ -154,7 +158,7 @@ async fn a_reminder_says_when_where_and_what_missing_it_costs_with_a_calendar_en
         (1, 0)
     );
     assert!(mcap_notify::cli::presenters::describe_run(&report)
-        .contains("dates            1 reminders, 0 change notices"));
+        .contains("dates            1 reminder, 0 change notices of court dates"));
     let mails: Vec<Mail> = t
         .outbox_raw()
         .await
@@ -201,6 +205,52 @@ async fn a_reminder_says_when_where_and_what_missing_it_costs_with_a_calendar_en
         .rows("SELECT account_id, notice, days FROM date_notices")
         .await;
     assert_eq!(notices, vec![("ann".into(), "reminder".into(), 2)]);
+}
+
+#[tokio::test]
+async fn the_casenet_style_names_only_the_case_number_the_date_and_a_hearing_calendar_too() {
+    let t = world_with(|s| s.digest.style = mcap_notify::config::DigestStyle::Casenet).await;
+    let mut arraignment = hearing("h1", CR, "Arraignment", "2026-12-17T13:30:00-06:00");
+    arraignment["bring"] = json!("Photo ID and your bond paperwork");
+    arraignment["judge"] = json!("Hon. R. Alvarez");
+    t.ingest(FeedKind::Events, &[arraignment.clone()]).await;
+    let mails = run_at(&t, "2026-12-15T08:00:00-06:00").await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].subject,
+        "Case.net: a hearing in 2622-CR01234 on Thu Dec 17, 1:30 PM"
+    );
+    let calendar = &mails[0].calendars[0].1;
+    assert_eq!(
+        mails[0].calendar_property("SUMMARY"),
+        "Hearing in 2622-CR01234"
+    );
+    for hidden in [
+        "Pat Doe",
+        "Arraignment",
+        "Division 7",
+        "Photo ID",
+        "Alvarez",
+        "LOCATION",
+    ] {
+        assert!(!calendar.contains(hidden), "{hidden:?} in:\n{calendar}");
+    }
+    // A change and a cancellation say so, with the date.
+    let moved = moved(&arraignment, "2026-12-18T09:00:00-06:00", "Division 3");
+    t.ingest(FeedKind::Events, std::slice::from_ref(&moved)).await;
+    let mails = run_at(&t, "2026-12-15T09:00:00-06:00").await;
+    assert_eq!(
+        mails[0].subject,
+        "Case.net: a hearing in 2622-CR01234, changed to Fri Dec 18, 9:00 AM"
+    );
+    let mut cancelled = moved;
+    cancelled["status"] = json!("cancelled");
+    t.ingest(FeedKind::Events, &[cancelled]).await;
+    let mails = run_at(&t, "2026-12-15T10:00:00-06:00").await;
+    assert_eq!(
+        mails[0].subject,
+        "Case.net: a hearing in 2622-CR01234 on Fri Dec 18, 9:00 AM, cancelled"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +316,7 @@ async fn a_hearing_moved_twice_then_cancelled_is_followed_by_the_same_calendar_e
     );
     assert!(mails[0]
         .flat_text()
-        .contains("You do not need to go on that date"));
+        .contains("Confirm it with the court clerk before you skip it"));
     assert_eq!(mails[0].calendars[0].0, "CANCEL");
     assert_eq!(mails[0].calendar_property("UID"), uid);
     assert_eq!(mails[0].calendar_property("SEQUENCE"), "3");
@@ -302,7 +352,7 @@ async fn dates_come_first_in_the_digest_that_goes_out_anyway() {
     // Too long with the first date's time: the time gives way, the counts stay.
     assert_eq!(
         mail.subject,
-        "Reminder: hearing in 2622-CR01234 and 1 more court date; 1 new filing"
+        "Reminder: hearing in 2622-CR01234 and 1 more date; 1 new filing"
     );
     let dates = mail.text.find("Court dates").expect("a dates section");
     let filings = mail.text.find("1 new docket entry").expect("the filings");

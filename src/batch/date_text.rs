@@ -198,8 +198,8 @@ fn warrant_may_follow(case_type: &str) -> bool {
 pub fn advice(item: &DateItem) -> Vec<String> {
     if item.event.status == EventStatus::Cancelled {
         return vec![
-            "You do not need to go on that date. Check the docket or ask the court clerk \
-             whether a new date is set."
+            "The court has taken this date off its calendar. Confirm it with the court clerk \
+             before you skip it, and ask whether a new date is set."
                 .into(),
         ];
     }
@@ -244,6 +244,45 @@ pub fn casenet_line(item: &DateItem) -> String {
     } else {
         format!("{what} in {case} is set for {when}.")
     }
+}
+
+/// The `casenet` style's subject: `a hearing in 2622-CR01234 on Thu Dec 17, 1:30 PM`, with
+/// `changed to` or `cancelled` when it is news of a change.
+pub fn casenet_subject(item: &DateItem) -> String {
+    let case = single_line(&item.case_number);
+    let when = short_when(item.event.starts_at, run_year(item));
+    let what = casenet_noun(item);
+    if item.event.status == EventStatus::Cancelled {
+        format!("{what} in {case} on {when}, cancelled")
+    } else if item.is_change() {
+        format!("{what} in {case}, changed to {when}")
+    } else {
+        format!("{what} in {case} on {when}")
+    }
+}
+
+/// `a hearing`, `a payment`: all the `casenet` style says of what a date is.
+fn casenet_noun(item: &DateItem) -> &'static str {
+    match item.event.kind {
+        EventKind::Hearing => "a hearing",
+        EventKind::PaymentDue => "a payment",
+    }
+}
+
+/// The calendar entry's title in the `casenet` style: `Hearing in 2622-CR01234`.
+pub fn casenet_calendar_summary(item: &DateItem) -> String {
+    let what = match item.event.kind {
+        EventKind::Hearing => "Hearing",
+        EventKind::PaymentDue => "Payment due",
+    };
+    format!("{what} in {}", single_line(&item.case_number))
+}
+
+/// The calendar entry's notes in the `casenet` style: nothing of the case but its number.
+pub fn casenet_calendar_description() -> String {
+    "See the case on Case.net for the details. This is not official notice from the court. \
+     Check the date with the court before you rely on it."
+        .into()
 }
 
 /// The calendar entry's title: `Arraignment (2622-CR01234)`.

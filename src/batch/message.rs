@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use super::digest::Digest;
 use super::render::{single_line, DigestLinks, RenderError, RenderedDigest, Renderer};
-use crate::config::{LinkSettings, MailSettings};
+use crate::config::{DigestStyle, LinkSettings, MailSettings};
 use crate::dkim::DkimSigner;
 use crate::hearings::ical;
 use crate::model::EventStatus;
@@ -439,9 +439,19 @@ impl MessageFactory {
             .iter()
             .map(|item| {
                 let uid = format!("event-{}@{}", item.event.event_id, self.domain);
-                let summary = super::date_text::calendar_summary(item);
-                let description = super::date_text::calendar_description(item);
-                let location = single_line(&item.event.location);
+                // The `casenet` style names the case by its number alone, here too.
+                let (summary, description, location) = match self.renderer.style() {
+                    DigestStyle::Detailed => (
+                        super::date_text::calendar_summary(item),
+                        super::date_text::calendar_description(item),
+                        single_line(&item.event.location),
+                    ),
+                    DigestStyle::Casenet => (
+                        super::date_text::casenet_calendar_summary(item),
+                        super::date_text::casenet_calendar_description(),
+                        String::new(),
+                    ),
+                };
                 let organizer = self.from.email.to_string();
                 let entry = ical::HearingEntry {
                     uid: &uid,

@@ -152,7 +152,7 @@ struct DigestView<'a> {
     dates: Vec<DateView>,
     /// The subject's start when the digest carries court dates.
     date_subject: Option<String>,
-    /// The same in the `casenet` style: only the case number and "a hearing".
+    /// The same in the `casenet` style: only the case number, the date and "a hearing".
     casenet_date_subject: Option<String>,
     /// New cases naming the parties the account watches, one group per watch.
     watch_groups: Vec<super::watch_text::WatchGroupView>,
@@ -216,17 +216,13 @@ fn date_subjects(items: &[crate::hearings::DateItem]) -> Option<DateSubjects> {
     let first = items.first()?;
     let more = match items.len() - 1 {
         0 => String::new(),
-        1 => " and 1 more court date".into(),
-        n => format!(" and {n} more court dates"),
-    };
-    let what = match first.event.kind {
-        crate::model::EventKind::Hearing => "a hearing",
-        crate::model::EventKind::PaymentDue => "a payment",
+        1 => " and 1 more date".into(),
+        n => format!(" and {n} more dates"),
     };
     Some(DateSubjects {
         long: format!("{}{more}", super::date_text::subject(first)),
         short: format!("{}{more}", super::date_text::short_subject(first)),
-        casenet: format!("{what} in {}{more}", single_line(&first.case_number)),
+        casenet: format!("{}{more}", super::date_text::casenet_subject(first)),
     })
 }
 
@@ -542,6 +538,11 @@ fn pad(s: &str, width: usize) -> String {
 impl Renderer {
     /// Loads the compiled-in templates, replaced by any file of the same relative name in
     /// `override_dir`.
+    /// The style it renders in.
+    pub fn style(&self) -> DigestStyle {
+        self.style
+    }
+
     pub fn new(style: DigestStyle, override_dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);

@@ -29,15 +29,21 @@ pub fn describe_run(report: &RunReport) -> String {
         "  matched   {:>8} (account, entry) pairs\n",
         t.pairs_matched
     ));
-    let dates = &report.date_notices;
-    out.push_str(&format!(
-        "  dates     {:>8} reminders, {} change notices of court dates\n",
-        dates.reminders, dates.changes
-    ));
-    let w = &report.watches;
     let n = |count: u64, one: &str, many: &str| {
         format!("{count} {}", if count == 1 { one } else { many })
     };
+    let dates = &report.date_notices;
+    out.push_str(&format!(
+        "  dates     {:>8} {}, {} of court dates\n",
+        dates.reminders,
+        if dates.reminders == 1 {
+            "reminder"
+        } else {
+            "reminders"
+        },
+        n(dates.changes, "change notice", "change notices")
+    ));
+    let w = &report.watches;
     out.push_str(&format!(
         "  watches   {:>8} {} ({}, {}, {}, {})\n",
         w.new_case_notices,
