@@ -1117,9 +1117,8 @@ fn collect_config_keys(
             format!("{prefix}.{k}")
         };
         match &v.kind {
-            config::ValueKind::Table(inner) if !inner.is_empty() => {
-                collect_config_keys(inner, &key, out)
-            }
+            // A section with nothing in it (`[metrics]` alone) sets nothing.
+            config::ValueKind::Table(inner) => collect_config_keys(inner, &key, out),
             _ => out.push(key),
         }
     }
@@ -1242,6 +1241,8 @@ mod tests {
         for key in FRACTIONAL_KEYS {
             assert!(Settings::known_keys().contains(key), "{key}");
         }
+        // An empty section sets nothing and is no unknown key.
+        assert!(load_file("[metrics]\n[reminders]\n").is_ok());
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
     no_title["title"] = json!(" ");
     let mut long_place = hearing("h3", C1, "Plea", "2026-12-08T09:00:00-06:00");
     long_place["location"] = json!("x".repeat(501));
-    let cases: [(String, &str); 13] = [
+    let cases: [(String, &str); 14] = [
         (
             hearing("h3", "2622-CR09999", "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "unknown case `2622-CR09999`",
@@ -168,6 +168,10 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         (
             hearing("h3\u{7}", C1, "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "field `event_id` holds a control character",
+        ),
+        (
+            hearing("h3\u{202E}x", C1, "Plea", "2026-12-08T09:00:00-06:00").to_string(),
+            "field `event_id` holds a character that reorders text",
         ),
         (
             hearing("h3", C1, "Plea", "9999-12-08T09:00:00-06:00").to_string(),

@@ -237,7 +237,8 @@ async fn the_casenet_style_names_only_the_case_number_the_date_and_a_hearing_cal
     }
     // A change and a cancellation say so, with the date.
     let moved = moved(&arraignment, "2026-12-18T09:00:00-06:00", "Division 3");
-    t.ingest(FeedKind::Events, std::slice::from_ref(&moved)).await;
+    t.ingest(FeedKind::Events, std::slice::from_ref(&moved))
+        .await;
     let mails = run_at(&t, "2026-12-15T09:00:00-06:00").await;
     assert_eq!(
         mails[0].subject,

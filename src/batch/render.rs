@@ -260,7 +260,7 @@ pub fn central_time(t: DateTime<Utc>) -> String {
 
 /// Characters that reorder the text around them (bidirectional embeddings, overrides and
 /// isolates): in a caption they could make a subject or a line read as something else.
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

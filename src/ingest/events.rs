@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::parse::{parse, reject, require_text, within_limits, Rejection};
+use super::parse::{parse, reject, require_printable_id, require_text, within_limits, Rejection};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits as limits;
 use crate::model::CourtEvent;
@@ -47,11 +47,7 @@ fn check(event: &CourtEvent) -> Result<(), Rejection> {
         ("bring", &event.bring, limits::CAPTION_CHARS),
     ])?;
     require_text("event_id", &event.event_id)?;
-    if event.event_id.chars().any(char::is_control) {
-        return reject(
-            "field `event_id` holds a control character; an id is printable text".to_string(),
-        );
-    }
+    require_printable_id("event_id", &event.event_id)?;
     require_text("case_number", &event.case_number)?;
     require_text("title", &event.title)
 }

@@ -13,6 +13,23 @@ pub(super) fn reject<T>(reason: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection(reason.into()))
 }
 
+/// An id is printable text: no control character, and none that reorders the text around it,
+/// which could make two ids look alike in a mail, a calendar entry or a listing.
+pub(super) fn require_printable_id(field: &str, id: &str) -> Result<(), Rejection> {
+    if id.chars().any(char::is_control) {
+        return reject(format!(
+            "field `{field}` holds a control character; an id is printable text"
+        ));
+    }
+    if id.chars().any(crate::batch::render::is_bidi_control) {
+        return reject(format!(
+            "field `{field}` holds a character that reorders text (U+202A..U+202E, \
+             U+2066..U+2069); an id is printable text"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses one JSON object, naming the field at fault.
 pub(super) fn parse<T: DeserializeOwned>(line: &str) -> Result<T, Rejection> {
     let mut de = serde_json::Deserializer::from_str(line);

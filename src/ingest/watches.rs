@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::parse::{parse, reject, require_text, within_limits, Rejection};
+use super::parse::{parse, reject, require_printable_id, require_text, within_limits, Rejection};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits::{self as limits, check_items};
 use crate::model::{PartyKind, Watch};
@@ -177,9 +177,7 @@ impl Feed for WatchesFeed {
             ("name", &line.name, limits::NAME_CHARS),
         ])?;
         require_text("watch_id", &line.watch_id)?;
-        if line.watch_id.chars().any(char::is_control) {
-            return reject("field `watch_id` holds a control character; an id is printable text");
-        }
+        require_printable_id("watch_id", &line.watch_id)?;
         if let Err(e) = NamePattern::new(line.kind, &line.name, line.nicknames) {
             return reject(format!("field `name`: `{}`: {e}", line.name));
         }
