@@ -89,6 +89,7 @@ fn base(starts_at: &str) -> HearingEntry<'static> {
         description: "Courtroom 4B.\nPlease arrive 15 minutes early.",
         location: "Cook County Courthouse, 50 W Washington St",
         organizer: Some("notices@mcap-notify.example"),
+        attendee: Some("ann@example.org"),
         starts_at: utc(starts_at),
         duration: Duration::hours(1),
         cancelled: false,

@@ -460,6 +460,7 @@ impl MessageFactory {
                     description: &description,
                     location: &location,
                     organizer: Some(&organizer),
+                    attendee: Some(&digest.email),
                     starts_at: item.event.starts_at,
                     duration: super::date_text::calendar_duration(item),
                     cancelled: item.event.status == EventStatus::Cancelled,

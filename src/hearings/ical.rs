@@ -53,6 +53,10 @@ pub struct HearingEntry<'a> {
     /// Bare e-mail address of the sender, written as `ORGANIZER:mailto:...`.
     /// RFC 5546 asks for an organizer with `PUBLISH` and `CANCEL`; `None` omits it.
     pub organizer: Option<&'a str>,
+    /// Bare e-mail address of the recipient. RFC 5546 asks a `CANCEL` to name the attendees it
+    /// removes the entry for, so a cancelled entry names them (`ATTENDEE:mailto:...`); a
+    /// `PUBLISH` has none.
+    pub attendee: Option<&'a str>,
     /// Start instant. Sub-second parts are dropped.
     pub starts_at: DateTime<Utc>,
     /// Length of the entry; zero or negative -> no `DTEND` (ends at its start).
@@ -114,6 +118,9 @@ pub fn render(entry: &HearingEntry, zone: Tz) -> String {
     }
     if let Some(organizer) = entry.organizer {
         w.line(&format!("ORGANIZER:mailto:{}", strip_controls(organizer)));
+    }
+    if let Some(attendee) = entry.attendee.filter(|_| entry.cancelled) {
+        w.line(&format!("ATTENDEE:mailto:{}", strip_controls(attendee)));
     }
     w.line(if entry.cancelled {
         "STATUS:CANCELLED"
@@ -369,6 +376,7 @@ mod tests {
             description: "Courtroom 4B.\nBring your ID, case number; and papers.",
             location: "Cook County Courthouse, 50 W Washington St",
             organizer: None,
+            attendee: Some("ann@example.org"),
             starts_at: utc(starts_at),
             duration: Duration::hours(1),
             cancelled: false,
@@ -530,6 +538,7 @@ mod tests {
             assert!(ev.iter().any(|l| l == want), "missing {want}");
         }
         assert!(!ics.contains("ORGANIZER"));
+        assert!(!ics.contains("ATTENDEE"), "a PUBLISH names no attendee");
     }
 
     #[test]
@@ -555,6 +564,7 @@ mod tests {
             &ics,
             "ORGANIZER:mailto:notices@mcap-notify.example"
         ));
+        assert!(has_line(&ics, "ATTENDEE:mailto:ann@example.org"));
         assert!(!ics.contains("VALARM"));
     }
 

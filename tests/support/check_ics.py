@@ -168,6 +168,10 @@ def main():
     alarms = ev.walk("VALARM")
     if expected["status"] == "CANCELLED":
         check(not alarms, "cancelled entry still has a VALARM")
+        # RFC 5546 3.2.5: a CANCEL names the attendees it removes the entry for.
+        check("ATTENDEE" in ev, "cancelled entry names no ATTENDEE")
+    else:
+        check("ATTENDEE" not in ev, "a PUBLISH entry names an ATTENDEE")
     for a in alarms:
         check("UID" not in a and "DTSTAMP" not in a, "VALARM carries UID/DTSTAMP")
     return report(path)
