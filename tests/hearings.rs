@@ -640,7 +640,11 @@ async fn the_check_before_each_send_withholds_a_date_sealed_after_the_claim() {
         )
         .await
         .unwrap();
-    assert!(!sendable, "a sealed case's reminder must not be sent");
+    assert_eq!(
+        sendable,
+        mcap_notify::store::Renewal::Withheld,
+        "a sealed case's reminder must not be sent"
+    );
     assert_eq!(
         date_notices(&t).await,
         vec![("reminder".into(), 2, Some("case confidential".into()))]

@@ -13,7 +13,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::postgres::TestDatabase;
 use mcap_notify::model::{BounceVerdict, SendOutcome, SuppressionReason};
 use mcap_notify::store::prelude::*;
-use mcap_notify::store::{AttemptResult, BounceRecord, NewBounceMail, PgStore, SqliteStore};
+use mcap_notify::store::{
+    AttemptResult, BounceRecord, NewBounceMail, PgStore, Renewal, SqliteStore,
+};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
@@ -476,10 +478,13 @@ async fn workers_draining_one_queue_send_each_message_once_and_leave_none() {
                 let mut results = Vec::new();
                 for m in &claimed {
                     // The fence before each send.
-                    assert!(store
-                        .renew_lease(&owner, m.outbox_id, now, now + minutes(5))
-                        .await
-                        .unwrap());
+                    assert_eq!(
+                        store
+                            .renew_lease(&owner, m.outbox_id, now, now + minutes(5))
+                            .await
+                            .unwrap(),
+                        Renewal::Renewed
+                    );
                     *sends.lock().unwrap().entry(m.outbox_id).or_default() += 1;
                     results.push(attempt(m.outbox_id, now, SendOutcome::Sent));
                 }
@@ -543,14 +548,18 @@ async fn a_lapsed_claim_is_taken_over_and_its_first_worker_fenced_off() {
         .unwrap();
     assert_eq!(taken.len(), 1);
     // a, back from a stall, must not send: its fence fails; b's holds.
-    assert!(!a
-        .renew_lease("a", 1, later, later + minutes(5))
-        .await
-        .unwrap());
-    assert!(b
-        .renew_lease("b", 1, later, later + minutes(5))
-        .await
-        .unwrap());
+    assert_eq!(
+        a.renew_lease("a", 1, later, later + minutes(5))
+            .await
+            .unwrap(),
+        Renewal::Lost
+    );
+    assert_eq!(
+        b.renew_lease("b", 1, later, later + minutes(5))
+            .await
+            .unwrap(),
+        Renewal::Renewed
+    );
     // a's late failure is recorded in the history but moves nothing; b's send finishes it.
     let mut failed = attempt(1, later, SendOutcome::Transient);
     failed.retry_at = Some(later + minutes(10));
@@ -570,10 +579,12 @@ async fn a_lapsed_claim_is_taken_over_and_its_first_worker_fenced_off() {
         [(1, "transient"), (2, "sent")]
     );
     // Its own lapsed lease is no longer renewable either.
-    assert!(!b
-        .renew_lease("b", 1, later, later + minutes(5))
-        .await
-        .unwrap());
+    assert_eq!(
+        b.renew_lease("b", 1, later, later + minutes(5))
+            .await
+            .unwrap(),
+        Renewal::Lost
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -730,7 +741,7 @@ async fn the_fence_withholds_a_message_sealed_under_its_claim_as_on_sqlite() {
     })
     .await;
     assert_eq!(on_pg.0, on_sqlite.0);
-    assert!(on_pg.0[1].ends_with("false"), "{:?}", on_pg.0);
+    assert!(on_pg.0[1].ends_with("Withheld"), "{:?}", on_pg.0);
 
     let ledger: Vec<(i64, Option<String>)> = sqlx::query_as(
         "SELECT entry_seq, withheld_reason FROM notification_ledger ORDER BY entry_seq",

@@ -12,7 +12,7 @@
 //! A database too busy to take the results is waited for rather than given up on; whenever a
 //! pass ends, cleanly, on request or on an error, the claims it still holds are released.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use super::transport::{Transport, TransportError};
 use crate::bounce::{apply_bounce, ReturnPaths, SuppressionPolicy};
 use crate::config::Settings;
 use crate::store::{
-    AttemptResult, BatchStore, BounceRecord, BounceStore, ClaimedMessage, DeliveryStore,
+    AttemptResult, BatchStore, BounceRecord, BounceStore, ClaimedMessage, DeliveryStore, Renewal,
     StoreError, SuppressionStore,
 };
 
@@ -386,6 +386,9 @@ pub async fn deliver_due<S: BatchStore + DeliveryStore + BounceStore + Suppressi
     let (results_tx, mut results_rx) =
         tokio::sync::mpsc::channel::<Sent>(config.concurrency.max(1) * 2);
 
+    // Messages the check before each send withheld, counted with the pass's others.
+    let withheld_at_send = AtomicU64::new(0);
+    let withheld_at_send = &withheld_at_send;
     let sender = async move {
         let mut pacer = config.rate_per_second.map(|rate| {
             let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -421,15 +424,26 @@ pub async fn deliver_due<S: BatchStore + DeliveryStore + BounceStore + Suppressi
                     }
                     // The point of no return: send only under a live claim of our own.
                     let now = clock.now();
-                    if !store
+                    match store
                         .renew_lease(&owner, message.outbox_id, now, now + lease)
                         .await?
                     {
-                        tracing::info!(
-                            outbox_id = message.outbox_id,
-                            "not sent: the claim ran out or another worker took the message over"
-                        );
-                        continue;
+                        Renewal::Renewed => {}
+                        Renewal::Lost => {
+                            tracing::info!(
+                                outbox_id = message.outbox_id,
+                                "not sent: the claim ran out or another worker took the message over"
+                            );
+                            continue;
+                        }
+                        Renewal::Withheld => {
+                            withheld_at_send.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(
+                                outbox_id = message.outbox_id,
+                                "not sent: something it reports may no longer be sent; withheld"
+                            );
+                            continue;
+                        }
                     }
                     let transport = transport.clone();
                     let results = results_tx.clone();
@@ -492,6 +506,7 @@ pub async fn deliver_due<S: BatchStore + DeliveryStore + BounceStore + Suppressi
     if let Ok(n @ 1..) = released {
         tracing::info!(claims = n, "unsent claims released");
     }
+    pass.report.withheld += withheld_at_send.load(Ordering::Relaxed);
     recorded?;
     sent?;
     released?;

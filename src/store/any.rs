@@ -378,7 +378,7 @@ impl DeliveryStore for AnyStore {
         outbox_id: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Renewal, StoreError> {
         dispatch!(self, s => s.renew_lease(owner, outbox_id, now, lease_until).await)
     }
 

@@ -368,17 +368,18 @@ pub trait DeliveryStore {
     ) -> impl Future<Output = Result<Vec<ClaimedMessage>, StoreError>> + Send;
 
     /// The fence before a send: extends `owner`'s lease on the message to `lease_until` if it
-    /// is still queued and `owner` still holds a live lease on it at `now`; false if the claim
-    /// has run out or another worker has taken the message over (it must not be sent). False
-    /// too if something it reports may no longer be sent (a case sealed since it was queued):
-    /// then the message is withheld there and then, as [`BatchStore::withhold_unnotifiable`] does.
+    /// is still queued and `owner` still holds a live lease on it at `now`; `Lost` if the claim
+    /// has run out or another worker has taken the message over (it must not be sent);
+    /// `Withheld` if something it reports may no longer be sent (a case sealed since it was
+    /// queued, a reminder late): then the message is withheld there and then, as
+    /// [`BatchStore::withhold_unnotifiable`] does.
     fn renew_lease(
         &self,
         owner: &str,
         outbox_id: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Renewal, StoreError>> + Send;
 
     /// Records attempts and moves their messages on, releasing `owner`'s leases on them, in one
     /// transaction.

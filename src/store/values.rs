@@ -531,6 +531,17 @@ pub struct DateNoticeKey {
     pub notice: crate::model::Notice,
 }
 
+/// What the fence before a send found (see [`super::DeliveryStore::renew_lease`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease is extended: send.
+    Renewed,
+    /// The claim ran out or another worker took the message over: do not send.
+    Lost,
+    /// Something it reports may no longer be sent: it was withheld, do not send.
+    Withheld,
+}
+
 /// A date notice as a message queues it: its key, and when it is late (a reminder still
 /// queued then is withheld, never sent after its day).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::withhold::{has_unsendable_dates, has_unsendable_watch_notices, withho
 use super::{CounterBumps, PgStore};
 use crate::model::SendOutcome;
 use crate::store::rows::ClaimRow;
-use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, StoreError};
+use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, Renewal, StoreError};
 
 impl DeliveryStore for PgStore {
     async fn claim_due(
@@ -57,7 +57,7 @@ impl DeliveryStore for PgStore {
         outbox_id: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Renewal, StoreError> {
         let mut tx = self.begin().await?;
         // The update locks the row: a worker taking the message over waits for this
         // transaction, and then finds the lease live and not its own.
@@ -79,6 +79,11 @@ impl DeliveryStore for PgStore {
         .bind(dates_unsendable)
         .execute(&mut *tx)
         .await?;
+        let mut renewal = if done.rows_affected() == 1 {
+            Renewal::Renewed
+        } else {
+            Renewal::Lost
+        };
         if done.rows_affected() == 0 {
             // Locked, so the batch's withholding of the same message waits for this one.
             let ours: Option<i64> = sqlx::query_scalar(
@@ -92,11 +97,17 @@ impl DeliveryStore for PgStore {
             .await?;
             if ours.is_some() {
                 // Still ours, so something in it may no longer be sent: withhold it now.
-                withhold_in(&mut tx, now, Some(&[outbox_id])).await?;
+                if withhold_in(&mut tx, now, Some(&[outbox_id]))
+                    .await?
+                    .messages
+                    > 0
+                {
+                    renewal = Renewal::Withheld;
+                }
             }
         }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(renewal)
     }
 
     async fn record_attempts(

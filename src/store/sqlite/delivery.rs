@@ -9,7 +9,7 @@ use super::rows::{micros, ClaimRow};
 use super::withhold::{has_unsendable_dates, has_unsendable_watch_notices, withhold_in};
 use super::SqliteStore;
 use crate::model::SendOutcome;
-use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, StoreError};
+use crate::store::{AttemptResult, ClaimedMessage, DeliveryStore, Renewal, StoreError};
 
 impl DeliveryStore for SqliteStore {
     async fn claim_due(
@@ -61,7 +61,7 @@ impl DeliveryStore for SqliteStore {
         outbox_id: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Renewal, StoreError> {
         let mut tx = self.begin_write().await?;
         // A court date it tells of may have been sealed, moved or passed since it was queued.
         // So may a new case a watch found.
@@ -81,6 +81,11 @@ impl DeliveryStore for SqliteStore {
         .bind(dates_unsendable)
         .execute(&mut *tx)
         .await?;
+        let mut renewal = if done.rows_affected() == 1 {
+            Renewal::Renewed
+        } else {
+            Renewal::Lost
+        };
         if done.rows_affected() == 0 {
             let ours: Option<i64> = sqlx::query_scalar(
                 "SELECT 1 FROM outbox WHERE outbox_id = ? AND lease_owner = ? AND state = 'queued'",
@@ -91,11 +96,17 @@ impl DeliveryStore for SqliteStore {
             .await?;
             if ours.is_some() {
                 // Still ours, so something in it may no longer be sent: withhold it now.
-                withhold_in(&mut tx, now, Some(&[outbox_id])).await?;
+                if withhold_in(&mut tx, now, Some(&[outbox_id]))
+                    .await?
+                    .messages
+                    > 0
+                {
+                    renewal = Renewal::Withheld;
+                }
             }
         }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(renewal)
     }
 
     async fn record_attempts(
