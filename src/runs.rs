@@ -455,6 +455,26 @@ fn describe(
                 .join(", ")
         )
     });
+    out.push(if detail.notices.is_empty() {
+        "  notices    none besides filings".to_string()
+    } else {
+        let named = |kind: &str, n: u64| {
+            let (one, many) = match kind {
+                "reminder" => ("reminder", "reminders"),
+                "change" => ("change notice", "change notices"),
+                "new case" => ("new-case notice", "new-case notices"),
+                other => (other, other),
+            };
+            format!("{n} {}", if n == 1 { one } else { many })
+        };
+        format!(
+            "  notices    {}",
+            (detail.notices.iter())
+                .map(|(kind, n)| named(kind, *n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
     if detail.attempts.is_empty() {
         out.push("  attempts   every attempt finished".to_string());
     } else {

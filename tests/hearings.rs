@@ -567,6 +567,15 @@ async fn operators_see_the_dates_ahead_and_the_notices_by_state() {
         vec![("reminder".to_string(), "queued".to_string(), 1)]
     );
     assert!(status.to_string().contains("court dates      "), "{status}");
+    // The run's history says what its messages carried.
+    let run_id: i64 = t.db().value("SELECT MAX(run_id) FROM runs").await;
+    let shown = t
+        .command()
+        .args(["runs", "show", &run_id.to_string()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("notices    1 reminder\n"), "{shown}");
 }
 
 #[tokio::test]

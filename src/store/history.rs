@@ -106,6 +106,23 @@ pub struct RunDetail {
     pub attempts: Vec<RunFailure>,
     /// The messages it queued, counted by their state now.
     pub messages: Vec<(String, u64)>,
+    /// The notices its messages carry besides filings, by kind (`change`, `new case`,
+    /// `reminder`).
+    pub notices: Vec<(String, u64)>,
+}
+
+/// The notices a run's messages carry besides filings, by kind; `{run}` is the backend's
+/// placeholder for the run id.
+pub(crate) fn run_notices_query(run: &str) -> String {
+    format!(
+        "SELECT kind, COUNT(*) FROM (
+             SELECT d.notice AS kind FROM date_notices d
+             JOIN outbox o ON o.outbox_id = d.outbox_id WHERE o.run_id = {run}
+             UNION ALL
+             SELECT 'new case' AS kind FROM watch_matches w
+             JOIN outbox o ON o.outbox_id = w.outbox_id WHERE o.run_id = {run}
+         ) n GROUP BY kind ORDER BY kind"
+    )
 }
 
 /// What the health conditions are computed from, read at one instant.

@@ -188,6 +188,11 @@ impl RunHistory for PgStore {
         .bind(run_id)
         .fetch_all(&mut *tx)
         .await?;
+        let notices: Vec<(String, i64)> =
+            sqlx::query_as(&crate::store::history::run_notices_query("$1"))
+                .bind(run_id)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Some(RunDetail {
             summary: RunSummary::try_from(row)?,
@@ -198,6 +203,10 @@ impl RunHistory for PgStore {
             messages: messages
                 .into_iter()
                 .map(|(state, n)| (state, n.max(0) as u64))
+                .collect(),
+            notices: notices
+                .into_iter()
+                .map(|(kind, n)| (kind, n.max(0) as u64))
                 .collect(),
         }))
     }

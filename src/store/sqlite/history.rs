@@ -183,6 +183,11 @@ impl RunHistory for SqliteStore {
         .bind(run_id)
         .fetch_all(self.pool())
         .await?;
+        let notices: Vec<(String, i64)> =
+            sqlx::query_as(&crate::store::history::run_notices_query("?1"))
+                .bind(run_id)
+                .fetch_all(self.pool())
+                .await?;
         Ok(Some(RunDetail {
             summary: RunSummary::try_from(row)?,
             attempts: attempts
@@ -192,6 +197,10 @@ impl RunHistory for SqliteStore {
             messages: messages
                 .into_iter()
                 .map(|(state, n)| (state, n.max(0) as u64))
+                .collect(),
+            notices: notices
+                .into_iter()
+                .map(|(kind, n)| (kind, n.max(0) as u64))
                 .collect(),
         }))
     }
