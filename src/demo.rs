@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -702,7 +702,7 @@ impl Generator {
         let at = |g: &mut Generator, hour: u32, minute: u32| {
             // Days ahead that meet the reminder days (2 and 10) and some that do not yet.
             let days = *g.pick(&[1_u64, 2, 3, 5, 9, 10, 12, 16, 24]);
-            let day = today + chrono::Days::new(days);
+            let day = court_day_from(today + chrono::Days::new(days));
             day.and_hms_opt(hour, minute, 0)
                 .and_then(|t| t.and_local_timezone(zone).earliest())
                 .map(|t| t.with_timezone(&Utc))
@@ -889,9 +889,13 @@ impl Generator {
             Filer::Clerk | Filer::Judge => litigants.last(),
         }
         .expect("every demo case has the parties its entries name");
-        let date = (posted_at + Duration::days(self.rng.gen_range(7..60)))
-            .format("%d-%b-%Y")
-            .to_string();
+        let date = court_day_from(
+            (posted_at + Duration::days(self.rng.gen_range(7..60)))
+                .with_timezone(&chrono_tz::America::Chicago)
+                .date_naive(),
+        )
+        .format("%d-%b-%Y")
+        .to_string();
         let judge = *self.pick(JUDGES);
         let county = *self.pick(circuit.counties);
         let mut text = detail
@@ -923,6 +927,15 @@ impl Generator {
             filed_by,
             posted_at,
         }
+    }
+}
+
+/// The first weekday on or after `day`: courts sit Monday to Friday.
+fn court_day_from(day: chrono::NaiveDate) -> chrono::NaiveDate {
+    match day.weekday() {
+        chrono::Weekday::Sat => day + chrono::Days::new(2),
+        chrono::Weekday::Sun => day + chrono::Days::new(1),
+        _ => day,
     }
 }
 

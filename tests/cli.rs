@@ -420,6 +420,28 @@ fn demo_dockets_fit_their_case_types_captions_and_filers() {
             assert!(text.contains(&format!("Filed By: {filed_by}")), "{what}");
         }
         assert_eq!(kinds_seen.len(), 8, "seed {seed}: {kinds_seen:?}");
+        // Courts sit on weekdays: every court date, and every date a docket entry sets.
+        use chrono::Datelike;
+        let weekend = |day: chrono::NaiveDate| day.weekday().num_days_from_monday() >= 5;
+        for file in ["events.jsonl", "events-changes.jsonl"] {
+            for event in feed_lines(&feeds.join(file)) {
+                let starts: chrono::DateTime<chrono::Utc> =
+                    event["starts_at"].as_str().unwrap().parse().unwrap();
+                let local = starts.with_timezone(&chrono_tz::America::Chicago);
+                assert!(!weekend(local.date_naive()), "seed {seed}: {event}");
+            }
+        }
+        for entry in feed_lines(&feeds.join("entries.jsonl")) {
+            let text = entry["text"].as_str().unwrap_or_default();
+            for marker in ["Scheduled For: ", "Rescheduled to "] {
+                if let Some((_, after)) = text.split_once(marker) {
+                    let date = after.split(';').next().unwrap().trim();
+                    let day = chrono::NaiveDate::parse_from_str(date, "%d-%b-%Y")
+                        .unwrap_or_else(|e| panic!("seed {seed}: `{date}`: {e}"));
+                    assert!(!weekend(day), "seed {seed}: {entry}");
+                }
+            }
+        }
     }
 }
 
