@@ -255,6 +255,43 @@ async fn the_casenet_style_names_only_the_case_number_the_date_and_a_hearing_cal
 }
 
 #[tokio::test]
+async fn a_new_courtroom_is_said_in_the_subject_and_each_calendar_file_has_its_own_name() {
+    let t = world().await;
+    // Two ids that make the same file name once their slash and dot are replaced.
+    let first = hearing("a.b", CR, "Arraignment", "2026-12-17T13:30:00-06:00");
+    let second = hearing("a/b", CR, "Plea", "2026-12-17T15:00:00-06:00");
+    t.ingest(FeedKind::Events, &[first.clone(), second]).await;
+    let raw = {
+        assert_eq!(run_at(&t, "2026-12-15T08:00:00-06:00").await.len(), 1);
+        t.outbox_raw().await.pop().unwrap()
+    };
+    let message = MessageParser::default().parse(&raw[..]).unwrap();
+    let mut names: Vec<&str> = message
+        .attachments()
+        .filter_map(|part| part.attachment_name())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["court-date-a_b-2.ics", "court-date-a_b.ics"]);
+    // The reminders go out; then only the place of one changes: the subject says so.
+    let report = t
+        .app
+        .deliver_at(&At(at("2026-12-15T08:30:00-06:00")), true)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1);
+    t.ingest(
+        FeedKind::Events,
+        &[moved(&first, "2026-12-17T13:30:00-06:00", "Division 3")],
+    )
+    .await;
+    let mails = run_at(&t, "2026-12-15T09:00:00-06:00").await;
+    assert_eq!(
+        mails[0].subject,
+        "Changed: place of hearing in 2622-CR01234 on Thu Dec 17, 1:30 PM"
+    );
+}
+
+#[tokio::test]
 async fn a_hearing_moved_twice_then_cancelled_is_followed_by_the_same_calendar_entry() {
     let t = world().await;
     let first = hearing(

@@ -162,6 +162,12 @@ pub fn subject(item: &DateItem) -> String {
     if item.event.status == EventStatus::Cancelled {
         return format!("Cancelled: {noun} in {case} on {when}");
     }
+    let same_time_and_status = |was: &EventVersion| {
+        was.starts_at == item.event.starts_at && was.status == item.event.status
+    };
+    if item.was.as_ref().is_some_and(same_time_and_status) {
+        return format!("Changed: place of {noun} in {case} on {when}");
+    }
     if item.is_change() {
         return format!("Changed: {noun} in {case}, now {when}");
     }

@@ -434,6 +434,8 @@ impl MessageFactory {
     /// One calendar entry per court date of the digest, following the date: the same UID for
     /// every notice of one date, its version as the SEQUENCE.
     fn calendars(&self, digest: &Digest, date: DateTime<Utc>) -> Vec<CalendarFile> {
+        // Two ids can make one file name (`a.b`, `a/b`); each file keeps a name of its own.
+        let mut names = std::collections::HashSet::new();
         digest
             .dates
             .iter()
@@ -468,8 +470,16 @@ impl MessageFactory {
                 };
                 let content_type = ContentType::parse(&ical::content_type(&entry))
                     .expect("the calendar's MIME type is well formed");
+                let stem = file_name(&item.event.event_id);
+                let name = (1..)
+                    .map(|n| match n {
+                        1 => format!("{stem}.ics"),
+                        n => format!("{stem}-{n}.ics"),
+                    })
+                    .find(|name| names.insert(name.clone()))
+                    .expect("some number is free");
                 CalendarFile {
-                    name: format!("{}.ics", file_name(&item.event.event_id)),
+                    name,
                     content_type,
                     text: crlf_line_endings(&ical::render(&entry, Chicago)),
                 }
