@@ -1127,13 +1127,7 @@ fn collect_config_keys(
 /// Refuses a fraction given for a key that takes whole numbers (`hearing_days = [2.5]`): the
 /// config crate would round it without a word.
 fn reject_fractions(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
-    let table: config::Map<String, config::Value> = source
-        .clone()
-        .try_deserialize()
-        .map_err(ConfigError::Value)?;
-    let mut present = Vec::new();
-    collect_config_keys(&table, "", &mut present);
-    for key in present {
+    for key in present_keys(source)? {
         if FRACTIONAL_KEYS.contains(&key.as_str()) {
             continue;
         }
@@ -1159,8 +1153,8 @@ fn reject_fractions(source: &config::Config, origin: &str) -> Result<(), ConfigE
     Ok(())
 }
 
-fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
-    let known = Settings::known_keys();
+/// The keys `source` sets, in order.
+fn present_keys(source: &config::Config) -> Result<Vec<String>, ConfigError> {
     let table: config::Map<String, config::Value> = source
         .clone()
         .try_deserialize()
@@ -1168,6 +1162,12 @@ fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), Conf
     let mut present = Vec::new();
     collect_config_keys(&table, "", &mut present);
     present.sort();
+    Ok(present)
+}
+
+fn reject_unknown_keys(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
+    let known = Settings::known_keys();
+    let present = present_keys(source)?;
     match present.into_iter().find(|k| !known.contains(k)) {
         None => Ok(()),
         Some(key) => {

@@ -9,6 +9,16 @@ use mcap_notify::ingest::FeedKind;
 const C1: &str = "2616-CV00001";
 const CAP: usize = 50_000;
 
+/// Each queued message's subject and raw mail, in the order they were queued.
+async fn subjects_and_bodies(t: &TestApp) -> Vec<(String, Vec<u8>)> {
+    t.db()
+        .rows(
+            "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
+             ORDER BY o.outbox_id",
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_digest_over_the_size_cap_is_split_into_numbered_parts_that_fit() {
     let t = TestApp::one_case(
@@ -35,13 +45,7 @@ async fn a_digest_over_the_size_cap_is_split_into_numbered_parts_that_fit() {
     let report = t.run().await;
     assert!(report.totals.digests_queued > 1, "{report:?}");
 
-    let rows: Vec<(String, Vec<u8>)> = t
-        .db()
-        .rows(
-            "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
-         ORDER BY o.outbox_id",
-        )
-        .await;
+    let rows = subjects_and_bodies(&t).await;
     let parts = rows.len();
     assert_eq!(parts as u64, report.totals.digests_queued);
     for (i, (subject, raw)) in rows.iter().enumerate() {
@@ -130,13 +134,7 @@ async fn an_account_with_many_court_dates_gets_parts_that_fit_with_every_date_on
         .await
         .unwrap();
 
-    let rows: Vec<(String, Vec<u8>)> = t
-        .db()
-        .rows(
-            "SELECT o.subject, b.raw FROM outbox o JOIN outbox_bodies b USING (outbox_id)
-         ORDER BY o.outbox_id",
-        )
-        .await;
+    let rows = subjects_and_bodies(&t).await;
     let parts = rows.len();
     assert!(parts > 1, "{parts} message(s)");
     let mut attachments = 0;
