@@ -3,7 +3,9 @@
 //! day, in the service's zone. A run sends the reminders already due, and those that fall due
 //! after its window closes and before the service opens again (a night, a weekend, a holiday,
 //! an outage), so a reminder goes out in the last open window before its day and never after
-//! it. A reminder whose day has passed is not sent late (a hearing set three days out gets the
+//! it; a reminder for a day on which the service never opens goes with the window before it
+//! from that window's start, not in the hour it runs past the day's midnight. A reminder whose
+//! day has passed is not sent late (a hearing set three days out gets the
 //! 2-day reminder only), and nothing is sent for a date already past or cancelled, except the
 //! notice that it was cancelled.
 
@@ -49,7 +51,12 @@ pub fn reminders_due(
                 return false;
             }
             let from = calendar.start_of_day(day);
-            from <= now || (closes <= from && from < reopens)
+            // A day on which the service never opens (a weekend, a holiday) is a closed day
+            // even when the window before it runs past its midnight: its reminder goes with
+            // that window, not in the hour between the day's midnight and the window's close.
+            let next_day = day.succ_opt().map(|d| calendar.start_of_day(d));
+            let closed_day = next_day.is_some_and(|next| reopens >= next);
+            from <= now || (from < reopens && (closes <= from || closed_day))
         })
         .collect();
     due.sort_unstable();
@@ -169,8 +176,7 @@ mod tests {
 
     #[test]
     fn a_reminder_due_on_a_weekend_goes_out_on_the_friday_before() {
-        // Tuesday Dec 15: its 2-day reminder falls on Sunday Dec 13; Saturday's 00:00 is still
-        // inside Friday's window, Sunday's is not.
+        // Tuesday Dec 15: its 2-day reminder falls on Sunday Dec 13, in the weekend closure.
         let c = calendar(&[], vec![]);
         let sends = first_sends(
             &c,
@@ -178,8 +184,10 @@ mod tests {
             "2026-12-01T06:00:00-06:00",
         );
         assert_eq!(sends[1], (2, "Fri 2026-12-11 06:00 CST".to_string()));
-        // And the 10-day one, Saturday Dec 5: from its own midnight, within Friday's window.
-        assert_eq!(sends[0], (10, "Sat 2026-12-05 00:00 CST".to_string()));
+        // And the 10-day one, Saturday Dec 5: its midnight falls in the last hour of Friday's
+        // window, but the service never opens on Saturday, so it goes with Friday's window
+        // from its start, not in that last hour.
+        assert_eq!(sends[0], (10, "Fri 2026-12-04 06:00 CST".to_string()));
     }
 
     #[test]
@@ -212,7 +220,7 @@ mod tests {
         let c = calendar(&[], vec![]);
         // Spring forward on Sunday Mar 8, 2026. A hearing Tuesday Mar 10 at 9:00 CDT: its
         // 2-day reminder is Sunday Mar 8 (closed), so Friday Mar 6; its 10-day reminder is
-        // Saturday Feb 28, from midnight CST inside Friday's window.
+        // Saturday Feb 28, a closed day too, so Friday Feb 27.
         let sends = first_sends(
             &c,
             &hearing("2026-03-10T09:00:00-05:00"),
@@ -221,7 +229,7 @@ mod tests {
         assert_eq!(
             sends,
             vec![
-                (10, "Sat 2026-02-28 00:00 CST".to_string()),
+                (10, "Fri 2026-02-27 06:00 CST".to_string()),
                 (2, "Fri 2026-03-06 06:00 CST".to_string()),
             ]
         );
