@@ -52,14 +52,6 @@ pub enum ConfigError {
     },
 }
 
-/// The keys that take a fraction; every other number in the settings is whole, and a fraction
-/// given for one is refused rather than rounded.
-const FRACTIONAL_KEYS: [&str; 3] = [
-    "alerts.bounce_rate",
-    "delivery.rate_per_second",
-    "retry.jitter",
-];
-
 /// A string that never shows itself in logs or `Debug` output (passwords, signing keys).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -616,7 +608,9 @@ impl Settings {
                 config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true)
+                    // Values stay text until the setting they are for reads them: a secret or a
+                    // selector of digits keeps its leading zeros and its dots.
+                    .try_parsing(false)
                     .source(Some(env)),
             )
             .build()
@@ -986,6 +980,23 @@ impl Settings {
     }
 
     /// Every key a configuration may set, dotted (`delivery.file_dir`).
+    /// The keys whose values are whole numbers (or lists of them), by their defaults.
+    pub fn whole_number_keys() -> BTreeSet<String> {
+        let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
+        let whole = |v: &serde_json::Value| v.is_u64() || v.is_i64();
+        Settings::known_keys()
+            .into_iter()
+            .filter(|key| {
+                let pointer = format!("/{}", key.replace('.', "/"));
+                match defaults.pointer(&pointer) {
+                    Some(serde_json::Value::Array(items)) => items.first().is_some_and(whole),
+                    Some(value) => whole(value),
+                    None => false,
+                }
+            })
+            .collect()
+    }
+
     pub fn known_keys() -> BTreeSet<String> {
         let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
         let mut keys = BTreeSet::new();
@@ -1127,8 +1138,9 @@ fn collect_config_keys(
 /// Refuses a fraction given for a key that takes whole numbers (`hearing_days = [2.5]`): the
 /// config crate would round it without a word.
 fn reject_fractions(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
+    let whole = Settings::whole_number_keys();
     for key in present_keys(source)? {
-        if FRACTIONAL_KEYS.contains(&key.as_str()) {
+        if !whole.contains(&key) {
             continue;
         }
         let Ok(value) = source.get::<config::Value>(&key) else {
@@ -1229,17 +1241,31 @@ mod tests {
         // The keys that take fractions still do.
         let jitter = load_file("[retry]\njitter = 0.3\n").unwrap();
         assert_eq!(jitter.retry.jitter, 0.3);
-        let env = [(
-            "MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT".to_string(),
-            "7.5".to_string(),
-        )];
-        let refused = Settings::load_from(None, env).unwrap_err().to_string();
+        let env = |key: &str, value: &str| [(key.to_string(), value.to_string())];
+        let refused =
+            Settings::load_from(None, env("MCAP_NOTIFY__BATCH__ACCOUNTS_PER_COMMIT", "7.5"))
+                .unwrap_err()
+                .to_string();
         assert!(
-            refused.contains("`batch.accounts_per_commit` (from the environment): 7.5"),
+            refused.contains("batch.accounts_per_commit") && refused.contains("7.5"),
             "{refused}"
         );
-        for key in FRACTIONAL_KEYS {
-            assert!(Settings::known_keys().contains(key), "{key}");
+        // Text settings given through the environment stay text: digits and dots, and
+        // leading zeros, are theirs.
+        let secret = "0012345678901234567890";
+        let loaded =
+            Settings::load_from(None, env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", secret)).unwrap();
+        assert_eq!(loaded.mail.token_secret.expose(), secret);
+        let secret = "20261129.123456789";
+        let loaded =
+            Settings::load_from(None, env("MCAP_NOTIFY__MAIL__TOKEN_SECRET", secret)).unwrap();
+        assert_eq!(loaded.mail.token_secret.expose(), secret);
+        let whole = Settings::whole_number_keys();
+        for key in ["reminders.hearing_days", "batch.accounts_per_commit"] {
+            assert!(whole.contains(key), "{key}");
+        }
+        for key in ["retry.jitter", "alerts.bounce_rate", "dkim.selector"] {
+            assert!(!whole.contains(key), "{key}");
         }
         // An empty section sets nothing and is no unknown key.
         assert!(load_file("[metrics]\n[reminders]\n").is_ok());

@@ -433,17 +433,22 @@ pub mod micros {
     use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Utc};
     use serde::{Deserialize, Deserializer};
 
-    /// The years a feed's time may fall in. A court's records and dates lie well inside them;
-    /// a time outside is a slip (`9999`, `+12026`) that would print and calendar as nonsense.
-    pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+    /// The last year a feed's time may fall in. A court's dates lie well before it; a time
+    /// after it is a slip (`9999`, `+12026`) that would print and calendar as nonsense, and the
+    /// zone data behind local times ends with it. Old placeholder dates (`1899-12-30`) pass.
+    pub const LAST_YEAR: i32 = 2099;
 
     fn checked<E: serde::de::Error>(t: DateTime<Utc>) -> Result<DateTime<Utc>, E> {
-        if !YEARS.contains(&t.year()) {
+        if t.year() > LAST_YEAR {
             return Err(E::custom(format!(
-                "the year {} is out of range: a time here falls in the years {} to {}",
-                t.year(),
-                YEARS.start(),
-                YEARS.end()
+                "the year {} is out of range: a time here falls no later than {LAST_YEAR}",
+                t.year()
+            )));
+        }
+        if t.year() < 1 {
+            return Err(E::custom(format!(
+                "the year {} is out of range: a time here falls in year 1 or later",
+                t.year()
             )));
         }
         Ok(t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t))
