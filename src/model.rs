@@ -147,13 +147,13 @@ pub struct CourtEvent {
     pub title: String,
     #[serde(deserialize_with = "micros::instant")]
     pub starts_at: DateTime<Utc>,
-    /// Courtroom, division, address; may be empty.
-    #[serde(default)]
+    /// Courtroom, division, address; may be empty, null or left out.
+    #[serde(default, deserialize_with = "empty_if_null")]
     pub location: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "empty_if_null")]
     pub judge: String,
     /// What to bring, if the court says (papers, proof of insurance); may be empty.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "empty_if_null")]
     pub bring: String,
     pub status: EventStatus,
 }
@@ -429,6 +429,11 @@ mod tests {
 
 /// Feed instants as the store keeps them: to the microsecond. A feed that writes nanoseconds
 /// sends the same instant again when it re-sends a line, and must be seen to.
+/// A text a feed may leave empty, give as `null` or leave out: all three are empty.
+fn empty_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 pub mod micros {
     use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Utc};
     use serde::{Deserialize, Deserializer};

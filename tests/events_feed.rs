@@ -118,6 +118,11 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         )],
     )
     .await;
+    // A place, judge or list given as null is none.
+    let mut no_place = hearing("h0", C1, "Status", "2026-12-10T09:00:00-06:00");
+    no_place["location"] = serde_json::Value::Null;
+    no_place["judge"] = serde_json::Value::Null;
+    t.ingest(FeedKind::Events, &[no_place]).await;
     // An old system's placeholder date is no slip: it passes.
     let mut placeholder = case("2622-CR00001", "CT22", "CR", "State of Missouri v. Lee Roe");
     placeholder["filed_at"] = json!("1899-12-30T00:00:00-06:00");
@@ -137,7 +142,7 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
     no_title["title"] = json!(" ");
     let mut long_place = hearing("h3", C1, "Plea", "2026-12-08T09:00:00-06:00");
     long_place["location"] = json!("x".repeat(501));
-    let cases: [(String, &str); 14] = [
+    let cases: [(String, &str); 16] = [
         (
             hearing("h3", "2622-CR09999", "Plea", "2026-12-08T09:00:00-06:00").to_string(),
             "unknown case `2622-CR09999`",
@@ -164,6 +169,14 @@ async fn a_bad_event_line_rejects_the_file_and_names_the_line() {
         (
             hearing("h3", C1, "Plea", "2026-12-08 09:00").to_string(),
             "`2026-12-08 09:00` has no UTC offset; give one, like `2026-12-08T09:00:00-06:00`",
+        ),
+        (
+            hearing("h3", C1, "Plea", "2026-12-08T09:00-06:00").to_string(),
+            "`2026-12-08T09:00-06:00` has no seconds; give them, like `2026-12-08T09:00:00-06:00`",
+        ),
+        (
+            hearing("h3", C1, "Plea", "2026-12-08 09:00Z").to_string(),
+            "`2026-12-08 09:00Z` has no seconds; give them, like `2026-12-08T09:00:00Z`",
         ),
         (
             hearing("h3", C1, "Plea", "2026-12-08").to_string(),

@@ -126,6 +126,10 @@ fn parse_value<T: DeserializeOwned>(
             Rejection(format!(
                 "field `{path}`: `{local}` has no UTC offset; give one, like `{example}-06:00` or `{example}Z`"
             ))
+        } else if let Some((text, example)) = time_without_seconds(line, &path) {
+            Rejection(format!(
+                "field `{path}`: `{text}` has no seconds; give them, like `{example}`"
+            ))
         } else if let Some(date) = date_without_time(line, &path) {
             Rejection(format!(
                 "field `{path}`: `{date}` is a date without a time; give a time and a UTC offset, like `{date}T09:00:00-06:00`"
@@ -134,6 +138,25 @@ fn parse_value<T: DeserializeOwned>(
             Rejection(format!("field `{path}`: {message}"))
         }
     })
+}
+
+/// The text at `path` when it is a date and time with an offset that lacks only its seconds
+/// (`2026-12-08T09:00-06:00`), with the same time written in full.
+fn time_without_seconds(line: &str, path: &str) -> Option<(String, String)> {
+    let text = text_at(line, path)?;
+    let (body, zulu) = match text.strip_suffix(['Z', 'z']) {
+        Some(body) => (format!("{body}+00:00"), true),
+        None => (text.clone(), false),
+    };
+    let parsed = ["%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M%:z"]
+        .iter()
+        .find_map(|format| chrono::DateTime::parse_from_str(&body, format).ok())?;
+    let example = if zulu {
+        parsed.format("%Y-%m-%dT%H:%M:00Z").to_string()
+    } else {
+        parsed.format("%Y-%m-%dT%H:%M:00%:z").to_string()
+    };
+    Some((text, example))
 }
 
 /// The text at `path` (as serde_path_to_error prints it) when it is a date and time that lacks
