@@ -88,6 +88,27 @@ async fn a_field_over_its_limit_is_refused_with_file_and_line() {
         err.contains(":1: field `account_id` has 65 characters"),
         "{err}"
     );
+    // An id that reorders the text around it could pass for another in a listing.
+    let err = t
+        .ingest_rejected(
+            FeedKind::Accounts,
+            &[account("ann\u{202E}nna", "ann@example.org", true).to_string()],
+        )
+        .await;
+    assert!(
+        err.contains(":1: field `account_id` holds a character that reorders text"),
+        "{err}"
+    );
+    let err = t
+        .ingest_rejected(
+            FeedKind::Entries,
+            &[entry("e\u{2066}1", C1, "JE", "2026-02-02T10:00:00Z").to_string()],
+        )
+        .await;
+    assert!(
+        err.contains(":1: field `entry_id` holds a character that reorders text"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

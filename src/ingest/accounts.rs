@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::parse::{parse, reject, require_text, within_limits, Rejection};
+use super::parse::{parse, reject, require_printable_id, require_text, within_limits, Rejection};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits as limits;
 use crate::model::Account;
@@ -33,6 +33,7 @@ impl Feed for AccountsFeed {
 
     fn apply(&mut self, account: Account) -> Result<Applied, Rejection> {
         require_text("account_id", &account.account_id)?;
+        require_printable_id("account_id", &account.account_id)?;
         within_limits(&[
             ("account_id", &account.account_id, limits::ID_CHARS),
             ("email", &account.email, limits::EMAIL_CHARS),

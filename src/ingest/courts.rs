@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::parse::{parse, require_text, within_limits, Rejection};
+use super::parse::{parse, require_printable_id, require_text, within_limits, Rejection};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits::{self as limits, check_items, check_text};
 use crate::model::Court;
@@ -52,6 +52,7 @@ impl Feed for CourtsFeed {
             .map_err(Rejection)?;
         }
         require_text("court_id", &court.court_id)?;
+        require_printable_id("court_id", &court.court_id)?;
         require_text("name", &court.name)?;
         super::stage_upsert(
             &mut self.rows,

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::parse::{has_key, parse, reject, require_text, within_limits, Rejection};
+use super::parse::{
+    has_key, parse, reject, require_printable_id, require_text, within_limits, Rejection,
+};
 use super::{Applied, Feed, ROWS_PER_BATCH};
 use crate::feed_limits as limits;
 use crate::model::DocketEntry;
@@ -67,6 +69,7 @@ impl EntriesFeed {
 
     fn post(&mut self, entry: DocketEntry) -> Result<Applied, Rejection> {
         require_text("entry_id", &entry.entry_id)?;
+        require_printable_id("entry_id", &entry.entry_id)?;
         require_text("code", &entry.code)?;
         within_limits(&[
             ("entry_id", &entry.entry_id, limits::ID_CHARS),
