@@ -184,6 +184,20 @@ impl Calendar {
             .find(|open| *open >= t)
     }
 
+    /// The end of the day's opening `t` falls in, by the weekly rule and the holidays, with no
+    /// regard to outages inside it: an outage that splits a day's opening leaves it one day.
+    /// None when `t` falls in no opening.
+    pub fn opening_end(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let today = self.local_date(t);
+        [today.pred_opt(), Some(today)]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.interval(d))
+            .filter(|(open, close)| *open <= t && t < *close)
+            .map(|(_, close)| close)
+            .max()
+    }
+
     /// The first instant at or after `t` when the service is open.
     pub fn next_open(&self, mut t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         for _ in 0..10_000 {

@@ -440,8 +440,11 @@ pub mod micros {
 
     /// The last year a feed's time may fall in. A court's dates lie well before it; a time
     /// after it is a slip (`9999`, `+12026`) that would print and calendar as nonsense, and the
-    /// zone data behind local times ends with it. Old placeholder dates (`1899-12-30`) pass.
+    /// zone data behind local times ends with it.
     pub const LAST_YEAR: i32 = 2099;
+    /// The first: times are kept to the microsecond, which nanosecond arithmetic reaches back
+    /// to 1677 only, and old placeholder dates (`1899-12-30`) come well after it.
+    pub const FIRST_YEAR: i32 = 1700;
 
     fn checked<E: serde::de::Error>(t: DateTime<Utc>) -> Result<DateTime<Utc>, E> {
         if t.year() > LAST_YEAR {
@@ -450,9 +453,9 @@ pub mod micros {
                 t.year()
             )));
         }
-        if t.year() < 1 {
+        if t.year() < FIRST_YEAR {
             return Err(E::custom(format!(
-                "the year {} is out of range: a time here falls in year 1 or later",
+                "the year {} is out of range: a time here falls in {FIRST_YEAR} or later",
                 t.year()
             )));
         }

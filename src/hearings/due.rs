@@ -3,8 +3,9 @@
 //! day, in the service's zone. A run sends the reminders already due, and those that fall due
 //! after its window closes and before the service opens again (a night, a weekend, a holiday,
 //! an outage), so a reminder goes out in the last open window before its day and never after
-//! it; a reminder for a day on which the service never opens goes with the window before it
-//! from that window's start, not in the hour it runs past the day's midnight. A reminder whose
+//! it; a reminder for a day on which the service never opens, or due in the closure after a
+//! day's opening, goes with that whole opening from its start, not in the hour it runs past
+//! the day's midnight nor in a sliver an outage left of it. A reminder whose
 //! day has passed is not sent late (a hearing set three days out gets the
 //! 2-day reminder only), and nothing is sent for a date already past or cancelled, except the
 //! notice that it was cancelled.
@@ -40,6 +41,10 @@ pub fn reminders_due(
     // The instant the service opens again after this window (now, if it is closed now).
     let closes = calendar.next_close(now);
     let reopens = calendar.next_open(closes).unwrap_or(closes);
+    // The same for the day's whole opening, across any outage inside it: a reminder due in
+    // the closure after it goes with the whole of it, not with a sliver an outage left.
+    let day_closes = calendar.opening_end(now).unwrap_or(closes).max(closes);
+    let day_reopens = calendar.next_open(day_closes).unwrap_or(day_closes);
     let mut due: Vec<u32> = days
         .iter()
         .copied()
@@ -52,11 +57,13 @@ pub fn reminders_due(
             }
             let from = calendar.start_of_day(day);
             // A day on which the service never opens (a weekend, a holiday) is a closed day
-            // even when the window before it runs past its midnight: its reminder goes with
-            // that window, not in the hour between the day's midnight and the window's close.
+            // even when the opening before it runs past its midnight: its reminder goes with
+            // that opening, not in the hour between the day's midnight and the close.
             let next_day = day.succ_opt().map(|d| calendar.start_of_day(d));
-            let closed_day = next_day.is_some_and(|next| reopens >= next);
-            from <= now || (from < reopens && (closes <= from || closed_day))
+            let closed_day = next_day.is_some_and(|next| day_reopens >= next);
+            from <= now
+                || (closes <= from && from < reopens)
+                || (from < day_reopens && (day_closes <= from || closed_day))
         })
         .collect();
     due.sort_unstable();
@@ -213,6 +220,38 @@ mod tests {
             first_sends(&outage, &event, "2026-12-07T06:00:00-06:00"),
             vec![(2, "Tue 2026-12-08 06:00 CST".to_string())]
         );
+    }
+
+    #[test]
+    fn an_outage_that_leaves_a_sliver_of_friday_does_not_keep_the_weekend_reminders_for_it() {
+        // Friday Dec 11's opening (06:00 to Saturday 01:00) is cut by an outage from 23:00 to
+        // Saturday 00:30, which leaves half an hour before a closure to Monday 06:00. The
+        // 2-day reminders of Monday's, Tuesday's and Wednesday's hearings (Saturday, Sunday,
+        // Monday) go with Friday's opening from its start, not in that half hour.
+        let c = calendar(
+            &[],
+            vec![("2026-12-11T23:00:00-06:00", "2026-12-12T00:30:00-06:00")],
+        );
+        for starts in [
+            "2026-12-14T09:00:00-06:00",
+            "2026-12-15T09:00:00-06:00",
+            "2026-12-16T09:00:00-06:00",
+        ] {
+            let sends = first_sends(&c, &hearing(starts), "2026-12-10T06:00:00-06:00");
+            assert_eq!(
+                sends,
+                vec![(2, "Fri 2026-12-11 06:00 CST".to_string())],
+                "{starts}"
+            );
+        }
+        // A holiday on Wednesday: Wednesday's reminder goes with Tuesday's opening.
+        let holiday = calendar(&["2026-12-16"], vec![]);
+        let sends = first_sends(
+            &holiday,
+            &hearing("2026-12-18T09:00:00-06:00"),
+            "2026-12-14T06:00:00-06:00",
+        );
+        assert_eq!(sends, vec![(2, "Tue 2026-12-15 06:00 CST".to_string())]);
     }
 
     #[test]
