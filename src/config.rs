@@ -615,8 +615,8 @@ impl Settings {
             )
             .build()
             .map_err(ConfigError::Value)?;
+        // Its values are text, which a whole-number key reads as a whole number or refuses.
         reject_unknown_keys(&env_only, " (from the environment)")?;
-        reject_fractions(&env_only, " (from the environment)")?;
         let merged = builder
             .add_source(env_only)
             .build()
@@ -979,7 +979,6 @@ impl Settings {
         warnings
     }
 
-    /// Every key a configuration may set, dotted (`delivery.file_dir`).
     /// The keys whose values are whole numbers (or lists of them), by their defaults.
     pub fn whole_number_keys() -> BTreeSet<String> {
         let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
@@ -997,6 +996,7 @@ impl Settings {
             .collect()
     }
 
+    /// Every key a configuration may set, dotted (`delivery.file_dir`).
     pub fn known_keys() -> BTreeSet<String> {
         let defaults = serde_json::to_value(Settings::default()).expect("settings serialise");
         let mut keys = BTreeSet::new();
@@ -1135,8 +1135,8 @@ fn collect_config_keys(
     }
 }
 
-/// Refuses a fraction given for a key that takes whole numbers (`hearing_days = [2.5]`): the
-/// config crate would round it without a word.
+/// Refuses a fraction a file gives for a key that takes whole numbers (`hearing_days = [2.5]`):
+/// the config crate would round it without a word.
 fn reject_fractions(source: &config::Config, origin: &str) -> Result<(), ConfigError> {
     let whole = Settings::whole_number_keys();
     for key in present_keys(source)? {
